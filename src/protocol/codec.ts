@@ -1,0 +1,256 @@
+import { ByteReader, ByteWriter, utf8 } from './bytes.js';
+import { ProtocolError } from './errors.js';
+import {
+  type DecoderConfig,
+  FRAME_FLAG_KEY,
+  FRAME_HEADER_BYTES,
+  type FrameMessage,
+  type Message,
+  MessageType,
+  ROLES,
+} from './messages.js';
+
+// Encoding: each message's size is computed first, then written once into an exact-size buffer.
+
+function configSize(codec: Uint8Array, c: DecoderConfig): number {
+  return 2 + codec.length + 2 + 2 + 4 + (c.description?.length ?? 0);
+}
+
+function writeConfig(w: ByteWriter, codec: Uint8Array, c: DecoderConfig): void {
+  w.str(codec).u16(c.codedWidth).u16(c.codedHeight);
+  const d = c.description ?? new Uint8Array(0);
+  w.u32(d.length).raw(d);
+}
+
+function checkU16(v: number, what: string): number {
+  if (!Number.isInteger(v) || v < 0 || v > 0xffff) {
+    throw new ProtocolError('FW_BAD_MESSAGE', `${what} ${v} is not a u16`);
+  }
+  return v;
+}
+
+/** Encodes one message to its wire bytes (without TCP framing). Throws ProtocolError on unencodable fields. */
+export function encodeMessage(m: Message): Uint8Array {
+  switch (m.type) {
+    case 'hello': {
+      const agent = utf8(m.agent);
+      const token = utf8(m.token);
+      return new ByteWriter(1 + 1 + 1 + 2 + agent.length + 2 + token.length)
+        .u8(MessageType.hello)
+        .u8(m.version)
+        .u8(ROLES.indexOf(m.role))
+        .str(agent)
+        .str(token)
+        .done();
+    }
+    case 'publish': {
+      const room = utf8(m.room);
+      const name = utf8(m.name);
+      const codec = utf8(m.config.codec);
+      checkU16(m.config.codedWidth, 'codedWidth');
+      checkU16(m.config.codedHeight, 'codedHeight');
+      const w = new ByteWriter(1 + 4 + 2 + room.length + 2 + name.length + configSize(codec, m.config))
+        .u8(MessageType.publish)
+        .u32(m.requestId)
+        .str(room)
+        .str(name);
+      writeConfig(w, codec, m.config);
+      return w.done();
+    }
+    case 'published':
+      return new ByteWriter(9).u8(MessageType.published).u32(m.requestId).u32(m.streamId).done();
+    case 'subscribe':
+    case 'unsubscribe': {
+      const room = utf8(m.room);
+      const name = utf8(m.name);
+      return new ByteWriter(1 + 4 + 2 + room.length + 2 + name.length)
+        .u8(m.type === 'subscribe' ? MessageType.subscribe : MessageType.unsubscribe)
+        .u32(m.requestId)
+        .str(room)
+        .str(name)
+        .done();
+    }
+    case 'unpublish':
+      return new ByteWriter(5).u8(MessageType.unpublish).u32(m.streamId).done();
+    case 'frame':
+      return new ByteWriter(FRAME_HEADER_BYTES + m.payload.length)
+        .u8(MessageType.frame)
+        .u32(m.streamId)
+        .u8(m.key ? FRAME_FLAG_KEY : 0)
+        .u32(m.seq)
+        .f64(m.timestamp)
+        .f64(m.captureTime)
+        .raw(m.payload)
+        .done();
+    case 'keyframe-request':
+      return new ByteWriter(5).u8(MessageType.keyframeRequest).u32(m.streamId).done();
+    case 'stream-added': {
+      const room = utf8(m.room);
+      const name = utf8(m.name);
+      const codec = utf8(m.config.codec);
+      checkU16(m.config.codedWidth, 'codedWidth');
+      checkU16(m.config.codedHeight, 'codedHeight');
+      const w = new ByteWriter(1 + 4 + 2 + room.length + 2 + name.length + configSize(codec, m.config))
+        .u8(MessageType.streamAdded)
+        .u32(m.streamId)
+        .str(room)
+        .str(name);
+      writeConfig(w, codec, m.config);
+      return w.done();
+    }
+    case 'stream-removed': {
+      const reason = utf8(m.reason);
+      return new ByteWriter(1 + 4 + 2 + reason.length)
+        .u8(MessageType.streamRemoved)
+        .u32(m.streamId)
+        .str(reason)
+        .done();
+    }
+    case 'error': {
+      const code = utf8(m.code);
+      const text = utf8(m.message);
+      return new ByteWriter(1 + 4 + 2 + code.length + 2 + text.length)
+        .u8(MessageType.error)
+        .u32(m.requestId)
+        .str(code)
+        .str(text)
+        .done();
+    }
+    case 'ping':
+      return new ByteWriter(13).u8(MessageType.ping).u32(m.id).f64(m.time).done();
+    case 'pong':
+      return new ByteWriter(21).u8(MessageType.pong).u32(m.id).f64(m.echoTime).f64(m.responderTime).done();
+  }
+}
+
+// Decoding: every read is bounds-checked by ByteReader, so any input ends in a Message or a ProtocolError.
+
+function readConfig(r: ByteReader): DecoderConfig {
+  const codec = r.str('codec');
+  const codedWidth = r.u16('codedWidth');
+  const codedHeight = r.u16('codedHeight');
+  const descLen = r.u32('description length');
+  const config: DecoderConfig = { codec, codedWidth, codedHeight };
+  if (descLen > 0) config.description = r.bytesOf(descLen, 'description');
+  return config;
+}
+
+function finite(v: number, what: string): number {
+  if (!Number.isFinite(v)) throw new ProtocolError('FW_BAD_MESSAGE', `${what} is not a finite number`);
+  return v;
+}
+
+/**
+ * Decodes one message from its wire bytes. Byte fields (payload, description) are views into `bytes`,
+ * not copies. Any malformed input throws a ProtocolError with a code; nothing else is thrown.
+ */
+export function decodeMessage(bytes: Uint8Array): Message {
+  if (bytes.length === 0) throw new ProtocolError('FW_TRUNCATED', 'empty message');
+  const r = new ByteReader(bytes, 1);
+  const typeByte = bytes[0];
+  switch (typeByte) {
+    case MessageType.hello: {
+      const version = r.u8('version');
+      const roleByte = r.u8('role');
+      const role = ROLES[roleByte];
+      if (role === undefined) throw new ProtocolError('FW_BAD_MESSAGE', `unknown role ${roleByte}`);
+      const m = { type: 'hello', version, role, agent: r.str('agent'), token: r.str('token') } as const;
+      r.end('hello');
+      return m;
+    }
+    case MessageType.publish: {
+      const requestId = r.u32('requestId');
+      const room = r.str('room');
+      const name = r.str('name');
+      const config = readConfig(r);
+      r.end('publish');
+      return { type: 'publish', requestId, room, name, config };
+    }
+    case MessageType.published: {
+      const m = { type: 'published', requestId: r.u32('requestId'), streamId: r.u32('streamId') } as const;
+      r.end('published');
+      return m;
+    }
+    case MessageType.subscribe:
+    case MessageType.unsubscribe: {
+      const type = typeByte === MessageType.subscribe ? 'subscribe' : 'unsubscribe';
+      const m = { type, requestId: r.u32('requestId'), room: r.str('room'), name: r.str('name') } as const;
+      r.end(type);
+      return m;
+    }
+    case MessageType.unpublish: {
+      const m = { type: 'unpublish', streamId: r.u32('streamId') } as const;
+      r.end('unpublish');
+      return m;
+    }
+    case MessageType.frame:
+      return decodeFrame(bytes, r);
+    case MessageType.keyframeRequest: {
+      const m = { type: 'keyframe-request', streamId: r.u32('streamId') } as const;
+      r.end('keyframe-request');
+      return m;
+    }
+    case MessageType.streamAdded: {
+      const streamId = r.u32('streamId');
+      const room = r.str('room');
+      const name = r.str('name');
+      const config = readConfig(r);
+      r.end('stream-added');
+      return { type: 'stream-added', streamId, room, name, config };
+    }
+    case MessageType.streamRemoved: {
+      const m = { type: 'stream-removed', streamId: r.u32('streamId'), reason: r.str('reason') } as const;
+      r.end('stream-removed');
+      return m;
+    }
+    case MessageType.error: {
+      const m = {
+        type: 'error',
+        requestId: r.u32('requestId'),
+        code: r.str('code'),
+        message: r.str('message'),
+      } as const;
+      r.end('error');
+      return m;
+    }
+    case MessageType.ping: {
+      const m = { type: 'ping', id: r.u32('id'), time: finite(r.f64('time'), 'time') } as const;
+      r.end('ping');
+      return m;
+    }
+    case MessageType.pong: {
+      const m = {
+        type: 'pong',
+        id: r.u32('id'),
+        echoTime: finite(r.f64('echoTime'), 'echoTime'),
+        responderTime: finite(r.f64('responderTime'), 'responderTime'),
+      } as const;
+      r.end('pong');
+      return m;
+    }
+    default:
+      throw new ProtocolError('FW_UNKNOWN_TYPE', `unknown message type 0x${(typeByte ?? 0).toString(16)}`);
+  }
+}
+
+function decodeFrame(bytes: Uint8Array, r: ByteReader): FrameMessage {
+  const streamId = r.u32('streamId');
+  const flags = r.u8('flags');
+  if ((flags & ~FRAME_FLAG_KEY) !== 0) {
+    throw new ProtocolError('FW_BAD_MESSAGE', `reserved frame flags set: 0x${flags.toString(16)}`);
+  }
+  const seq = r.u32('seq');
+  const timestamp = finite(r.f64('timestamp'), 'timestamp');
+  const captureTime = finite(r.f64('captureTime'), 'captureTime');
+  // A frame with no payload carries nothing to decode: refuse it rather than relay it.
+  if (bytes.length === FRAME_HEADER_BYTES) throw new ProtocolError('FW_BAD_MESSAGE', 'frame has no payload');
+  return {
+    type: 'frame',
+    streamId,
+    key: (flags & FRAME_FLAG_KEY) !== 0,
+    seq,
+    timestamp,
+    captureTime,
+    payload: r.rest(),
+  };
+}

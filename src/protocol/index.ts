@@ -1,0 +1,5 @@
+// The wire protocol: pure code over bytes, shared by the server, the Node client and the browser.
+export * from './codec.js';
+export * from './errors.js';
+export * from './framing.js';
+export * from './messages.js';

@@ -1,0 +1,165 @@
+/** The protocol version this code speaks; a hello with another version is refused with FW_BAD_VERSION. */
+export const PROTOCOL_VERSION = 1;
+
+/** Message type bytes: the first byte of every message. Never renumbered; new types take new values. */
+export const MessageType = {
+  hello: 0x01,
+  publish: 0x02,
+  published: 0x03,
+  subscribe: 0x04,
+  unsubscribe: 0x05,
+  unpublish: 0x06,
+  frame: 0x10,
+  keyframeRequest: 0x11,
+  streamAdded: 0x20,
+  streamRemoved: 0x21,
+  error: 0x30,
+  ping: 0x40,
+  pong: 0x41,
+} as const;
+
+/** What a peer says it is in its hello; the server says `server`. */
+export type Role = 'server' | 'publisher' | 'viewer' | 'peer';
+export const ROLES: readonly Role[] = ['server', 'publisher', 'viewer', 'peer'];
+
+/** What a decoder needs before the first frame: WebCodecs' VideoDecoderConfig, reduced to its wire fields. */
+export interface DecoderConfig {
+  /** WebCodecs codec string, e.g. `vp8`, `avc1.42e01f`. */
+  codec: string;
+  codedWidth: number;
+  codedHeight: number;
+  /** Codec-specific setup bytes (avcC for H.264 in AVC format); absent for VP8 and Annex B H.264. */
+  description?: Uint8Array;
+}
+
+/** First message each way: who is speaking and, optionally, a token for access control. */
+export interface HelloMessage {
+  type: 'hello';
+  version: number;
+  role: Role;
+  /** Free text naming the client software, for logs (e.g. `framewire-cli/0.1.0`). */
+  agent: string;
+  /** Access token; empty when none. */
+  token: string;
+}
+
+/** Publisher → server: start a stream. Answered by `published` (or `error` with the same requestId). */
+export interface PublishMessage {
+  type: 'publish';
+  requestId: number;
+  room: string;
+  name: string;
+  config: DecoderConfig;
+}
+
+/** Server → publisher: the stream exists; send its frames with this streamId. */
+export interface PublishedMessage {
+  type: 'published';
+  requestId: number;
+  streamId: number;
+}
+
+/** Viewer → server: receive one stream (`name` set) or a whole room, now and later (`name` empty). */
+export interface SubscribeMessage {
+  type: 'subscribe';
+  requestId: number;
+  room: string;
+  name: string;
+}
+
+/** Viewer → server: undo a subscribe with the same room and name. */
+export interface UnsubscribeMessage {
+  type: 'unsubscribe';
+  requestId: number;
+  room: string;
+  name: string;
+}
+
+/** Publisher → server: end one of this connection's streams without disconnecting. */
+export interface UnpublishMessage {
+  type: 'unpublish';
+  streamId: number;
+}
+
+/** One encoded video frame (a WebCodecs EncodedVideoChunk plus relay metadata). */
+export interface FrameMessage {
+  type: 'frame';
+  streamId: number;
+  key: boolean;
+  /** Publisher's frame counter, +1 per frame; a gap tells the viewer frames were dropped. */
+  seq: number;
+  /** Media timestamp in microseconds (the chunk's `timestamp`). */
+  timestamp: number;
+  /** Wall-clock capture time, microseconds since the Unix epoch: latency is now minus this. */
+  captureTime: number;
+  /** The encoded bytes. On decode this is a view into the message, not a copy. */
+  payload: Uint8Array;
+}
+
+/** Ask the stream's publisher for a keyframe (viewer → server → publisher). */
+export interface KeyframeRequestMessage {
+  type: 'keyframe-request';
+  streamId: number;
+}
+
+/** Server → viewer: a stream the viewer subscribed to (directly or by room) exists; decode with `config`. */
+export interface StreamAddedMessage {
+  type: 'stream-added';
+  streamId: number;
+  room: string;
+  name: string;
+  config: DecoderConfig;
+}
+
+/** Server → viewer: the stream ended (`reason` is a short word such as `unpublished` or `disconnected`). */
+export interface StreamRemovedMessage {
+  type: 'stream-removed';
+  streamId: number;
+  reason: string;
+}
+
+/** Either way: something failed. `requestId` names the request it answers, 0 when none. */
+export interface ErrorMessage {
+  type: 'error';
+  requestId: number;
+  /** A stable code (see ERROR_CODES); kept as a string so newer peers' codes still decode. */
+  code: string;
+  message: string;
+}
+
+/** Either way: a round-trip probe. `time` is the sender's clock in microseconds. */
+export interface PingMessage {
+  type: 'ping';
+  id: number;
+  time: number;
+}
+
+/** Answer to a ping: the ping's id and time echoed, plus the responder's wall clock (for clock offset). */
+export interface PongMessage {
+  type: 'pong';
+  id: number;
+  echoTime: number;
+  responderTime: number;
+}
+
+/** Every message of protocol v1. */
+export type Message =
+  | HelloMessage
+  | PublishMessage
+  | PublishedMessage
+  | SubscribeMessage
+  | UnsubscribeMessage
+  | UnpublishMessage
+  | FrameMessage
+  | KeyframeRequestMessage
+  | StreamAddedMessage
+  | StreamRemovedMessage
+  | ErrorMessage
+  | PingMessage
+  | PongMessage;
+
+/** Bytes before the payload in a frame message: type, streamId, flags, seq, timestamp, captureTime. */
+export const FRAME_HEADER_BYTES = 1 + 4 + 1 + 4 + 8 + 8;
+
+/** Bit 0 of a frame's flags byte: this is a keyframe. Other bits are reserved and must be 0. */
+export const FRAME_FLAG_KEY = 0x01;
