@@ -1,0 +1,39 @@
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/index.js';
+
+/** Default TCP port of `framewire serve` (the socket protocol). */
+export const DEFAULT_TCP_PORT = 7420;
+
+/** Every limit and knob of the relay, with its default in {@link DEFAULT_CONFIG}. */
+export interface ServerConfig {
+  /** Address to listen on; loopback by default so a fresh install is not open to the network. */
+  host: string;
+  /** TCP port for the socket protocol; 0 picks a free one. */
+  tcpPort: number;
+  /** Largest message accepted, checked against the length prefix before anything is allocated. */
+  maxMessageBytes: number;
+  /** Bytes a viewer connection may have queued (ours plus the socket's) before it skips to a keyframe. */
+  viewerQueueBytes: number;
+  /** Age of the oldest queued frame after which a viewer skips ahead instead of catching up slowly. */
+  viewerQueueAgeMs: number;
+  /** Bytes of the current GOP kept per stream for late joiners; a longer GOP is not cached. */
+  gopCacheBytes: number;
+  /** Keyframe requests forwarded to a publisher at most this often, per stream. */
+  keyframeRequestIntervalMs: number;
+  /** A connection that has not said hello within this time is closed. */
+  helloTimeoutMs: number;
+}
+
+/** The defaults: sized for a few Mbit/s per stream with well under a second of queued latency. */
+export const DEFAULT_CONFIG: ServerConfig = {
+  host: '127.0.0.1',
+  tcpPort: DEFAULT_TCP_PORT,
+  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+  viewerQueueBytes: 1024 * 1024,
+  viewerQueueAgeMs: 500,
+  gopCacheBytes: 8 * 1024 * 1024,
+  keyframeRequestIntervalMs: 1000,
+  helloTimeoutMs: 10_000,
+};
+
+/** Room and stream names: URL-safe, so a room can be a path segment (`/r/<room>`). */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;

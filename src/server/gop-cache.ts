@@ -1,0 +1,44 @@
+import type { Outgoing } from './transport.js';
+
+/**
+ * The frames since the stream's latest keyframe, so a late joiner can decode at once instead of
+ * waiting for the publisher's next scheduled keyframe. Bounded in bytes: a GOP that outgrows the bound
+ * is dropped whole (a partial GOP is useless) and caching resumes at the next keyframe.
+ */
+export class GopCache {
+  private frames: Outgoing[] = [];
+  private bytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** Records a frame the stream just relayed. */
+  add(frame: Outgoing, key: boolean): void {
+    if (key) {
+      this.frames = [frame];
+      this.bytes = frame.framed.length;
+      if (this.bytes > this.maxBytes) this.clear();
+      return;
+    }
+    if (this.frames.length === 0) return; // no keyframe yet, or the GOP outgrew the bound
+    if (this.bytes + frame.framed.length > this.maxBytes) {
+      this.clear();
+      return;
+    }
+    this.frames.push(frame);
+    this.bytes += frame.framed.length;
+  }
+
+  /** The cached GOP, keyframe first; empty when there is none to offer. */
+  get snapshot(): readonly Outgoing[] {
+    return this.frames;
+  }
+
+  get byteLength(): number {
+    return this.bytes;
+  }
+
+  clear(): void {
+    this.frames = [];
+    this.bytes = 0;
+  }
+}

@@ -1,0 +1,329 @@
+import {
+  decodeMessage,
+  type ErrorCode,
+  type FrameMessage,
+  frameMessage,
+  LENGTH_PREFIX_BYTES,
+  type Message,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  type PublishMessage,
+  type SubscribeMessage,
+} from '../protocol/index.js';
+import { NAME_PATTERN, type ServerConfig } from './config.js';
+import { Connection } from './connection.js';
+import type { Logger } from './log.js';
+import { Room } from './room.js';
+import { Stream } from './stream.js';
+import { Subscription } from './subscription.js';
+import type { Outgoing, Transport } from './transport.js';
+
+/** Identifies this server in its hello. */
+export const SERVER_AGENT = 'framewire/0.1.0';
+
+/** Drop log lines per viewer and stream at most this often. */
+const DROP_LOG_INTERVAL_MS = 5000;
+
+/**
+ * The relay: rooms, streams and connections, and what each message does to them. Transports feed it
+ * decoded bytes; it never decodes video, only the key/delta flag of each frame.
+ */
+export class Relay {
+  readonly rooms = new Map<string, Room>();
+  readonly streams = new Map<number, Stream>();
+  readonly connections = new Set<Connection>();
+  private nextStreamId = 1;
+  private nextConnectionId = 1;
+
+  constructor(
+    readonly config: ServerConfig,
+    readonly log: Logger,
+  ) {}
+
+  /** Registers a new connection; it must say hello within the configured time. */
+  accept(transport: Transport): Connection {
+    const conn = new Connection(
+      this.nextConnectionId++,
+      transport,
+      { maxBytes: this.config.viewerQueueBytes, maxAgeMs: this.config.viewerQueueAgeMs },
+      (sink) => this.onSkip(sink as Subscription),
+    );
+    this.connections.add(conn);
+    this.log.info('connect', { conn: conn.id, transport: transport.kind, remote: transport.remote });
+    setTimeout(() => {
+      if (!conn.hello) conn.fail('FW_NOT_HELLO', `no hello within ${this.config.helloTimeoutMs} ms`);
+    }, this.config.helloTimeoutMs).unref();
+    return conn;
+  }
+
+  /** Handles one message from `conn`. `framed` is the same bytes with their length prefix, if at hand. */
+  receive(conn: Connection, body: Uint8Array, framed?: Uint8Array): void {
+    if (conn.closing) return;
+    try {
+      const message = decodeMessage(body);
+      if (message.type === 'frame') this.onFrame(conn, message, body, framed);
+      else this.onControl(conn, message);
+    } catch (err) {
+      this.reject(conn, err);
+    }
+  }
+
+  /** Closes `conn` for an error raised while reading it: its reason goes to the peer, nobody else notices. */
+  reject(conn: Connection, err: unknown): void {
+    const code: ErrorCode = err instanceof ProtocolError ? err.code : 'FW_INTERNAL';
+    const text = err instanceof Error ? err.message : String(err);
+    if (code === 'FW_INTERNAL') this.log.error('internal-error', { conn: conn.id, error: text });
+    else this.log.warn('protocol-error', { conn: conn.id, code, error: text });
+    conn.fail(code, text);
+  }
+
+  /** Forgets everything `conn` published or watched; call once its transport has closed. */
+  disconnect(conn: Connection, reason: string): void {
+    if (!this.connections.delete(conn)) return;
+    conn.closing = true;
+    for (const stream of conn.published.values()) this.endStream(stream, 'disconnected');
+    for (const sub of conn.subscriptions.values()) sub.stream.subscriptions.delete(sub);
+    conn.subscriptions.clear();
+    for (const room of conn.rooms) {
+      room.subscribers.delete(conn);
+      this.forgetIfEmpty(room);
+    }
+    conn.rooms.clear();
+    this.log.info('disconnect', {
+      conn: conn.id,
+      reason,
+      seconds: Math.round((Date.now() - conn.connectedAt) / 1000),
+    });
+  }
+
+  private onFrame(conn: Connection, frame: FrameMessage, body: Uint8Array, framed?: Uint8Array): void {
+    if (!conn.hello) throw new ProtocolError('FW_NOT_HELLO', 'frame before hello');
+    const stream = conn.published.get(frame.streamId);
+    if (!stream)
+      throw new ProtocolError('FW_NOT_OWNER', `stream ${frame.streamId} is not published by this connection`);
+    stream.relay(frameOutgoing(body, framed), frame.key, performance.now());
+  }
+
+  private onControl(conn: Connection, m: Exclude<Message, FrameMessage>): void {
+    if (m.type !== 'hello' && !conn.hello) throw new ProtocolError('FW_NOT_HELLO', `${m.type} before hello`);
+    switch (m.type) {
+      case 'hello':
+        if (conn.hello) throw new ProtocolError('FW_BAD_MESSAGE', 'hello sent twice');
+        if (m.version !== PROTOCOL_VERSION) {
+          throw new ProtocolError(
+            'FW_BAD_VERSION',
+            `protocol version ${m.version} is not supported (this server speaks ${PROTOCOL_VERSION})`,
+          );
+        }
+        conn.hello = m;
+        conn.send({
+          type: 'hello',
+          version: PROTOCOL_VERSION,
+          role: 'server',
+          agent: SERVER_AGENT,
+          token: '',
+        });
+        this.log.info('hello', { conn: conn.id, role: m.role, agent: m.agent });
+        return;
+      case 'publish':
+        this.onPublish(conn, m);
+        return;
+      case 'subscribe':
+        this.onSubscribe(conn, m);
+        return;
+      case 'unsubscribe':
+        this.onUnsubscribe(conn, m.room, m.name);
+        return;
+      case 'unpublish': {
+        const stream = conn.published.get(m.streamId);
+        if (!stream)
+          throw new ProtocolError('FW_NOT_OWNER', `stream ${m.streamId} is not published by this connection`);
+        this.endStream(stream, 'unpublished');
+        return;
+      }
+      case 'keyframe-request': {
+        // Only a viewer of the stream may ask, and the stream rate-limits what reaches the publisher.
+        const sub = conn.subscriptions.get(m.streamId);
+        if (sub) sub.stream.requestKeyframe(this.config.keyframeRequestIntervalMs);
+        return;
+      }
+      case 'ping':
+        conn.send({ type: 'pong', id: m.id, echoTime: m.time, responderTime: Date.now() * 1000 });
+        return;
+      case 'pong':
+        return;
+      case 'error':
+        this.log.warn('client-error', { conn: conn.id, code: m.code, error: m.message });
+        return;
+      case 'published':
+      case 'stream-added':
+      case 'stream-removed':
+        throw new ProtocolError('FW_BAD_MESSAGE', `${m.type} is sent by servers only`);
+    }
+  }
+
+  private onPublish(conn: Connection, m: PublishMessage): void {
+    const bad = badName(m.room, 'room') ?? badName(m.name, 'stream name');
+    if (bad) {
+      requestError(conn, m.requestId, 'FW_BAD_NAME', bad);
+      return;
+    }
+    if (m.config.codec.length === 0 || m.config.codec.length > 128) {
+      requestError(
+        conn,
+        m.requestId,
+        'FW_BAD_MESSAGE',
+        'decoder config needs a codec string of 1 to 128 characters',
+      );
+      return;
+    }
+    const room = this.roomFor(m.room);
+    if (room.streams.has(m.name)) {
+      this.forgetIfEmpty(room);
+      requestError(
+        conn,
+        m.requestId,
+        'FW_STREAM_EXISTS',
+        `room ${m.room} already has a stream named ${m.name}`,
+      );
+      return;
+    }
+    const stream = new Stream(this.nextStreamId++, room, m.name, m.config, conn, this.config.gopCacheBytes);
+    room.streams.set(m.name, stream);
+    this.streams.set(stream.id, stream);
+    conn.published.set(stream.id, stream);
+    conn.send({ type: 'published', requestId: m.requestId, streamId: stream.id });
+    const { codec, codedWidth, codedHeight } = m.config;
+    this.log.info('publish', {
+      conn: conn.id,
+      stream: stream.id,
+      room: m.room,
+      name: m.name,
+      codec,
+      size: `${codedWidth}x${codedHeight}`,
+    });
+    for (const viewer of room.subscribers) this.attach(viewer, stream);
+  }
+
+  private onSubscribe(conn: Connection, m: SubscribeMessage): void {
+    const bad = badName(m.room, 'room') ?? (m.name === '' ? undefined : badName(m.name, 'stream name'));
+    if (bad) {
+      requestError(conn, m.requestId, 'FW_BAD_NAME', bad);
+      return;
+    }
+    if (m.name === '') {
+      const room = this.roomFor(m.room);
+      room.subscribers.add(conn);
+      conn.rooms.add(room);
+      this.log.info('subscribe', { conn: conn.id, room: m.room, streams: room.streams.size });
+      for (const stream of room.streams.values()) this.attach(conn, stream);
+      return;
+    }
+    const stream = this.rooms.get(m.room)?.streams.get(m.name);
+    if (!stream) {
+      requestError(conn, m.requestId, 'FW_NO_SUCH_STREAM', `no stream ${m.name} in room ${m.room}`);
+      return;
+    }
+    this.log.info('subscribe', { conn: conn.id, room: m.room, name: m.name, stream: stream.id });
+    this.attach(conn, stream);
+  }
+
+  private onUnsubscribe(conn: Connection, roomName: string, name: string): void {
+    const room = this.rooms.get(roomName);
+    if (!room) return;
+    if (name === '') {
+      room.subscribers.delete(conn);
+      conn.rooms.delete(room);
+    }
+    for (const sub of conn.subscriptions.values()) {
+      if (sub.stream.room === room && (name === '' || sub.stream.name === name)) {
+        sub.stream.subscriptions.delete(sub);
+        conn.subscriptions.delete(sub.stream.id);
+      }
+    }
+    this.forgetIfEmpty(room);
+  }
+
+  /** Starts `conn` on `stream`: decoder config, then the cached GOP at once, then live frames. */
+  private attach(conn: Connection, stream: Stream): void {
+    // A peer in a call watches its room but not its own camera.
+    if (stream.publisher === conn || conn.subscriptions.has(stream.id)) return;
+    const sub = new Subscription(conn, stream);
+    conn.subscriptions.set(stream.id, sub);
+    stream.subscriptions.add(sub);
+    if (!conn.queue.sendControl(stream.added)) {
+      conn.fail('FW_SLOW_CONSUMER', 'connection stopped reading');
+      return;
+    }
+    stream.catchUp(sub, performance.now());
+    // The cached GOP may be long; a fresh keyframe lets the viewer reach the live edge sooner.
+    stream.requestKeyframe(this.config.keyframeRequestIntervalMs);
+  }
+
+  private endStream(stream: Stream, reason: string): void {
+    if (!this.streams.delete(stream.id)) return;
+    stream.room.streams.delete(stream.name);
+    stream.publisher.published.delete(stream.id);
+    for (const sub of stream.subscriptions) {
+      sub.conn.subscriptions.delete(stream.id);
+      sub.conn.send({ type: 'stream-removed', streamId: stream.id, reason });
+    }
+    stream.subscriptions.clear();
+    stream.gop.clear();
+    this.forgetIfEmpty(stream.room);
+    this.log.info('stream-end', {
+      stream: stream.id,
+      room: stream.room.name,
+      name: stream.name,
+      reason,
+      frames: stream.framesIn,
+    });
+  }
+
+  private onSkip(sub: Subscription): void {
+    sub.stream.requestKeyframe(this.config.keyframeRequestIntervalMs);
+    const now = Date.now();
+    if (now - sub.lastDropLog >= DROP_LOG_INTERVAL_MS) {
+      sub.lastDropLog = now;
+      this.log.warn('viewer-behind', {
+        conn: sub.conn.id,
+        stream: sub.stream.id,
+        dropped: sub.framesDropped,
+        queued: sub.conn.queue.bytes,
+      });
+    }
+  }
+
+  private roomFor(name: string): Room {
+    let room = this.rooms.get(name);
+    if (!room) {
+      room = new Room(name);
+      this.rooms.set(name, room);
+    }
+    return room;
+  }
+
+  private forgetIfEmpty(room: Room): void {
+    if (room.isEmpty) this.rooms.delete(room.name);
+  }
+}
+
+function badName(name: string, what: string): string | undefined {
+  return NAME_PATTERN.test(name)
+    ? undefined
+    : `${what} ${JSON.stringify(name)} must be 1-64 of A-Z a-z 0-9 . _ - (starting with a letter or digit)`;
+}
+
+function requestError(conn: Connection, requestId: number, code: ErrorCode, message: string): void {
+  conn.send({ type: 'error', requestId, code, message });
+}
+
+/**
+ * The frame as it will be sent to every viewer. TCP input already has its prefix (no copy). A frame
+ * inside a much larger read buffer is copied once, so the GOP cache holds the frame, not the buffer.
+ */
+function frameOutgoing(body: Uint8Array, framed?: Uint8Array): Outgoing {
+  let f = framed;
+  if (!f || f.buffer.byteLength > 2 * f.byteLength) f = frameMessage(body);
+  return { framed: f, body: f.subarray(LENGTH_PREFIX_BYTES) };
+}

@@ -1,0 +1,66 @@
+import type { Relay } from './relay.js';
+
+/** One viewer of one stream. */
+export interface ViewerStats {
+  connection: number;
+  transport: 'tcp' | 'ws';
+  framesSent: number;
+  framesDropped: number;
+  /** Bytes the viewer's connection holds right now (all its streams): ours plus the socket's. */
+  queuedBytes: number;
+}
+
+/** One live stream. */
+export interface StreamStats {
+  id: number;
+  room: string;
+  name: string;
+  codec: string;
+  width: number;
+  height: number;
+  framesIn: number;
+  bytesIn: number;
+  keyframes: number;
+  gopCacheBytes: number;
+  startedAt: number;
+  viewers: ViewerStats[];
+}
+
+/** The whole server at one moment. */
+export interface ServerStats {
+  connections: number;
+  rooms: { name: string; streams: number; roomSubscribers: number }[];
+  streams: StreamStats[];
+}
+
+/** Reads the relay's counters into plain objects (cheap; nothing here is on the frame path). */
+export function snapshotStats(relay: Relay): ServerStats {
+  return {
+    connections: relay.connections.size,
+    rooms: [...relay.rooms.values()].map((room) => ({
+      name: room.name,
+      streams: room.streams.size,
+      roomSubscribers: room.subscribers.size,
+    })),
+    streams: [...relay.streams.values()].map((s) => ({
+      id: s.id,
+      room: s.room.name,
+      name: s.name,
+      codec: s.config.codec,
+      width: s.config.codedWidth,
+      height: s.config.codedHeight,
+      framesIn: s.framesIn,
+      bytesIn: s.bytesIn,
+      keyframes: s.keyframes,
+      gopCacheBytes: s.gop.byteLength,
+      startedAt: s.startedAt,
+      viewers: [...s.subscriptions].map((sub) => ({
+        connection: sub.conn.id,
+        transport: sub.conn.transport.kind,
+        framesSent: sub.framesSent,
+        framesDropped: sub.framesDropped,
+        queuedBytes: sub.conn.queue.bytes,
+      })),
+    })),
+  };
+}

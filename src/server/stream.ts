@@ -1,0 +1,56 @@
+import { type DecoderConfig, encodeMessage } from '../protocol/index.js';
+import type { Connection } from './connection.js';
+import { GopCache } from './gop-cache.js';
+import type { Room } from './room.js';
+import type { Subscription } from './subscription.js';
+import { type Outgoing, outgoing } from './transport.js';
+
+/** A live stream: exists while its publisher is connected; fans each frame out to its subscribers. */
+export class Stream {
+  readonly subscriptions = new Set<Subscription>();
+  readonly gop: GopCache;
+  /** The stream-added message, encoded once and sent to every viewer that joins. */
+  readonly added: Outgoing;
+  readonly startedAt = Date.now();
+  framesIn = 0;
+  bytesIn = 0;
+  keyframes = 0;
+  private lastKeyframeRequest = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    readonly id: number,
+    readonly room: Room,
+    readonly name: string,
+    readonly config: DecoderConfig,
+    readonly publisher: Connection,
+    gopCacheBytes: number,
+  ) {
+    this.gop = new GopCache(gopCacheBytes);
+    this.added = outgoing(
+      encodeMessage({ type: 'stream-added', streamId: id, room: room.name, name, config }),
+    );
+  }
+
+  /** Relays one frame: the same bytes are offered to every subscriber's queue (hot path). */
+  relay(frame: Outgoing, key: boolean, now: number): void {
+    this.framesIn++;
+    this.bytesIn += frame.body.length;
+    if (key) this.keyframes++;
+    this.gop.add(frame, key);
+    for (const sub of this.subscriptions) sub.conn.queue.offerFrame(sub, frame, key, now);
+  }
+
+  /** Starts a new viewer on the cached GOP, so it decodes at once rather than at the next keyframe. */
+  catchUp(sub: Subscription, now: number): void {
+    const gop = this.gop.snapshot;
+    for (let i = 0; i < gop.length; i++) sub.conn.queue.offerFrame(sub, gop[i] as Outgoing, i === 0, now);
+  }
+
+  /** Asks the publisher for a keyframe, at most once per `intervalMs` whoever asks. */
+  requestKeyframe(intervalMs: number): void {
+    const now = performance.now();
+    if (now - this.lastKeyframeRequest < intervalMs) return;
+    this.lastKeyframeRequest = now;
+    this.publisher.send({ type: 'keyframe-request', streamId: this.id });
+  }
+}

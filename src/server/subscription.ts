@@ -1,0 +1,18 @@
+import type { Connection } from './connection.js';
+import type { Stream } from './stream.js';
+import type { FrameSink } from './viewer-queue.js';
+
+/** One viewer connection receiving one stream: its delivery state and counters. */
+export class Subscription implements FrameSink {
+  /** A new viewer starts by waiting for a keyframe (the cached GOP usually supplies one at once). */
+  needsKey = true;
+  framesSent = 0;
+  framesDropped = 0;
+  /** Date.now() of the last drop log line, to rate-limit them. */
+  lastDropLog = 0;
+
+  constructor(
+    readonly conn: Connection,
+    readonly stream: Stream,
+  ) {}
+}

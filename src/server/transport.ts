@@ -1,0 +1,31 @@
+import { frameMessage, LENGTH_PREFIX_BYTES } from '../protocol/index.js';
+
+/**
+ * One message ready to send, encoded once and shared by every recipient: `framed` carries the TCP
+ * length prefix, `body` is the same bytes without it (what a WebSocket message carries).
+ */
+export interface Outgoing {
+  readonly framed: Uint8Array;
+  readonly body: Uint8Array;
+}
+
+/** The byte pipe under one connection (TCP now, WebSocket later): the relay only sees this. */
+export interface Transport {
+  readonly kind: 'tcp' | 'ws';
+  /** `host:port` of the peer, for logs. */
+  readonly remote: string;
+  /** Bytes written but not yet taken by the kernel: the part of the backlog we cannot drop. */
+  readonly bufferedBytes: number;
+  /** Sends one message; never blocks (the viewer queue decides what to write and when). */
+  write(message: Outgoing): void;
+  /** Flushes what was written, then closes. */
+  end(): void;
+  /** Closes now, discarding anything unsent. */
+  destroy(): void;
+}
+
+/** Wraps an encoded message body for sending: one allocation holding the prefix and the body. */
+export function outgoing(body: Uint8Array): Outgoing {
+  const framed = frameMessage(body);
+  return { framed, body: framed.subarray(LENGTH_PREFIX_BYTES) };
+}

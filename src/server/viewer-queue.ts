@@ -1,0 +1,138 @@
+import { Fifo } from './fifo.js';
+import type { Outgoing, Transport } from './transport.js';
+
+/** Per-stream delivery state of one viewer, as the queue policy needs it. */
+export interface FrameSink {
+  /** True until the next keyframe: delta frames are dropped, since they cannot be decoded. */
+  needsKey: boolean;
+  framesSent: number;
+  framesDropped: number;
+}
+
+interface Queued {
+  message: Outgoing;
+  /** The subscription a frame belongs to; null for control messages, which are never dropped. */
+  sink: FrameSink | null;
+  /** performance.now() when queued: the age bound is measured from here. */
+  at: number;
+}
+
+/** Bytes handed to the transport before we hold the rest back where we can still drop it. */
+const TRANSPORT_HIGH_WATER = 64 * 1024;
+
+/** Room for control messages above the frame bound before a non-reading peer is cut off. */
+const CONTROL_SLACK_BYTES = 256 * 1024;
+
+/** Limits of one viewer's queue. */
+export interface QueueLimits {
+  maxBytes: number;
+  maxAgeMs: number;
+}
+
+/**
+ * The outgoing queue of one connection, and the relay's drop policy (all of it lives here).
+ *
+ * - A viewer that keeps up gets each frame written straight through, with no queueing or allocation.
+ * - One that falls behind (more than `maxBytes` queued, ours plus the transport's, or a queued frame
+ *   older than `maxAgeMs`) sheds every frame not yet written and skips to the next keyframe of each
+ *   stream that lost frames: whole runs are dropped, never single deltas, so the picture never breaks,
+ *   and latency snaps back instead of creeping.
+ * - Control messages are never dropped; a peer that lets them pile up past the bound is cut off.
+ */
+export class ViewerQueue {
+  private readonly queue = new Fifo<Queued>();
+  private queuedBytes = 0;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly limits: QueueLimits,
+    /** Called when `sink` lost frames and waits for a keyframe (to request one, and to log). */
+    private readonly onSkip: (sink: FrameSink) => void,
+  ) {}
+
+  /** Bytes this viewer holds: queued by us plus buffered in the transport. */
+  get bytes(): number {
+    return this.queuedBytes + this.transport.bufferedBytes;
+  }
+
+  /** Offers one relayed frame to this viewer; it is sent, queued or dropped by the policy above. */
+  offerFrame(sink: FrameSink, message: Outgoing, key: boolean, now: number): void {
+    if (sink.needsKey && !key) {
+      sink.framesDropped++;
+      return;
+    }
+    const size = message.framed.length;
+    if (this.queue.length === 0 && this.canWriteNow(size)) {
+      sink.needsKey = false;
+      sink.framesSent++;
+      this.transport.write(message);
+      return;
+    }
+    const oldest = this.queue.peek();
+    const behind =
+      this.bytes + size > this.limits.maxBytes ||
+      (oldest !== undefined && now - oldest.at > this.limits.maxAgeMs);
+    if (behind) {
+      this.shedFrames();
+      if (!key || this.bytes + size > this.limits.maxBytes) {
+        this.skip(sink);
+        return;
+      }
+    }
+    if (key) sink.needsKey = false;
+    this.enqueue({ message, sink, at: now });
+  }
+
+  /** Sends a control message (never dropped). Returns false if the peer has stopped reading. */
+  sendControl(message: Outgoing): boolean {
+    if (this.queue.length === 0 && this.canWriteNow(message.framed.length)) {
+      this.transport.write(message);
+      return true;
+    }
+    this.enqueue({ message, sink: null, at: performance.now() });
+    if (this.bytes > this.limits.maxBytes + CONTROL_SLACK_BYTES) this.shedFrames();
+    return this.bytes <= this.limits.maxBytes + CONTROL_SLACK_BYTES;
+  }
+
+  /** Moves queued messages to the transport while it has room; call when the transport drains. */
+  pump(): void {
+    while (this.transport.bufferedBytes < TRANSPORT_HIGH_WATER) {
+      const item = this.queue.shift();
+      if (item === undefined) return;
+      this.queuedBytes -= item.message.framed.length;
+      if (item.sink) item.sink.framesSent++;
+      this.transport.write(item.message);
+    }
+  }
+
+  private canWriteNow(size: number): boolean {
+    const buffered = this.transport.bufferedBytes;
+    // An empty transport always takes one message, even one larger than the bound, so a huge keyframe
+    // cannot wedge a viewer forever.
+    return buffered === 0 || (buffered < TRANSPORT_HIGH_WATER && buffered + size <= this.limits.maxBytes);
+  }
+
+  private enqueue(item: Queued): void {
+    this.queue.push(item);
+    this.queuedBytes += item.message.framed.length;
+  }
+
+  /** Drops every queued frame (control messages stay); each stream that lost one waits for a keyframe. */
+  private shedFrames(): void {
+    const removed = this.queue.retain((item) => item.sink === null);
+    const skipped = new Set<FrameSink>();
+    for (const item of removed) {
+      this.queuedBytes -= item.message.framed.length;
+      const sink = item.sink as FrameSink;
+      sink.framesDropped++;
+      skipped.add(sink);
+    }
+    for (const sink of skipped) this.skip(sink, false);
+  }
+
+  private skip(sink: FrameSink, countThisFrame = true): void {
+    if (countThisFrame) sink.framesDropped++;
+    sink.needsKey = true;
+    this.onSkip(sink);
+  }
+}
