@@ -1,0 +1,431 @@
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { decodeMessage, encodeMessage } from '../protocol/codec.js';
+import { ProtocolError } from '../protocol/errors.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, lengthPrefix, MessageDeframer } from '../protocol/framing.js';
+import {
+  type DecoderConfig,
+  type FrameMessage,
+  type KeyframeRequestMessage,
+  type Message,
+  PROTOCOL_VERSION,
+  type StreamAddedMessage,
+  type StreamRemovedMessage,
+} from '../protocol/messages.js';
+import { ClientError, connectFailed, formatAddress } from './errors.js';
+import { type FrameSink, Publication } from './publication.js';
+
+/** Default socket backlog (2 MiB) above which a publication drops frames until the next keyframe. */
+export const DEFAULT_MAX_WRITE_BUFFER_BYTES = 2 * 1024 * 1024;
+
+/** Default time allowed for connecting, the hello exchange, and each request's answer. */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+// Requests and pings in flight are keyed by ids we hand out; a bound keeps a stalled server from
+// growing these maps without limit.
+const MAX_PENDING = 1024;
+
+/** How to reach the server and who we say we are. */
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  role: 'publisher' | 'viewer' | 'peer';
+  /** Names the client software in the server's logs. */
+  agent?: string;
+  /** Access token; empty when the server needs none. */
+  token?: string;
+  /** Largest message accepted from the server, and the largest frame we send. */
+  maxMessageBytes?: number;
+  /** Socket backlog above which publications drop frames until the next keyframe. */
+  maxWriteBufferBytes?: number;
+  /** Time allowed for connecting plus hello, and for each request's answer. */
+  timeoutMs?: number;
+}
+
+/** Typed events of a {@link FramewireClient}. */
+export interface FramewireClientEvents {
+  'stream-added': [message: StreamAddedMessage];
+  'stream-removed': [message: StreamRemovedMessage];
+  /** A frame of a subscribed stream; `payload` is a view into the received bytes. */
+  frame: [message: FrameMessage];
+  'keyframe-request': [message: KeyframeRequestMessage];
+  /** An `error` from the server that no pending request claimed (requestId 0, or a late answer). */
+  'server-error': [error: ClientError, requestId: number];
+  /** The connection is gone: `null` after our own close(), otherwise why it ended. */
+  close: [error: ClientError | null];
+}
+
+type Pending =
+  | { kind: 'publish'; room: string; name: string; config: DecoderConfig; resolve: (p: Publication) => void }
+  | { kind: 'subscribe'; room: string; name: string; resolve: () => void };
+
+interface PendingEntry {
+  request: Pending;
+  reject: (e: ClientError) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface PendingPing {
+  resolve: (rttMs: number) => void;
+  reject: (e: ClientError) => void;
+  timer: NodeJS.Timeout;
+}
+
+// Wall clock in microseconds with sub-millisecond resolution (Date.now() would round a loopback RTT to 0).
+function nowMicros(): number {
+  return (performance.timeOrigin + performance.now()) * 1000;
+}
+
+/** Connects to a Framewire server over TCP and completes the hello exchange. */
+export async function connect(options: ConnectOptions): Promise<FramewireClient> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const socket = await openSocket(options.host, options.port, timeoutMs);
+  const client = new FramewireClient(socket, options);
+  await client.handshake(timeoutMs);
+  return client;
+}
+
+function openSocket(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    const fail = (err: unknown): void => {
+      socket.destroy();
+      reject(connectFailed(host, port, err));
+    };
+    socket.setTimeout(timeoutMs, () => fail(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+    socket.once('error', fail);
+    socket.once('connect', () => {
+      socket.setTimeout(0);
+      socket.off('error', fail);
+      // Frames are latency-sensitive and already batched by the encoder: no Nagle delay.
+      socket.setNoDelay(true);
+      resolve(socket);
+    });
+  });
+}
+
+/**
+ * One connection to a Framewire server: publish streams, subscribe to rooms or streams, ping.
+ * Created by {@link connect}; emits typed events (see {@link FramewireClientEvents}).
+ */
+export class FramewireClient extends EventEmitter<FramewireClientEvents> implements FrameSink {
+  readonly host: string;
+  readonly port: number;
+  readonly maxMessageBytes: number;
+  readonly maxWriteBufferBytes: number;
+  private readonly timeoutMs: number;
+  private readonly deframer: MessageDeframer;
+  private readonly pending = new Map<number, PendingEntry>();
+  private readonly pings = new Map<number, PendingPing>();
+  private readonly publications = new Map<number, Publication>();
+  private nextRequestId = 1;
+  private nextPingId = 1;
+  private handshakeDone = false;
+  private onHandshake: ((err: ClientError | null) => void) | null = null;
+  private closeError: ClientError | null = null;
+  private closedByUs = false;
+  private closed = false;
+
+  /** @internal Use {@link connect}. */
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly options: ConnectOptions,
+  ) {
+    super();
+    this.host = options.host;
+    this.port = options.port;
+    this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.maxWriteBufferBytes = options.maxWriteBufferBytes ?? DEFAULT_MAX_WRITE_BUFFER_BYTES;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.deframer = new MessageDeframer(this.maxMessageBytes);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => {
+      this.closeError ??= new ClientError(
+        'FW_CONNECTION_LOST',
+        `connection to the server at ${formatAddress(this.host, this.port)} failed: ${err.message}`,
+        undefined,
+        { cause: err },
+      );
+    });
+    socket.on('close', () => this.onClose());
+  }
+
+  /** True while the connection is open and the hello exchange is done. */
+  get connected(): boolean {
+    return this.handshakeDone && !this.closed;
+  }
+
+  /** Bytes written but not yet handed to the kernel (what a slow uplink costs us). */
+  get writableLength(): number {
+    return this.socket.writableLength;
+  }
+
+  /** @internal Sends hello and waits for the server's. */
+  handshake(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.fail(new ClientError('FW_TIMEOUT', `the server sent no hello within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.onHandshake = (err) => {
+        clearTimeout(timer);
+        this.onHandshake = null;
+        if (err) reject(err);
+        else resolve();
+      };
+      this.send({
+        type: 'hello',
+        version: PROTOCOL_VERSION,
+        role: this.options.role,
+        agent: this.options.agent ?? 'framewire-client/0.1.0',
+        token: this.options.token ?? '',
+      });
+    });
+  }
+
+  /** Starts a stream; resolves once the server answers `published`, rejects with its error code. */
+  publish(room: string, name: string, config: DecoderConfig): Promise<Publication> {
+    return new Promise((resolve, reject) => {
+      const requestId = this.addPending({ kind: 'publish', room, name, config, resolve }, reject);
+      if (requestId !== 0) this.send({ type: 'publish', requestId, room, name, config });
+    });
+  }
+
+  /**
+   * Subscribes to one stream (`name`) or a whole room (`name` empty): stream-added and frame events
+   * follow. Resolves once the server has taken the request; rejects with its error (FW_NO_SUCH_STREAM).
+   */
+  subscribe(room: string, name = ''): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const requestId = this.addPending({ kind: 'subscribe', room, name, resolve }, reject);
+      if (requestId === 0) return;
+      this.send({ type: 'subscribe', requestId, room, name });
+      // The protocol has no "subscribed" answer, but the server handles one connection's messages in
+      // order: when the pong to a ping sent right after arrives with no error, the subscribe stood.
+      this.ping().then(
+        () => this.settle(requestId, null),
+        () => {},
+      );
+    });
+  }
+
+  /** Undoes a subscribe with the same room and name. */
+  unsubscribe(room: string, name = ''): void {
+    this.send({ type: 'unsubscribe', requestId: this.takeRequestId(), room, name });
+  }
+
+  /** Round-trip time to the server, in milliseconds. */
+  ping(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) return reject(this.lostError());
+      if (this.pings.size >= MAX_PENDING) {
+        return reject(new ClientError('FW_TOO_MANY_PENDING', `${MAX_PENDING} pings already unanswered`));
+      }
+      const id = this.nextPingId;
+      this.nextPingId = (this.nextPingId % 0xffffffff) + 1;
+      const timer = setTimeout(() => {
+        this.pings.delete(id);
+        reject(new ClientError('FW_TIMEOUT', `no pong within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      this.pings.set(id, { resolve, reject, timer });
+      this.send({ type: 'ping', id, time: nowMicros() });
+    });
+  }
+
+  /** Closes the connection after flushing what is queued; resolves when the socket is closed. */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closedByUs = true;
+    return new Promise((resolve) => {
+      this.socket.once('close', () => resolve());
+      this.socket.end();
+      // A server that never finishes its side must not hold us: end() waits for its FIN.
+      setTimeout(() => this.socket.destroy(), 2000).unref();
+    });
+  }
+
+  /** @internal FrameSink: one frame, prefix and message written together. */
+  writeFrame(message: FrameMessage): boolean {
+    return this.send(message);
+  }
+
+  private send(m: Message): boolean {
+    if (this.closed || this.socket.destroyed || !this.socket.writable) return false;
+    const body = encodeMessage(m);
+    // Prefix and body go out in one writev (cork/uncork), without copying the body into a new buffer.
+    this.socket.cork();
+    this.socket.write(lengthPrefix(body.length));
+    this.socket.write(body);
+    this.socket.uncork();
+    return true;
+  }
+
+  private takeRequestId(): number {
+    const id = this.nextRequestId;
+    // 0 means "no request" on the wire, so ids run 1..2^32-1.
+    this.nextRequestId = (this.nextRequestId % 0xffffffff) + 1;
+    return id;
+  }
+
+  /** Registers a request; returns its id, or 0 after rejecting when the request cannot be sent. */
+  private addPending(request: Pending, reject: (e: ClientError) => void): number {
+    if (this.closed) {
+      reject(this.lostError());
+      return 0;
+    }
+    if (this.pending.size >= MAX_PENDING) {
+      reject(new ClientError('FW_TOO_MANY_PENDING', `${MAX_PENDING} requests already unanswered`));
+      return 0;
+    }
+    const requestId = this.takeRequestId();
+    const timer = setTimeout(() => {
+      this.settle(
+        requestId,
+        new ClientError('FW_TIMEOUT', `no answer to ${request.kind} within ${this.timeoutMs} ms`),
+      );
+    }, this.timeoutMs);
+    this.pending.set(requestId, { request, reject, timer });
+    return requestId;
+  }
+
+  /** Resolves (err null) or rejects a pending request; false when it was not pending. */
+  private settle(requestId: number, err: ClientError | null, streamId?: number): boolean {
+    const entry = this.pending.get(requestId);
+    if (!entry) return false;
+    this.pending.delete(requestId);
+    clearTimeout(entry.timer);
+    if (err) {
+      entry.reject(err);
+      return true;
+    }
+    const r = entry.request;
+    if (r.kind === 'subscribe') {
+      r.resolve();
+    } else if (streamId !== undefined) {
+      const publication = new Publication(this, streamId, r.room, r.name, r.config, (p) => {
+        this.publications.delete(p.streamId);
+        this.send({ type: 'unpublish', streamId: p.streamId });
+      });
+      this.publications.set(streamId, publication);
+      r.resolve(publication);
+    }
+    return true;
+  }
+
+  private onData(chunk: Buffer): void {
+    try {
+      this.deframer.push(chunk, (bytes) => this.onMessage(decodeMessage(bytes)));
+    } catch (err) {
+      if (err instanceof ProtocolError) {
+        this.fail(new ClientError(err.code, `the server sent bad bytes: ${err.message}`));
+      } else {
+        throw err;
+      }
+    }
+  }
+
+  private onMessage(m: Message): void {
+    if (!this.handshakeDone) {
+      if (m.type === 'hello' && m.role === 'server' && m.version === PROTOCOL_VERSION) {
+        this.handshakeDone = true;
+        this.onHandshake?.(null);
+      } else if (m.type === 'error') {
+        this.fail(ClientError.fromServer(m.code, m.message));
+      } else {
+        const what = m.type === 'hello' ? `hello from a ${m.role} speaking version ${m.version}` : m.type;
+        this.fail(new ClientError('FW_HANDSHAKE_FAILED', `expected the server's hello, got ${what}`));
+      }
+      return;
+    }
+    switch (m.type) {
+      case 'frame':
+        this.emit('frame', m);
+        return;
+      case 'published':
+        this.settle(m.requestId, null, m.streamId);
+        return;
+      case 'error': {
+        const err = ClientError.fromServer(m.code, m.message);
+        if (m.requestId !== 0 && this.settle(m.requestId, err)) return;
+        // Remembered so that, if the server closes right after (fatal errors), close reports why.
+        if (m.requestId === 0) this.closeError = err;
+        this.emit('server-error', err, m.requestId);
+        return;
+      }
+      case 'stream-added':
+        this.settleNamedSubscribe(m);
+        this.emit('stream-added', m);
+        return;
+      case 'stream-removed':
+        this.publications.get(m.streamId)?.markEnded();
+        this.publications.delete(m.streamId);
+        this.emit('stream-removed', m);
+        return;
+      case 'keyframe-request':
+        this.publications.get(m.streamId)?.emit('keyframe-request');
+        this.emit('keyframe-request', m);
+        return;
+      case 'ping':
+        this.send({ type: 'pong', id: m.id, echoTime: m.time, responderTime: nowMicros() });
+        return;
+      case 'pong': {
+        const p = this.pings.get(m.id);
+        if (!p) return;
+        this.pings.delete(m.id);
+        clearTimeout(p.timer);
+        p.resolve((nowMicros() - m.echoTime) / 1000);
+        return;
+      }
+      default:
+        // hello again, publish, subscribe...: messages a server never sends.
+        this.fail(new ClientError('FW_BAD_MESSAGE', `the server sent an unexpected ${m.type} message`));
+    }
+  }
+
+  /** A named subscribe is certainly good once its stream arrives; no need to wait for the pong. */
+  private settleNamedSubscribe(m: StreamAddedMessage): void {
+    for (const [id, entry] of this.pending) {
+      const r = entry.request;
+      if (r.kind === 'subscribe' && r.name !== '' && r.room === m.room && r.name === m.name) {
+        this.settle(id, null);
+      }
+    }
+  }
+
+  private lostError(): ClientError {
+    return (
+      this.closeError ??
+      new ClientError(
+        'FW_CONNECTION_LOST',
+        `the connection to the server at ${formatAddress(this.host, this.port)} was closed`,
+      )
+    );
+  }
+
+  private fail(err: ClientError): void {
+    this.closeError = err;
+    this.socket.destroy();
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const err = this.closedByUs
+      ? new ClientError('FW_CLIENT_CLOSED', 'the client was closed')
+      : this.lostError();
+    this.onHandshake?.(err);
+    for (const [, entry] of this.pending) {
+      clearTimeout(entry.timer);
+      entry.reject(err);
+    }
+    this.pending.clear();
+    for (const [, p] of this.pings) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pings.clear();
+    for (const [, p] of this.publications) p.markEnded();
+    this.publications.clear();
+    // Before the hello completed nobody holds this client yet: the connect() promise carries the error.
+    if (this.handshakeDone) this.emit('close', this.closedByUs ? null : err);
+  }
+}

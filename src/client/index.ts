@@ -1,0 +1,4 @@
+// The Node client library: connect, publish, subscribe, reconnect.
+export * from './client.js';
+export * from './errors.js';
+export * from './publication.js';

@@ -1,0 +1,118 @@
+import { EventEmitter } from 'node:events';
+import { type DecoderConfig, FRAME_HEADER_BYTES, type FrameMessage } from '../protocol/messages.js';
+
+/** One encoded frame as a publisher hands it over; the publication adds streamId and seq. */
+export interface OutgoingFrame {
+  key: boolean;
+  /** Media timestamp, microseconds. */
+  timestamp: number;
+  /** Wall-clock capture time, microseconds since the Unix epoch. */
+  captureTime: number;
+  data: Uint8Array;
+}
+
+/** What a publication needs from its connection: a way to write a frame and the size of the backlog. */
+export interface FrameSink {
+  /** Writes one frame message; false when the connection can no longer write. */
+  writeFrame(message: FrameMessage): boolean;
+  /** Bytes accepted but not yet handed to the kernel. */
+  readonly writableLength: number;
+  /** Backlog above which frames are dropped until the next keyframe. */
+  readonly maxWriteBufferBytes: number;
+  /** Largest message the peer accepts; a bigger frame would get the connection closed. */
+  readonly maxMessageBytes: number;
+}
+
+/** Counters of one publication, for status lines. */
+export interface PublicationStats {
+  framesSent: number;
+  bytesSent: number;
+  framesDropped: number;
+}
+
+/** Events of a publication. */
+export interface PublicationEvents {
+  /** A viewer asked (through the server) for a keyframe. */
+  'keyframe-request': [];
+}
+
+/** A stream this connection publishes: numbers frames and applies the send-side drop policy. */
+export class Publication extends EventEmitter<PublicationEvents> {
+  readonly stats: PublicationStats = { framesSent: 0, bytesSent: 0, framesDropped: 0 };
+  private seq = 0;
+  // A stream must start on a keyframe, and after any drop the deltas that follow cannot be decoded:
+  // both cases wait here for the next keyframe.
+  private waitingForKey = true;
+  private ended = false;
+
+  constructor(
+    private readonly sink: FrameSink,
+    readonly streamId: number,
+    readonly room: string,
+    readonly name: string,
+    readonly config: DecoderConfig,
+    private readonly onEnd: (p: Publication) => void,
+  ) {
+    super();
+  }
+
+  /** True until `unpublish()` or the connection closes. */
+  get active(): boolean {
+    return !this.ended;
+  }
+
+  /**
+   * Sends one frame, or drops it (returning false) when the socket backlog is over its bound, when the
+   * frame is a delta after a drop, or when the connection is gone. Every frame takes a seq number, sent
+   * or not, so viewers see drops as gaps.
+   */
+  sendFrame(frame: OutgoingFrame): boolean {
+    const seq = this.seq;
+    this.seq = (this.seq + 1) >>> 0;
+    if (
+      this.ended ||
+      (this.waitingForKey && !frame.key) ||
+      // Bounded memory: a slow uplink must not grow the socket buffer without limit; skipping to the
+      // next keyframe is the only drop that leaves the stream decodable.
+      this.sink.writableLength > this.sink.maxWriteBufferBytes ||
+      FRAME_HEADER_BYTES + frame.data.length > this.sink.maxMessageBytes
+    ) {
+      this.drop();
+      return false;
+    }
+    const written = this.sink.writeFrame({
+      type: 'frame',
+      streamId: this.streamId,
+      key: frame.key,
+      seq,
+      timestamp: frame.timestamp,
+      captureTime: frame.captureTime,
+      payload: frame.data,
+    });
+    if (!written) {
+      this.drop();
+      return false;
+    }
+    this.waitingForKey = false;
+    this.stats.framesSent++;
+    this.stats.bytesSent += frame.data.length;
+    return true;
+  }
+
+  /** Ends the stream on the server (viewers get stream-removed) and keeps the connection. */
+  unpublish(): void {
+    if (this.ended) return;
+    this.onEnd(this);
+    this.markEnded();
+  }
+
+  /** @internal Called by the connection when it closes or the server removes the stream. */
+  markEnded(): void {
+    this.ended = true;
+  }
+
+  private drop(): void {
+    this.stats.framesDropped++;
+    this.waitingForKey = true;
+  }
+}

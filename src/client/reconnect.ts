@@ -1,0 +1,308 @@
+import { EventEmitter } from 'node:events';
+import type {
+  DecoderConfig,
+  FrameMessage,
+  KeyframeRequestMessage,
+  StreamAddedMessage,
+  StreamRemovedMessage,
+} from '../protocol/messages.js';
+import { type ConnectOptions, connect, type FramewireClient } from './client.js';
+import { ClientError, type ClientErrorCode } from './errors.js';
+import type { OutgoingFrame, Publication, PublicationStats } from './publication.js';
+
+/** Default first retry delay (250 ms) and the cap the doubling stops at (5 s). */
+export const DEFAULT_MIN_DELAY_MS = 250;
+export const DEFAULT_MAX_DELAY_MS = 5000;
+
+/** Connect options plus the backoff between reconnect attempts. */
+export interface ReconnectOptions extends ConnectOptions {
+  minDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+/** Typed events of a {@link ReconnectingClient}. */
+export interface ReconnectingClientEvents {
+  'stream-added': [message: StreamAddedMessage];
+  /** Also emitted, with reason `disconnected`, for every stream known when the connection dropped. */
+  'stream-removed': [message: StreamRemovedMessage];
+  frame: [message: FrameMessage];
+  'keyframe-request': [message: KeyframeRequestMessage];
+  'server-error': [error: ClientError, requestId: number];
+  /** The connection dropped; the next attempt starts in `retryInMs`. */
+  disconnected: [error: ClientError, retryInMs: number];
+  /** A new connection is up and publications and subscriptions are being restored on it. */
+  reconnected: [];
+  /** Final: `null` after close(), otherwise an error that reconnecting cannot fix. */
+  close: [error: ClientError | null];
+}
+
+// Errors that say "this client is wrong", not "the network or the server had a moment": reconnecting
+// would get the same answer forever.
+const FATAL_CODES: ReadonlySet<ClientErrorCode> = new Set<ClientErrorCode>([
+  'FW_BAD_VERSION',
+  'FW_UNAUTHORIZED',
+  'FW_NOT_HELLO',
+  'FW_HANDSHAKE_FAILED',
+  'FW_BAD_MESSAGE',
+  'FW_UNKNOWN_TYPE',
+  'FW_TRUNCATED',
+  'FW_TOO_LARGE',
+]);
+
+/** Backoff delay for attempt `n` (0-based): doubling from min to max, with half of it random jitter. */
+export function backoffDelay(n: number, minMs: number, maxMs: number, random = Math.random): number {
+  const base = Math.min(maxMs, minMs * 2 ** Math.min(n, 30));
+  // Jitter spreads the clients of a restarted server so they do not all knock at the same instant.
+  return Math.round(base * (0.5 + random() * 0.5));
+}
+
+/** Connects (failing at once if the server is unreachable now), then reconnects after any later loss. */
+export async function connectWithReconnect(options: ReconnectOptions): Promise<ReconnectingClient> {
+  const client = await connect(options);
+  return new ReconnectingClient(options, client);
+}
+
+/**
+ * A client that survives server restarts and network drops: after an unexpected close it reconnects
+ * with exponential backoff and jitter, re-publishes its streams and re-subscribes what it watched.
+ */
+export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
+  private client: FramewireClient | null = null;
+  private readonly publications = new Set<ReconnectingPublication>();
+  private readonly subscriptions = new Map<string, { room: string; name: string }>();
+  /** Streams announced on the current connection, so a drop can announce their removal. */
+  private readonly streams = new Map<number, StreamAddedMessage>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private attempt = 0;
+  private closing = false;
+  private readonly minDelayMs: number;
+  private readonly maxDelayMs: number;
+
+  /** @internal Use {@link connectWithReconnect}. */
+  constructor(
+    private readonly options: ReconnectOptions,
+    first: FramewireClient,
+  ) {
+    super();
+    this.minDelayMs = options.minDelayMs ?? DEFAULT_MIN_DELAY_MS;
+    this.maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
+    this.attach(first);
+  }
+
+  /** True while a connection is up. */
+  get connected(): boolean {
+    return this.client?.connected ?? false;
+  }
+
+  /** The current connection's client, or null while reconnecting. */
+  get current(): FramewireClient | null {
+    return this.client;
+  }
+
+  /** Publishes now (rejecting on the server's error) and re-publishes after every reconnect. */
+  async publish(room: string, name: string, config: DecoderConfig): Promise<ReconnectingPublication> {
+    const publication = await this.requireClient().publish(room, name, config);
+    const rp = new ReconnectingPublication(room, name, config, (p) => this.publications.delete(p));
+    rp.attach(publication);
+    this.publications.add(rp);
+    return rp;
+  }
+
+  /** Subscribes now (rejecting on the server's error) and re-subscribes after every reconnect. */
+  async subscribe(room: string, name = ''): Promise<void> {
+    await this.requireClient().subscribe(room, name);
+    this.subscriptions.set(`${room}\0${name}`, { room, name });
+  }
+
+  /** Round-trip time in ms on the current connection; rejects while reconnecting. */
+  ping(): Promise<number> {
+    try {
+      return this.requireClient().ping();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Stops reconnecting and closes the current connection after flushing it. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    const client = this.client;
+    this.client = null;
+    if (client) await client.close();
+    this.emit('close', null);
+  }
+
+  private requireClient(): FramewireClient {
+    if (this.closing) throw new ClientError('FW_CLIENT_CLOSED', 'the client was closed');
+    if (!this.client?.connected) {
+      throw new ClientError('FW_CONNECTION_LOST', 'not connected to the server (reconnecting)');
+    }
+    return this.client;
+  }
+
+  private attach(client: FramewireClient): void {
+    this.client = client;
+    this.streams.clear();
+    client.on('stream-added', (m) => {
+      this.streams.set(m.streamId, m);
+      this.emit('stream-added', m);
+    });
+    client.on('stream-removed', (m) => {
+      if (this.streams.delete(m.streamId)) this.emit('stream-removed', m);
+    });
+    client.on('frame', (m) => this.emit('frame', m));
+    client.on('keyframe-request', (m) => this.emit('keyframe-request', m));
+    client.on('server-error', (err, requestId) => this.emit('server-error', err, requestId));
+    client.on('close', (err) => this.onClientClose(client, err));
+  }
+
+  private onClientClose(client: FramewireClient, err: ClientError | null): void {
+    if (this.client !== client || this.closing) return;
+    this.client = null;
+    for (const m of this.streams.values()) {
+      this.emit('stream-removed', { type: 'stream-removed', streamId: m.streamId, reason: 'disconnected' });
+    }
+    this.streams.clear();
+    const error = err ?? new ClientError('FW_CONNECTION_LOST', 'the connection was closed');
+    if (FATAL_CODES.has(error.code)) {
+      this.closing = true;
+      this.emit('close', error);
+      return;
+    }
+    this.scheduleReconnect(error);
+  }
+
+  private scheduleReconnect(error: ClientError): void {
+    const delay = backoffDelay(this.attempt++, this.minDelayMs, this.maxDelayMs);
+    this.emit('disconnected', error, delay);
+    this.later(delay, () => {
+      connect(this.options).then(
+        (client) => {
+          if (this.closing) {
+            void client.close();
+            return;
+          }
+          this.attempt = 0;
+          this.attach(client);
+          this.emit('reconnected');
+          for (const p of this.publications) this.restorePublication(client, p, 0);
+          for (const s of this.subscriptions.values()) this.restoreSubscription(client, s.room, s.name, 0);
+        },
+        (err: unknown) => {
+          if (this.closing) return;
+          const e = err instanceof ClientError ? err : new ClientError('FW_CONNECT_FAILED', String(err));
+          if (FATAL_CODES.has(e.code)) {
+            this.closing = true;
+            this.emit('close', e);
+          } else {
+            this.scheduleReconnect(e);
+          }
+        },
+      );
+    });
+  }
+
+  // After a restart the publisher may come back after the viewer (FW_NO_SUCH_STREAM), and after a drop
+  // the server may still hold our old stream (FW_STREAM_EXISTS): both resolve themselves, so retry on
+  // the same connection with the same backoff.
+  private restorePublication(client: FramewireClient, p: ReconnectingPublication, n: number): void {
+    if (!this.publications.has(p)) return;
+    client.publish(p.room, p.name, p.config).then(
+      (publication) => {
+        if (this.publications.has(p)) p.attach(publication);
+        else publication.unpublish();
+      },
+      (err: unknown) => this.retryOn(client, err, n, () => this.restorePublication(client, p, n + 1)),
+    );
+  }
+
+  private restoreSubscription(client: FramewireClient, room: string, name: string, n: number): void {
+    client.subscribe(room, name).then(
+      () => {},
+      (err: unknown) =>
+        this.retryOn(client, err, n, () => this.restoreSubscription(client, room, name, n + 1)),
+    );
+  }
+
+  private retryOn(client: FramewireClient, err: unknown, n: number, again: () => void): void {
+    if (this.client !== client || this.closing) return;
+    if (err instanceof ClientError) this.emit('server-error', err, 0);
+    this.later(backoffDelay(n, this.minDelayMs, this.maxDelayMs), () => {
+      if (this.client === client && client.connected) again();
+    });
+  }
+
+  private later(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    this.timers.add(t);
+  }
+}
+
+/** Events of a {@link ReconnectingPublication}. */
+export interface ReconnectingPublicationEvents {
+  'keyframe-request': [];
+}
+
+/** A publication that outlives connections: frames go to the current stream, and are dropped between. */
+export class ReconnectingPublication extends EventEmitter<ReconnectingPublicationEvents> {
+  private current: Publication | null = null;
+  private readonly retired: PublicationStats = { framesSent: 0, bytesSent: 0, framesDropped: 0 };
+  private ended = false;
+
+  constructor(
+    readonly room: string,
+    readonly name: string,
+    readonly config: DecoderConfig,
+    private readonly onEnd: (p: ReconnectingPublication) => void,
+  ) {
+    super();
+  }
+
+  /** The stream id on the current connection, or null while reconnecting. */
+  get streamId(): number | null {
+    return this.current?.active ? this.current.streamId : null;
+  }
+
+  /** Counters summed over every connection this publication has used. */
+  get stats(): PublicationStats {
+    const c = this.current?.stats;
+    return {
+      framesSent: this.retired.framesSent + (c?.framesSent ?? 0),
+      bytesSent: this.retired.bytesSent + (c?.bytesSent ?? 0),
+      framesDropped: this.retired.framesDropped + (c?.framesDropped ?? 0),
+    };
+  }
+
+  /** Sends a frame on the current stream; false (counted as dropped) while there is none. */
+  sendFrame(frame: OutgoingFrame): boolean {
+    if (this.current?.active) return this.current.sendFrame(frame);
+    this.retired.framesDropped++;
+    return false;
+  }
+
+  /** Ends the stream and stops re-publishing it. */
+  unpublish(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.current?.unpublish();
+    this.onEnd(this);
+  }
+
+  /** @internal Switches to the stream published on a new connection. */
+  attach(publication: Publication): void {
+    if (this.current) {
+      const s = this.current.stats;
+      this.retired.framesSent += s.framesSent;
+      this.retired.bytesSent += s.bytesSent;
+      this.retired.framesDropped += s.framesDropped;
+    }
+    this.current = publication;
+    publication.on('keyframe-request', () => this.emit('keyframe-request'));
+  }
+}
