@@ -1,0 +1,131 @@
+import net from 'node:net';
+import {
+  type DecoderConfig,
+  decodeMessage,
+  encodeMessage,
+  frameMessage,
+  type Message,
+  MessageDeframer,
+} from '../../src/protocol/index.js';
+
+/** A raw protocol client for tests: sends exactly what it is told, records everything it receives. */
+export class WireClient {
+  readonly received: Message[] = [];
+  readonly closed: Promise<void>;
+  private waiters: (() => void)[] = [];
+  private readonly deframer = new MessageDeframer(64 * 1024 * 1024);
+
+  private constructor(readonly socket: net.Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.deframer.push(chunk, (body) => {
+        const m = decodeMessage(body);
+        // Copy payloads: the chunk they point into is not ours to keep.
+        if (m.type === 'frame') m.payload = new Uint8Array(m.payload);
+        this.received.push(m);
+      });
+      this.wake();
+    });
+    socket.on('error', () => {});
+    this.closed = new Promise((resolve) =>
+      socket.on('close', () => {
+        this.wake();
+        resolve();
+      }),
+    );
+  }
+
+  /** Connects to 127.0.0.1:port without saying anything. */
+  static connect(port: number): Promise<WireClient> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1', () => resolve(new WireClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  /** Connects and completes the hello exchange. */
+  static async hello(port: number, role: 'publisher' | 'viewer' | 'peer' = 'peer'): Promise<WireClient> {
+    const c = await WireClient.connect(port);
+    c.send({ type: 'hello', version: 1, role, agent: 'test', token: '' });
+    await c.next((m) => m.type === 'hello');
+    return c;
+  }
+
+  send(m: Message): void {
+    this.socket.write(frameMessage(encodeMessage(m)));
+  }
+
+  sendRaw(bytes: Uint8Array): void {
+    this.socket.write(bytes);
+  }
+
+  /** Publishes a stream and resolves with its id. */
+  async publish(
+    room: string,
+    name: string,
+    config: DecoderConfig = { codec: 'vp8', codedWidth: 64, codedHeight: 48 },
+  ): Promise<number> {
+    const requestId = Math.floor(Math.random() * 1e9);
+    this.send({ type: 'publish', requestId, room, name, config });
+    const m = await this.next(
+      (x) => (x.type === 'published' || x.type === 'error') && x.requestId === requestId,
+    );
+    if (m.type !== 'published') throw new Error(`publish failed: ${JSON.stringify(m)}`);
+    return m.streamId;
+  }
+
+  /** Resolves with the first received message (from the start) matching `pred`, waiting up to `ms`. */
+  async next(pred: (m: Message) => boolean, ms = 5000): Promise<Message> {
+    const found = await this.until(() => this.received.find(pred), ms);
+    return found;
+  }
+
+  /** Polls `probe` whenever a message arrives, until it returns a value or `ms` passes. */
+  async until<T>(probe: () => T | undefined | false, ms = 5000): Promise<T> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const v = probe();
+      if (v !== undefined && v !== false) return v;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out after ${ms} ms; received ${this.received.length} messages`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 50));
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  frames(streamId?: number): Extract<Message, { type: 'frame' }>[] {
+    return this.received.filter(
+      (m): m is Extract<Message, { type: 'frame' }> =>
+        m.type === 'frame' && (streamId === undefined || m.streamId === streamId),
+    );
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+}
+
+/** A frame message with a recognisable payload: `size` bytes derived from `seq`. */
+export function testFrame(streamId: number, seq: number, key: boolean, size = 1000): Message {
+  const payload = new Uint8Array(size);
+  for (let i = 0; i < size; i++) payload[i] = (seq * 31 + i * 7) & 0xff;
+  return {
+    type: 'frame',
+    streamId,
+    key,
+    seq,
+    timestamp: seq * 33_333,
+    captureTime: Date.now() * 1000,
+    payload,
+  };
+}
