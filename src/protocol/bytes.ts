@@ -2,7 +2,8 @@ import { ProtocolError } from './errors.js';
 
 const utf8Encoder = new TextEncoder();
 // fatal: malformed UTF-8 is a malformed message, not a string with replacement characters.
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of the string, not a byte-order mark to strip.
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Longest string field, in UTF-8 bytes: strings carry a u16 length. */
 export const MAX_STRING_BYTES = 0xffff;
@@ -14,6 +15,13 @@ export function utf8(s: string): Uint8Array {
     throw new ProtocolError('FW_TOO_LARGE', `string of ${bytes.length} bytes exceeds ${MAX_STRING_BYTES}`);
   }
   return bytes;
+}
+
+/** Refuses to encode a value its field would silently wrap or truncate. */
+function checkRange(v: number, max: number, field: string): void {
+  if (!Number.isInteger(v) || v < 0 || v > max) {
+    throw new ProtocolError('FW_BAD_MESSAGE', `${v} does not fit a ${field} field`);
+  }
 }
 
 /** Writes big-endian fields into a buffer sized up front (so encoding allocates exactly once). */
@@ -28,24 +36,28 @@ export class ByteWriter {
   }
 
   u8(v: number): this {
+    checkRange(v, 0xff, 'u8');
     this.view.setUint8(this.pos, v);
     this.pos += 1;
     return this;
   }
 
   u16(v: number): this {
+    checkRange(v, 0xffff, 'u16');
     this.view.setUint16(this.pos, v);
     this.pos += 2;
     return this;
   }
 
   u32(v: number): this {
+    checkRange(v, 0xffffffff, 'u32');
     this.view.setUint32(this.pos, v);
     this.pos += 4;
     return this;
   }
 
   f64(v: number): this {
+    if (!Number.isFinite(v)) throw new ProtocolError('FW_BAD_MESSAGE', `${v} is not a finite time`);
     this.view.setFloat64(this.pos, v);
     this.pos += 8;
     return this;

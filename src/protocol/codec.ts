@@ -33,6 +33,7 @@ function checkU16(v: number, what: string): number {
 export function encodeMessage(m: Message): Uint8Array {
   switch (m.type) {
     case 'hello': {
+      if (!ROLES.includes(m.role)) throw new ProtocolError('FW_BAD_MESSAGE', `unknown role ${m.role}`);
       const agent = utf8(m.agent);
       const token = utf8(m.token);
       return new ByteWriter(1 + 1 + 1 + 2 + agent.length + 2 + token.length)
@@ -73,6 +74,7 @@ export function encodeMessage(m: Message): Uint8Array {
     case 'unpublish':
       return new ByteWriter(5).u8(MessageType.unpublish).u32(m.streamId).done();
     case 'frame':
+      if (m.payload.length === 0) throw new ProtocolError('FW_BAD_MESSAGE', 'frame has no payload');
       return new ByteWriter(FRAME_HEADER_BYTES + m.payload.length)
         .u8(MessageType.frame)
         .u32(m.streamId)

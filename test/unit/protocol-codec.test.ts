@@ -288,18 +288,39 @@ describe('protocol codec edge cases', () => {
     assert.deepStrictEqual(m, { type: 'published', requestId: 9, streamId: 10 });
   });
 
-  // Known bug in src/protocol/bytes.ts (not ours to edit): TextDecoder defaults to ignoreBOM: false, so
-  // a leading U+FEFF is eaten on decode. Fix: new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).
-  // Marked todo so the suite stays green; drop the option once bytes.ts is fixed.
-  test('a string starting with U+FEFF decodes unchanged', {
-    todo: 'bytes.ts strips a leading BOM (ignoreBOM: false)',
-  }, () => {
+  // TextDecoder strips a leading U+FEFF unless told not to (ignoreBOM); a string field must not.
+  test('a string starting with U+FEFF decodes unchanged', () => {
     const bytes = hex('21 00000001 0004 efbbbf78');
     assert.equal(
       toHex(encodeMessage({ type: 'stream-removed', streamId: 1, reason: '\uFEFFx' })),
       toHex(bytes),
     );
     assert.deepStrictEqual(decodeMessage(bytes), { type: 'stream-removed', streamId: 1, reason: '\uFEFFx' });
+  });
+
+  test('the encoder refuses values its fields would wrap, instead of sending wrong bytes', () => {
+    const bad: Message[] = [
+      { type: 'published', requestId: 2 ** 32, streamId: 1 },
+      { type: 'unpublish', streamId: -1 },
+      { type: 'hello', version: 256, role: 'viewer', agent: '', token: '' },
+      { type: 'hello', version: 1, role: 'nobody' as never, agent: '', token: '' },
+      { type: 'ping', id: 1, time: Number.NaN },
+      {
+        type: 'frame',
+        streamId: 1,
+        key: true,
+        seq: 0,
+        timestamp: 0,
+        captureTime: 0,
+        payload: new Uint8Array(0),
+      },
+    ];
+    for (const m of bad) {
+      assert.throws(
+        () => encodeMessage(m),
+        (e: unknown) => e instanceof ProtocolError && e.code === 'FW_BAD_MESSAGE',
+      );
+    }
   });
 
   test('a string of exactly 65535 UTF-8 bytes encodes with length ffff', () => {
