@@ -2,3 +2,4 @@
 export * from './client.js';
 export * from './errors.js';
 export * from './publication.js';
+export * from './reconnect.js';

@@ -1,0 +1,54 @@
+import { ClientError } from '../client/errors.js';
+import { MediaError } from '../media/errors.js';
+
+/** Exit code of a usage error (unknown command or flag, bad value), as most Unix tools use. */
+export const EXIT_USAGE = 2;
+
+/** Exit code of an expected failure (server unreachable, ffmpeg missing, no such stream...). */
+export const EXIT_FAILURE = 1;
+
+/** An expected failure: printed as one line `framewire: <message>`, no stack trace, then `exitCode`. */
+export class CliError extends Error {
+  override readonly name = 'CliError';
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT_FAILURE,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A usage error for `command`, pointing at its --help. */
+export function usageError(command: string, problem: string): CliError {
+  const help = command ? `framewire ${command} --help` : 'framewire --help';
+  return new CliError(`${problem}: see \`${help}\``, EXIT_USAGE);
+}
+
+/**
+ * Turns the typed errors of the libraries into a CliError with a line a user can act on; returns null
+ * for anything unexpected (a bug), which the caller reports with its stack.
+ */
+export function toCliError(err: unknown): CliError | null {
+  if (err instanceof CliError) return err;
+  if (err instanceof MediaError) {
+    // Media messages already say what to do; ffmpeg failures carry ffmpeg's own last lines.
+    return new CliError(err.message, EXIT_FAILURE, { cause: err });
+  }
+  if (err instanceof ClientError) {
+    switch (err.code) {
+      case 'FW_CONNECT_FAILED':
+        return new CliError(err.message, EXIT_FAILURE, { cause: err });
+      case 'FW_CONNECTION_LOST':
+      case 'FW_TIMEOUT':
+        return new CliError(`${err.message}: check that the server is running and reachable`);
+      default:
+        return new CliError(
+          `the server refused (${err.serverCode ?? err.code}): ${err.message}: check the command's flags, or the server log`,
+          EXIT_FAILURE,
+          { cause: err },
+        );
+    }
+  }
+  return null;
+}

@@ -1,0 +1,62 @@
+// Latency samples kept per window: at 1000 fps the median is still exact, and memory stays fixed.
+const MAX_LATENCY_SAMPLES = 1000;
+
+/** One window's figures: frames per second, kbit/s, median latency (ms, null when unknown), drops. */
+export interface MeterReading {
+  fps: number;
+  kbps: number;
+  latencyMs: number | null;
+  drops: number;
+}
+
+/** Counts frames, bytes, latencies and drops, and reads them out per window (typically a second). */
+export class Meter {
+  private frames = 0;
+  private bytes = 0;
+  private drops = 0;
+  private latencies: number[] = [];
+  private windowStart = performance.now();
+  /** Totals since the meter started. */
+  totalFrames = 0;
+  totalDrops = 0;
+
+  /** Records one frame of `bytes`; `latencyMs` when it is known. */
+  frame(bytes: number, latencyMs?: number): void {
+    this.frames++;
+    this.totalFrames++;
+    this.bytes += bytes;
+    if (latencyMs !== undefined && this.latencies.length < MAX_LATENCY_SAMPLES)
+      this.latencies.push(latencyMs);
+  }
+
+  /** Records `n` frames lost. */
+  drop(n = 1): void {
+    this.drops += n;
+    this.totalDrops += n;
+  }
+
+  /** Figures since the last reading, and starts a new window. */
+  read(): MeterReading {
+    const now = performance.now();
+    const seconds = Math.max((now - this.windowStart) / 1000, 1e-3);
+    const reading: MeterReading = {
+      fps: this.frames / seconds,
+      kbps: (this.bytes * 8) / 1000 / seconds,
+      latencyMs: median(this.latencies),
+      drops: this.drops,
+    };
+    this.frames = 0;
+    this.bytes = 0;
+    this.drops = 0;
+    this.latencies = [];
+    this.windowStart = now;
+    return reading;
+  }
+}
+
+/** The median (p50) of `values`, or null for none. */
+export function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)] ?? null;
+}

@@ -1,0 +1,227 @@
+import { parseArgs } from 'node:util';
+import { ClientError } from '../client/errors.js';
+import { connectWithReconnect, type ReconnectingPublication } from '../client/reconnect.js';
+import { DEFAULT_KEYFRAME_INTERVAL_SEC } from '../media/ffmpeg-args.js';
+import { type EncodedFrame, type SourceOptions, startEncodedSource } from '../media/source.js';
+import type { DecoderConfig } from '../protocol/messages.js';
+import {
+  DEFAULT_SERVER,
+  parseBitrate,
+  parseHostPort,
+  parsePositive,
+  parseSize,
+  required,
+  withUsage,
+} from './args.js';
+import type { CliContext, Command } from './command.js';
+import { CliError, usageError } from './errors.js';
+import { Meter } from './meter.js';
+import { StatusLine } from './status.js';
+
+const USAGE = `Usage: framewire publish --room R --name N (--camera DEV | --file PATH [--loop] | --test-pattern) [flags]
+
+Encodes video with ffmpeg and publishes it to the server as stream N in room R, until the input ends,
+--duration passes, or Ctrl-C. If the server goes away it reconnects (0.25 s to 5 s backoff) and
+publishes again; if it cannot be reached at start, it exits with an error.
+A status line on stderr shows fps, kbit/s, frames sent and dropped, and the round trip to the server.
+
+Input (exactly one):
+  --camera DEV        a V4L2 camera, e.g. /dev/video0
+  --file PATH         a video file (audio is ignored); --loop plays it forever
+  --test-pattern      a generated test picture (no camera needed)
+
+Flags:
+  --server HOST:PORT  the server (default ${DEFAULT_SERVER})
+  --room R            room name (letters, digits, . _ -)
+  --name N            stream name within the room
+  --codec C           vp8 or h264 (default vp8)
+  --size WxH          picture size (default 640x480; a --file keeps its own size unless given)
+  --fps N             frames per second (default 30)
+  --bitrate B         bits per second: 800k, 1.5M or plain bits (default 1M)
+  --duration S        stop after S seconds (default: run until the input ends or Ctrl-C)
+  -h, --help          show this help
+
+A keyframe is sent every ${DEFAULT_KEYFRAME_INTERVAL_SEC} s; ffmpeg cannot be asked for one mid-stream, so keyframe requests from
+viewers are only logged.
+`;
+
+// Frames that arrive between ffmpeg's first output and the server's "published" (normally a few ms):
+// held so the opening keyframe is not lost, but bounded in case the server is slow to answer.
+const MAX_EARLY_FRAMES = 120;
+
+// Keyframe requests come from every viewer that joins or skips; one log line per interval is enough.
+const KEYFRAME_LOG_INTERVAL_MS = 5000;
+
+function parse(argv: string[]): SourceOptions & { host: string; port: number; room: string; name: string } {
+  const f = withUsage(
+    'publish',
+    () =>
+      parseArgs({
+        args: argv,
+        strict: true,
+        allowPositionals: false,
+        options: {
+          server: { type: 'string', default: DEFAULT_SERVER },
+          room: { type: 'string' },
+          name: { type: 'string' },
+          camera: { type: 'string' },
+          file: { type: 'string' },
+          loop: { type: 'boolean', default: false },
+          'test-pattern': { type: 'boolean', default: false },
+          codec: { type: 'string', default: 'vp8' },
+          size: { type: 'string' },
+          fps: { type: 'string', default: '30' },
+          bitrate: { type: 'string', default: '1M' },
+          duration: { type: 'string' },
+        },
+      }).values,
+  );
+  const inputs = [f.camera !== undefined, f.file !== undefined, f['test-pattern']].filter(Boolean).length;
+  if (inputs !== 1)
+    throw usageError('publish', 'give exactly one input: --camera DEV, --file PATH or --test-pattern');
+  if (f.loop && f.file === undefined) throw usageError('publish', '--loop only applies to --file');
+  if (f.codec !== 'vp8' && f.codec !== 'h264')
+    throw usageError('publish', `--codec "${f.codec}" is not vp8 or h264`);
+  const input: SourceOptions['input'] =
+    f.camera !== undefined
+      ? { kind: 'camera', device: f.camera }
+      : f.file !== undefined
+        ? { kind: 'file', path: f.file, loop: f.loop }
+        : { kind: 'test-pattern' };
+  // A file keeps its own size unless one is asked for; cameras and the pattern default to 640x480.
+  const size =
+    f.size !== undefined
+      ? parseSize('publish', f.size)
+      : input.kind === 'file'
+        ? null
+        : { width: 640, height: 480 };
+  const options: SourceOptions & { host: string; port: number; room: string; name: string } = {
+    ...parseHostPort('publish', f.server),
+    room: required('publish', 'room', f.room),
+    name: required('publish', 'name', f.name),
+    input,
+    codec: f.codec,
+    fps: parsePositive('publish', 'fps', f.fps, 240),
+    bitrate: parseBitrate('publish', f.bitrate),
+    keyframeIntervalSec: DEFAULT_KEYFRAME_INTERVAL_SEC,
+  };
+  if (size) {
+    options.width = size.width;
+    options.height = size.height;
+  }
+  if (f.duration !== undefined) options.durationSec = parsePositive('publish', 'duration', f.duration, 1e7);
+  return options;
+}
+
+async function run(argv: string[], ctx: CliContext): Promise<number> {
+  const opts = parse(argv);
+  const { host, port, room, name } = opts;
+  // Connect before starting ffmpeg: an unreachable server is reported at once, with nothing to clean up.
+  const client = await connectWithReconnect({ host, port, role: 'publisher', agent: 'framewire-cli/0.1.0' });
+  const status = new StatusLine(ctx.stderr);
+  const meter = new Meter();
+  const source = startEncodedSource(opts);
+  // Typed by a cast: assigned in a callback, so TypeScript would otherwise narrow it to null below.
+  let publication = null as ReconnectingPublication | null;
+  const early: EncodedFrame[] = [];
+  let earlyDropped = 0;
+  let rttMs: number | null = null;
+  let lastKeyframeLog = 0;
+
+  const send = (frame: EncodedFrame): void => {
+    if (publication?.sendFrame(frame)) meter.frame(frame.data.length);
+  };
+
+  const outcome = new Promise<Error | null>((resolve) => {
+    source.on('config', (config: DecoderConfig) => {
+      client.publish(room, name, config).then(
+        (p) => {
+          publication = p;
+          p.on('keyframe-request', () => {
+            const now = Date.now();
+            if (now - lastKeyframeLog < KEYFRAME_LOG_INTERVAL_MS) return;
+            lastKeyframeLog = now;
+            status.log(
+              `framewire: a viewer asked for a keyframe; the next one comes within ${DEFAULT_KEYFRAME_INTERVAL_SEC} s (ffmpeg cannot insert one on demand)`,
+            );
+          });
+          for (const frame of early.splice(0)) send(frame);
+        },
+        (err: unknown) => resolve(explainPublishError(err, room, name)),
+      );
+    });
+    source.on('frame', (frame) => {
+      if (publication) send(frame);
+      else if (early.length < MAX_EARLY_FRAMES) early.push(frame);
+      else earlyDropped++;
+    });
+    source.on('end', () => resolve(null));
+    source.on('error', (err) => resolve(err));
+    client.on('close', (err) => resolve(err));
+    ctx.signal.addEventListener('abort', () => resolve(null), { once: true });
+  });
+
+  client.on('disconnected', (err, retryInMs) =>
+    status.log(
+      `framewire: lost the server (${err.message}); reconnecting in ${(retryInMs / 1000).toFixed(1)} s`,
+    ),
+  );
+  client.on('reconnected', () => status.log(`framewire: reconnected to ${host}:${port}; publishing again`));
+
+  const ticker = setInterval(() => {
+    const r = meter.read();
+    const s = publication?.stats;
+    const state = client.connected ? `rtt ${rttMs === null ? '-' : rttMs.toFixed(1)} ms` : 'reconnecting';
+    status.update(
+      `${room}/${name}: ${r.fps.toFixed(1)} fps, ${Math.round(r.kbps)} kbit/s, ` +
+        `${s?.framesSent ?? 0} sent, ${(s?.framesDropped ?? 0) + earlyDropped} dropped, ${state}`,
+    );
+    client.ping().then(
+      (rtt) => {
+        rttMs = rtt;
+      },
+      () => {
+        rttMs = null;
+      },
+    );
+  }, 1000);
+
+  const error = await outcome;
+  clearInterval(ticker);
+  await source.stop();
+  // Unpublish first, so viewers see the stream end as `unpublished` rather than as a lost connection.
+  publication?.unpublish();
+  // Close flushes the frames still queued in the socket before it ends.
+  await client.close();
+  const s = publication?.stats;
+  status.end();
+  if (error) throw error;
+  ctx.stderr.write(
+    `framewire: published ${s?.framesSent ?? 0} frames (${(s?.framesDropped ?? 0) + earlyDropped} dropped)\n`,
+  );
+  return 0;
+}
+
+/** The initial publish failed: say why in terms of the flags. */
+function explainPublishError(err: unknown, room: string, name: string): Error {
+  if (!(err instanceof ClientError)) return err instanceof Error ? err : new Error(String(err));
+  if (err.code === 'FW_STREAM_EXISTS') {
+    return new CliError(
+      `stream "${name}" is already published in room "${room}" (FW_STREAM_EXISTS): pick another --name or stop the other publisher`,
+    );
+  }
+  if (err.code === 'FW_BAD_NAME') {
+    return new CliError(
+      `the server refused the room or stream name (FW_BAD_NAME): ${err.message}: use letters, digits, . _ - (up to 64)`,
+    );
+  }
+  return err;
+}
+
+/** `framewire publish`: encode with ffmpeg and publish to the server. */
+export const publishCommand: Command = {
+  name: 'publish',
+  summary: 'encode a camera, file or test pattern and publish it',
+  usage: USAGE,
+  run,
+};

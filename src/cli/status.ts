@@ -1,0 +1,40 @@
+/** Where status goes: stderr in practice, any stream in tests. */
+export interface StatusStream {
+  write(text: string): unknown;
+  isTTY?: boolean;
+}
+
+/**
+ * A status line: on a terminal it is redrawn in place (`\r`, then clear to end of line); elsewhere
+ * (pipes, logs, CI) every update is a plain line, because carriage returns make logs unreadable.
+ */
+export class StatusLine {
+  private shown = '';
+
+  constructor(private readonly out: StatusStream) {}
+
+  /** Replaces the status line with `text`. */
+  update(text: string): void {
+    if (this.out.isTTY) {
+      this.out.write(`\r${text}\x1b[K`);
+      this.shown = text;
+    } else {
+      this.out.write(`${text}\n`);
+    }
+  }
+
+  /** Prints a line of its own above the status line, which is then redrawn. */
+  log(text: string): void {
+    if (this.out.isTTY && this.shown) {
+      this.out.write(`\r\x1b[K${text}\n${this.shown}`);
+    } else {
+      this.out.write(`${text}\n`);
+    }
+  }
+
+  /** Leaves the last status on screen and moves to a fresh line. */
+  end(): void {
+    if (this.out.isTTY && this.shown) this.out.write('\n');
+    this.shown = '';
+  }
+}
