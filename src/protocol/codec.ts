@@ -10,6 +10,9 @@ import {
   ROLES,
 } from './messages.js';
 
+/** Size of a receiver-report: type, streamId, four counters, three f64 figures. */
+const RECEIVER_REPORT_BYTES = 1 + 4 + 4 * 4 + 3 * 8;
+
 // Encoding: each message's size is computed first, then written once into an exact-size buffer.
 
 function configSize(codec: Uint8Array, c: DecoderConfig): number {
@@ -122,6 +125,18 @@ export function encodeMessage(m: Message): Uint8Array {
       return new ByteWriter(13).u8(MessageType.ping).u32(m.id).f64(m.time).done();
     case 'pong':
       return new ByteWriter(21).u8(MessageType.pong).u32(m.id).f64(m.echoTime).f64(m.responderTime).done();
+    case 'receiver-report':
+      return new ByteWriter(RECEIVER_REPORT_BYTES)
+        .u8(MessageType.receiverReport)
+        .u32(m.streamId)
+        .u32(m.framesReceived)
+        .u32(m.framesDecoded)
+        .u32(m.framesDropped)
+        .u32(m.framesLate)
+        .f64(m.fps)
+        .f64(m.latencyP50Ms)
+        .f64(m.latencyP95Ms)
+        .done();
   }
 }
 
@@ -228,6 +243,21 @@ export function decodeMessage(bytes: Uint8Array): Message {
         responderTime: finite(r.f64('responderTime'), 'responderTime'),
       } as const;
       r.end('pong');
+      return m;
+    }
+    case MessageType.receiverReport: {
+      const m = {
+        type: 'receiver-report',
+        streamId: r.u32('streamId'),
+        framesReceived: r.u32('framesReceived'),
+        framesDecoded: r.u32('framesDecoded'),
+        framesDropped: r.u32('framesDropped'),
+        framesLate: r.u32('framesLate'),
+        fps: finite(r.f64('fps'), 'fps'),
+        latencyP50Ms: finite(r.f64('latencyP50Ms'), 'latencyP50Ms'),
+        latencyP95Ms: finite(r.f64('latencyP95Ms'), 'latencyP95Ms'),
+      } as const;
+      r.end('receiver-report');
       return m;
     }
     default:

@@ -16,6 +16,7 @@ export const MessageType = {
   error: 0x30,
   ping: 0x40,
   pong: 0x41,
+  receiverReport: 0x50,
 } as const;
 
 /** What a peer says it is in its hello; the server says `server`. */
@@ -142,6 +143,27 @@ export interface PongMessage {
   responderTime: number;
 }
 
+/**
+ * Viewer → server, about once a second per stream: how playback is going, as the viewer sees it. Counts are
+ * cumulative since the viewer subscribed; rates and latencies cover the last interval. The server keeps the
+ * latest one per viewer and shows it in its API.
+ */
+export interface ReceiverReportMessage {
+  type: 'receiver-report';
+  streamId: number;
+  framesReceived: number;
+  framesDecoded: number;
+  /** Frames lost before decoding: sequence gaps, and deltas skipped while waiting for a keyframe. */
+  framesDropped: number;
+  /** Frames decoded but never shown, because a newer one was ready first (the newest always wins). */
+  framesLate: number;
+  /** Frames shown per second over the last interval. */
+  fps: number;
+  /** Glass-to-glass latency (shown time minus capture time), ms, over the last interval; -1 if unknown. */
+  latencyP50Ms: number;
+  latencyP95Ms: number;
+}
+
 /** Every message of protocol v1. */
 export type Message =
   | HelloMessage
@@ -156,7 +178,8 @@ export type Message =
   | StreamRemovedMessage
   | ErrorMessage
   | PingMessage
-  | PongMessage;
+  | PongMessage
+  | ReceiverReportMessage;
 
 /** Bytes before the payload in a frame message: type, streamId, flags, seq, timestamp, captureTime. */
 export const FRAME_HEADER_BYTES = 1 + 4 + 1 + 4 + 8 + 8;

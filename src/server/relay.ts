@@ -152,6 +152,12 @@ export class Relay {
         return;
       case 'pong':
         return;
+      case 'receiver-report': {
+        // Reports for streams this connection does not watch are ignored, not an error: they race unsubscribes.
+        const sub = conn.subscriptions.get(m.streamId);
+        if (sub) sub.report = { ...m, at: Date.now() };
+        return;
+      }
       case 'error':
         this.log.warn('client-error', { conn: conn.id, code: m.code, error: m.message });
         return;

@@ -1,3 +1,4 @@
+import type { ReceiverReportMessage } from '../protocol/index.js';
 import type { Relay } from './relay.js';
 
 /** One viewer of one stream. */
@@ -8,6 +9,8 @@ export interface ViewerStats {
   framesDropped: number;
   /** Bytes the viewer's connection holds right now (all its streams): ours plus the socket's. */
   queuedBytes: number;
+  /** The viewer's own account of playback (latest receiver report), or null before its first one. */
+  report: (Omit<ReceiverReportMessage, 'type' | 'streamId'> & { at: number }) | null;
 }
 
 /** One live stream. */
@@ -60,7 +63,13 @@ export function snapshotStats(relay: Relay): ServerStats {
         framesSent: sub.framesSent,
         framesDropped: sub.framesDropped,
         queuedBytes: sub.conn.queue.bytes,
+        report: sub.report && withoutWireFields(sub.report),
       })),
     })),
   };
+}
+
+function withoutWireFields(r: ReceiverReportMessage & { at: number }): ViewerStats['report'] {
+  const { type: _type, streamId: _streamId, ...rest } = r;
+  return rest;
 }

@@ -1,3 +1,4 @@
+import type { ReceiverReportMessage } from '../protocol/index.js';
 import type { Connection } from './connection.js';
 import type { Stream } from './stream.js';
 import type { FrameSink } from './viewer-queue.js';
@@ -10,6 +11,8 @@ export class Subscription implements FrameSink {
   framesDropped = 0;
   /** Date.now() of the last drop log line, to rate-limit them. */
   lastDropLog = 0;
+  /** The viewer's latest receiver report, with the server's receive time (ms since the epoch). */
+  report: (ReceiverReportMessage & { at: number }) | null = null;
 
   constructor(
     readonly conn: Connection,

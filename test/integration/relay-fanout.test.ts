@@ -145,4 +145,31 @@ describe('relay fan-out', () => {
     const pong = await pub.next((m) => m.type === 'pong');
     assert.equal(pong.type === 'pong' && pong.echoTime, 123);
   });
+  it("keeps each viewer's latest receiver report and shows it in the stats", async () => {
+    const pub = track(await WireClient.hello(server.tcpPort, 'publisher'));
+    const streamId = await pub.publish('reports', 'cam');
+    const viewer = track(await WireClient.hello(server.tcpPort, 'viewer'));
+    viewer.send({ type: 'subscribe', requestId: 1, room: 'reports', name: 'cam' });
+    await viewer.next((m) => m.type === 'stream-added');
+    const report = {
+      type: 'receiver-report',
+      streamId,
+      framesReceived: 10,
+      framesDecoded: 9,
+      framesDropped: 1,
+      framesLate: 0,
+      fps: 29.5,
+      latencyP50Ms: 41,
+      latencyP95Ms: 80,
+    } as const;
+    viewer.send({ ...report, framesReceived: 5 });
+    viewer.send(report);
+    // The later report replaces the earlier one.
+    const seen = await viewer.until(() => {
+      const r = server.stats().streams.find((s) => s.id === streamId)?.viewers[0]?.report;
+      return r?.framesReceived === 10 && r;
+    });
+    const { type: _t, streamId: _s, ...figures } = report;
+    assert.deepEqual({ ...seen, at: 0 }, { ...figures, at: 0 });
+  });
 });

@@ -205,6 +205,22 @@ const fixtures: { name: string; message: Message; bytes: string }[] = [
     message: { type: 'pong', id: 1, echoTime: 2 ** 20, responderTime: 1.5 * 2 ** 50 },
     bytes: '41 | 00000001 | 4130000000000000 | 4318000000000000',
   },
+  {
+    name: 'receiver-report with an unknown p95',
+    message: {
+      type: 'receiver-report',
+      streamId: 3,
+      framesReceived: 100,
+      framesDecoded: 98,
+      framesDropped: 2,
+      framesLate: 1,
+      fps: 30,
+      latencyP50Ms: 50,
+      latencyP95Ms: -1,
+    },
+    bytes:
+      '50 | 00000003 | 00000064 | 00000062 | 00000002 | 00000001 | 403e000000000000 | 4049000000000000 | bff0000000000000',
+  },
 ];
 
 describe('protocol codec byte fixtures', () => {
@@ -233,6 +249,7 @@ describe('protocol codec byte fixtures', () => {
       'error',
       'ping',
       'pong',
+      'receiver-report',
     ];
     assert.deepStrictEqual([...covered].sort(), [...all].sort());
   });

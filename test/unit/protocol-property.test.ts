@@ -72,6 +72,17 @@ const arbitraries: { [T in Message['type']]: fc.Arbitrary<Extract<Message, { typ
   error: rec({ type: fc.constant('error'), requestId: u32, code: str, message: str }),
   ping: rec({ type: fc.constant('ping'), id: u32, time }),
   pong: rec({ type: fc.constant('pong'), id: u32, echoTime: time, responderTime: time }),
+  'receiver-report': rec({
+    type: fc.constant('receiver-report'),
+    streamId: u32,
+    framesReceived: u32,
+    framesDecoded: u32,
+    framesDropped: u32,
+    framesLate: u32,
+    fps: time,
+    latencyP50Ms: time,
+    latencyP95Ms: time,
+  }),
 };
 
 const anyMessage: fc.Arbitrary<Message> = fc.oneof(...Object.values(arbitraries));
