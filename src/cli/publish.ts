@@ -166,6 +166,9 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       `framewire: lost the server (${err.message}); reconnecting in ${(retryInMs / 1000).toFixed(1)} s`,
     ),
   );
+  client.on('reconnect-failed', (err, retryInMs) =>
+    status.log(`framewire: still no server (${err.code}); retrying in ${(retryInMs / 1000).toFixed(1)} s`),
+  );
   client.on('reconnected', () => status.log(`framewire: reconnected to ${host}:${port}; publishing again`));
 
   const ticker = setInterval(() => {
@@ -211,9 +214,8 @@ function explainPublishError(err: unknown, room: string, name: string): Error {
     );
   }
   if (err.code === 'FW_BAD_NAME') {
-    return new CliError(
-      `the server refused the room or stream name (FW_BAD_NAME): ${err.message}: use letters, digits, . _ - (up to 64)`,
-    );
+    // The server's text states the naming rule; it is the fix.
+    return new CliError(`the server refused the name (FW_BAD_NAME): ${err.message}`);
   }
   return err;
 }

@@ -221,6 +221,9 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       `framewire: lost the server (${err.message}); reconnecting in ${(retryInMs / 1000).toFixed(1)} s`,
     ),
   );
+  client.on('reconnect-failed', (err, retryInMs) =>
+    status.log(`framewire: still no server (${err.code}); retrying in ${(retryInMs / 1000).toFixed(1)} s`),
+  );
   client.on('reconnected', () => status.log(`framewire: reconnected to ${host}:${port}; subscribing again`));
 
   try {

@@ -28,8 +28,10 @@ export interface ReconnectingClientEvents {
   frame: [message: FrameMessage];
   'keyframe-request': [message: KeyframeRequestMessage];
   'server-error': [error: ClientError, requestId: number];
-  /** The connection dropped; the next attempt starts in `retryInMs`. */
+  /** The connection dropped; the first attempt to reconnect starts in `retryInMs`. */
   disconnected: [error: ClientError, retryInMs: number];
+  /** An attempt to reconnect failed; the next starts in `retryInMs`. */
+  'reconnect-failed': [error: ClientError, retryInMs: number];
   /** A new connection is up and publications and subscriptions are being restored on it. */
   reconnected: [];
   /** Final: `null` after close(), otherwise an error that reconnecting cannot fix. */
@@ -176,8 +178,9 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
   }
 
   private scheduleReconnect(error: ClientError): void {
-    const delay = backoffDelay(this.attempt++, this.minDelayMs, this.maxDelayMs);
-    this.emit('disconnected', error, delay);
+    const delay = backoffDelay(this.attempt, this.minDelayMs, this.maxDelayMs);
+    this.emit(this.attempt === 0 ? 'disconnected' : 'reconnect-failed', error, delay);
+    this.attempt++;
     this.later(delay, () => {
       connect(this.options).then(
         (client) => {
