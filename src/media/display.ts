@@ -1,0 +1,168 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import type { DecoderConfig } from '../protocol/messages.js';
+import { MediaError } from './errors.js';
+import { writeIvfFrameHeader, writeIvfHeader } from './ivf.js';
+
+/** A live window showing frames as they arrive. */
+export interface Display {
+  /** Queues a frame for display; never blocks: drops until the next keyframe while ffplay is behind. */
+  write(frame: { key: boolean; timestamp: number; data: Uint8Array }): void;
+  /** Ends the stream and waits for ffplay to exit (killing it if it lingers). */
+  close(): Promise<void>;
+  /** `exit`: ffplay is gone (window closed, close() called, or it failed). `error`: why it failed, if it did. */
+  on(event: 'exit', fn: () => void): void;
+  on(event: 'error', fn: (error: MediaError) => void): void;
+  /** Frames dropped so far because ffplay could not keep up (or before the first keyframe). */
+  readonly droppedFrames: number;
+}
+
+/** Options for startDisplay. */
+export interface DisplayOptions {
+  /** Window title; default `framewire`. */
+  title?: string;
+  /** Default `ffplay`. */
+  ffplayPath?: string;
+}
+
+/**
+ * Bytes allowed to wait in ffplay's stdin before frames are dropped: a few keyframes' worth, so one
+ * large keyframe does not cause a drop, but a stalled window never grows our memory or its delay.
+ */
+const MAX_BACKLOG_BYTES = 1024 * 1024;
+/** How long close() lets ffplay show what it has before terminating it. */
+const CLOSE_GRACE_MS = 1500;
+
+/** The IVF fourcc for a WebCodecs codec string; all go to ffplay as IVF (see startDisplay). */
+function ivfFourcc(codec: string): string | null {
+  if (codec === 'vp8') return 'VP80';
+  if (codec.startsWith('vp09.') || codec === 'vp9') return 'VP90';
+  if (codec.startsWith('av01.')) return 'AV01';
+  if (codec.startsWith('avc1.') || codec.startsWith('avc3.')) return 'H264';
+  return null;
+}
+
+/**
+ * Opens an ffplay window for a stream with `config`. Every codec is fed on stdin as IVF — H.264 as Annex B
+ * payloads inside IVF frames (fourcc H264, which ffmpeg's IVF demuxer accepts): raw Annex B would make
+ * ffplay's parser hold each frame until the next start code (one frame of delay) and would lose the
+ * timestamps that pace playback. Throws MediaError FW_UNSUPPORTED_CODEC for a codec it cannot show.
+ */
+export function startDisplay(config: DecoderConfig, opts: DisplayOptions = {}): Display {
+  const fourcc = ivfFourcc(config.codec);
+  if (fourcc === null || (config.description !== undefined && fourcc === 'H264')) {
+    // AVCC frames (with a description) would need converting; our sources only send Annex B.
+    throw new MediaError(
+      'FW_UNSUPPORTED_CODEC',
+      `cannot display ${config.codec}${config.description ? ' (AVC format)' : ''}`,
+    );
+  }
+  return new FfplayDisplay(config, fourcc, opts);
+}
+
+class FfplayDisplay extends EventEmitter implements Display {
+  private readonly child: ChildProcess;
+  private exited = false;
+  private readonly exitPromise: Promise<void>;
+  /** True until a keyframe is written, and again after a drop: deltas are useless until then. */
+  private waitingForKey = true;
+  private origin: number | null = null;
+  private lastPts = -1;
+  droppedFrames = 0;
+
+  constructor(config: DecoderConfig, fourcc: string, opts: DisplayOptions) {
+    super();
+    const ffplay = opts.ffplayPath ?? 'ffplay';
+    const args = [
+      ...['-hide_banner', '-loglevel', 'error'],
+      // Low delay: no input buffering, no decoder delay, drop late frames. -nofind_stream_info because
+      // with nobuffer the packets read while probing are discarded, and the first one is our keyframe;
+      // the IVF header already names the codec and size.
+      ...['-fflags', 'nobuffer', '-flags', 'low_delay', '-framedrop', '-nofind_stream_info'],
+      ...['-autoexit', '-window_title', opts.title ?? 'framewire', '-f', 'ivf', '-i', 'pipe:0'],
+    ];
+    this.child = spawn(ffplay, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    this.exitPromise = new Promise((resolve) => {
+      this.child.on('close', () => resolve());
+      this.child.on('error', () => resolve());
+    });
+    let stderr = '';
+    this.child.stderr?.setEncoding('utf8');
+    this.child.stderr?.on('data', (text: string) => {
+      stderr = (stderr + text).slice(-2000);
+    });
+    // EPIPE when the window was closed: the 'close' handler reports the exit; nothing to add here.
+    this.child.stdin?.on('error', () => {});
+    this.child.on('error', (err: NodeJS.ErrnoException) => {
+      const error =
+        err.code === 'ENOENT'
+          ? new MediaError(
+              'FW_FFMPEG_MISSING',
+              `ffplay not found (${ffplay}): install it with \`apt-get install ffmpeg\` (or run scripts/install-system-deps.sh)`,
+              { cause: err },
+            )
+          : new MediaError('FW_FFMPEG_FAILED', `could not start ffplay: ${err.message}`, { cause: err });
+      this.onExit(error);
+    });
+    this.child.on('close', (code, signal) => {
+      const failed = code !== 0 && code !== null && signal === null;
+      this.onExit(
+        failed
+          ? new MediaError('FW_FFMPEG_FAILED', `ffplay exited with code ${code}: ${stderr.trim()}`)
+          : null,
+      );
+    });
+    // Microsecond timebase: frames keep their exact timestamps, so ffplay paces them as they were captured.
+    this.child.stdin?.write(
+      writeIvfHeader({
+        fourcc,
+        width: config.codedWidth,
+        height: config.codedHeight,
+        timebaseNum: 1,
+        timebaseDen: 1_000_000,
+        frameCount: 0,
+      }),
+    );
+  }
+
+  write(frame: { key: boolean; timestamp: number; data: Uint8Array }): void {
+    const stdin = this.child.stdin;
+    if (this.exited || stdin === null || !stdin.writable) return;
+    if (stdin.writableLength > MAX_BACKLOG_BYTES) {
+      this.droppedFrames++;
+      this.waitingForKey = true;
+      return;
+    }
+    if (this.waitingForKey && !frame.key) {
+      this.droppedFrames++;
+      return;
+    }
+    this.waitingForKey = false;
+    if (this.origin === null) this.origin = frame.timestamp;
+    // IVF pts are unsigned and must increase; start at 0 and never step back.
+    const pts = Math.max(this.lastPts + 1, Math.round(frame.timestamp - this.origin));
+    this.lastPts = pts;
+    stdin.write(writeIvfFrameHeader(frame.data.length, pts));
+    stdin.write(frame.data);
+  }
+
+  async close(): Promise<void> {
+    if (!this.exited) {
+      this.child.stdin?.end();
+      const timer = setTimeout(() => {
+        this.child.kill('SIGTERM');
+        setTimeout(() => this.child.kill('SIGKILL'), CLOSE_GRACE_MS).unref();
+      }, CLOSE_GRACE_MS);
+      await this.exitPromise;
+      clearTimeout(timer);
+    }
+  }
+
+  private onExit(error: MediaError | null): void {
+    if (this.exited) return;
+    this.exited = true;
+    // Only reported to listeners: a display failing must not crash a viewer that did not ask.
+    if (error && this.listenerCount('error') > 0) this.emit('error', error);
+    this.emit('exit');
+  }
+}

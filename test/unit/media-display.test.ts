@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { startDisplay } from '../../src/media/display.js';
+import { MediaError } from '../../src/media/errors.js';
+import { type EncodedFrame, startEncodedSource } from '../../src/media/source.js';
+import type { DecoderConfig } from '../../src/protocol/messages.js';
+
+// No screen in tests: SDL's dummy driver lets ffplay decode and "show" frames without a window.
+process.env.SDL_VIDEODRIVER = 'dummy';
+process.env.SDL_AUDIODRIVER = 'dummy';
+
+describe('startDisplay', { timeout: 60_000 }, () => {
+  it('refuses a codec it cannot show', () => {
+    assert.throws(
+      () => startDisplay({ codec: 'hvc1.1.6.L93.B0', codedWidth: 2, codedHeight: 2 }),
+      (e: unknown) => e instanceof MediaError && e.code === 'FW_UNSUPPORTED_CODEC',
+    );
+  });
+
+  it('reports a missing ffplay as FW_FFMPEG_MISSING, then exit', async () => {
+    const display = startDisplay(
+      { codec: 'vp8', codedWidth: 2, codedHeight: 2 },
+      { ffplayPath: '/nonexistent/ffplay' },
+    );
+    const error = new Promise<MediaError>((resolve) => display.on('error', resolve));
+    const exit = new Promise<void>((resolve) => display.on('exit', resolve));
+    assert.equal((await error).code, 'FW_FFMPEG_MISSING');
+    await exit;
+    display.write({ key: true, timestamp: 0, data: new Uint8Array(1) }); // ignored, no throw
+    await display.close();
+  });
+
+  for (const codec of ['vp8', 'h264'] as const) {
+    it(`plays ${codec} from a live source and exits on close`, async () => {
+      const source = startEncodedSource({
+        input: { kind: 'test-pattern' },
+        codec,
+        width: 160,
+        height: 120,
+        fps: 15,
+        bitrate: 100_000,
+        durationSec: 1,
+      });
+      const config = await new Promise<DecoderConfig>((resolve) => source.once('config', resolve));
+      const display = startDisplay(config, { title: `test ${codec}` });
+      const errors: MediaError[] = [];
+      display.on('error', (e) => errors.push(e));
+      let exited = false;
+      display.on('exit', () => {
+        exited = true;
+      });
+      // A delta before any keyframe is useless to a decoder: it must be dropped, not sent.
+      display.write({ key: false, timestamp: 0, data: new Uint8Array([1]) });
+      source.on('frame', (f: EncodedFrame) => display.write(f));
+      await new Promise<void>((resolve, reject) => {
+        source.on('end', resolve);
+        source.on('error', reject);
+      });
+      await display.close();
+      assert.equal(exited, true);
+      assert.deepEqual(errors, []);
+      assert.equal(display.droppedFrames, 1);
+    });
+  }
+});
