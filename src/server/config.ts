@@ -3,12 +3,19 @@ import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/index.js';
 /** Default TCP port of `framewire serve` (the socket protocol). */
 export const DEFAULT_TCP_PORT = 7420;
 
+/** Default HTTP port: the web app, its WebSocket endpoint (/ws) and the JSON API (/api). */
+export const DEFAULT_HTTP_PORT = 7480;
+
 /** Every limit and knob of the relay, with its default in {@link DEFAULT_CONFIG}. */
 export interface ServerConfig {
   /** Address to listen on; loopback by default so a fresh install is not open to the network. */
   host: string;
   /** TCP port for the socket protocol; 0 picks a free one. */
   tcpPort: number;
+  /** HTTP port for the web app, WebSocket and API; 0 picks a free one. */
+  httpPort: number;
+  /** Folder of the built web app; null serves a hint to build it. Defaults to dist/web when present. */
+  webRoot: string | null;
   /** Largest message accepted, checked against the length prefix before anything is allocated. */
   maxMessageBytes: number;
   /** Bytes a viewer connection may have queued (ours plus the socket's) before it skips to a keyframe. */
@@ -27,6 +34,8 @@ export interface ServerConfig {
 export const DEFAULT_CONFIG: ServerConfig = {
   host: '127.0.0.1',
   tcpPort: DEFAULT_TCP_PORT,
+  httpPort: DEFAULT_HTTP_PORT,
+  webRoot: null,
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   viewerQueueBytes: 1024 * 1024,
   viewerQueueAgeMs: 500,

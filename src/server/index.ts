@@ -1,12 +1,16 @@
+import type http from 'node:http';
 import type net from 'node:net';
 import { DEFAULT_CONFIG, type ServerConfig } from './config.js';
+import { createHttpServer } from './http.js';
 import { Logger, type LogSink } from './log.js';
 import { Relay } from './relay.js';
+import { defaultWebRoot, StaticFiles } from './static-files.js';
 import { type ServerStats, snapshotStats } from './stats.js';
 import { listenTcp } from './tcp.js';
+import { WsEndpoint } from './ws.js';
 
-export { DEFAULT_CONFIG, DEFAULT_TCP_PORT, type ServerConfig } from './config.js';
-export type { ServerStats, StreamStats, ViewerStats } from './stats.js';
+export { DEFAULT_CONFIG, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT, type ServerConfig } from './config.js';
+export type { RoomStats, ServerStats, StreamStats, ViewerStats } from './stats.js';
 
 /** Options of {@link startServer}: any config field, plus where log lines go. */
 export type ServerOptions = Partial<ServerConfig> & { log?: LogSink };
@@ -14,19 +18,33 @@ export type ServerOptions = Partial<ServerConfig> & { log?: LogSink };
 /** How long a graceful stop waits for clients to take their goodbye before cutting them. */
 const SHUTDOWN_GRACE_MS = 2000;
 
+/** How often stream rates (fps, kbit/s) are sampled. */
+const RATE_INTERVAL_MS = 1000;
+
+/** The listening sockets of a running server. */
+interface Listeners {
+  tcp: net.Server;
+  http: http.Server;
+  ws: WsEndpoint;
+}
+
 /** A running relay server. */
 export class RelayServer {
   readonly host: string;
   readonly tcpPort: number;
+  readonly httpPort: number;
+  private readonly rateTimer: NodeJS.Timeout;
   private closed: Promise<void> | null = null;
 
   constructor(
     readonly relay: Relay,
-    private readonly tcp: net.Server,
+    private readonly listeners: Listeners,
   ) {
-    const address = tcp.address() as net.AddressInfo;
-    this.host = address.address;
-    this.tcpPort = address.port;
+    const tcp = listeners.tcp.address() as net.AddressInfo;
+    this.host = tcp.address;
+    this.tcpPort = tcp.port;
+    this.httpPort = (listeners.http.address() as net.AddressInfo).port;
+    this.rateTimer = setInterval(() => relay.sampleRates(RATE_INTERVAL_MS), RATE_INTERVAL_MS).unref();
   }
 
   /** Counters for every room, stream and viewer, as the HTTP API and tests read them. */
@@ -37,27 +55,44 @@ export class RelayServer {
   /** Graceful stop: tells every client FW_SHUTDOWN, waits briefly for them to go, then closes. */
   close(): Promise<void> {
     this.closed ??= (async () => {
-      const { relay } = this;
+      const { relay, listeners } = this;
       relay.log.info('shutdown', { connections: relay.connections.size });
-      const listening = new Promise<void>((resolve) => this.tcp.close(() => resolve()));
+      clearInterval(this.rateTimer);
+      const tcpClosed = new Promise<void>((resolve) => listeners.tcp.close(() => resolve()));
+      const httpClosed = new Promise<void>((resolve) => listeners.http.close(() => resolve()));
       for (const conn of relay.connections) conn.fail('FW_SHUTDOWN', 'server is shutting down');
       const deadline = Date.now() + SHUTDOWN_GRACE_MS;
       while (relay.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       for (const conn of relay.connections) conn.transport.destroy();
-      await listening;
+      listeners.ws.close();
+      listeners.http.closeAllConnections();
+      await Promise.all([tcpClosed, httpClosed]);
     })();
     return this.closed;
   }
 }
 
-/** Starts a relay listening on TCP; resolves once it accepts connections. */
+/** Starts a relay listening on TCP and HTTP (web app, WebSocket, API); resolves once both accept. */
 export async function startServer(options: ServerOptions = {}): Promise<RelayServer> {
   const { log, ...overrides } = options;
-  const config: ServerConfig = { ...DEFAULT_CONFIG, ...definedOnly(overrides) };
+  const config: ServerConfig = { ...DEFAULT_CONFIG, webRoot: defaultWebRoot(), ...definedOnly(overrides) };
   const relay = new Relay(config, new Logger(log));
+  const ws = new WsEndpoint(relay);
   const tcp = await listenTcp(relay, config.host, config.tcpPort);
-  const server = new RelayServer(relay, tcp);
-  relay.log.info('listening', { tcp: `${server.host}:${server.tcpPort}` });
+  const httpServer = createHttpServer(relay, new StaticFiles(config.webRoot), ws);
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', (err) => {
+      tcp.close();
+      reject(err);
+    });
+    httpServer.listen(config.httpPort, config.host, () => resolve());
+  });
+  const server = new RelayServer(relay, { tcp, http: httpServer, ws });
+  relay.log.info('listening', {
+    tcp: `${server.host}:${server.tcpPort}`,
+    http: `${server.host}:${server.httpPort}`,
+    web: config.webRoot ?? 'not built',
+  });
   return server;
 }
 

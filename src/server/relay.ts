@@ -77,6 +77,11 @@ export class Relay {
     conn.fail(code, text);
   }
 
+  /** Samples every stream's rates; the server calls this once per `intervalMs`. */
+  sampleRates(intervalMs: number): void {
+    for (const stream of this.streams.values()) stream.sampleRates(intervalMs);
+  }
+
   /** Forgets everything `conn` published or watched; call once its transport has closed. */
   disconnect(conn: Connection, reason: string): void {
     if (!this.connections.delete(conn)) return;

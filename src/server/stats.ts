@@ -21,6 +21,9 @@ export interface StreamStats {
   codec: string;
   width: number;
   height: number;
+  /** Over the last second. */
+  fps: number;
+  bitrateKbps: number;
   framesIn: number;
   bytesIn: number;
   keyframes: number;
@@ -29,10 +32,17 @@ export interface StreamStats {
   viewers: ViewerStats[];
 }
 
+/** One room: its streams, and how many connections watch any of it. */
+export interface RoomStats {
+  name: string;
+  streams: number;
+  viewers: number;
+}
+
 /** The whole server at one moment. */
 export interface ServerStats {
   connections: number;
-  rooms: { name: string; streams: number; roomSubscribers: number }[];
+  rooms: RoomStats[];
   streams: StreamStats[];
 }
 
@@ -40,11 +50,12 @@ export interface ServerStats {
 export function snapshotStats(relay: Relay): ServerStats {
   return {
     connections: relay.connections.size,
-    rooms: [...relay.rooms.values()].map((room) => ({
-      name: room.name,
-      streams: room.streams.size,
-      roomSubscribers: room.subscribers.size,
-    })),
+    rooms: [...relay.rooms.values()].map((room) => {
+      const viewers = new Set(room.subscribers);
+      for (const stream of room.streams.values())
+        for (const sub of stream.subscriptions) viewers.add(sub.conn);
+      return { name: room.name, streams: room.streams.size, viewers: viewers.size };
+    }),
     streams: [...relay.streams.values()].map((s) => ({
       id: s.id,
       room: s.room.name,
@@ -52,6 +63,8 @@ export function snapshotStats(relay: Relay): ServerStats {
       codec: s.config.codec,
       width: s.config.codedWidth,
       height: s.config.codedHeight,
+      fps: round1(s.fps),
+      bitrateKbps: round1(s.bitrateKbps),
       framesIn: s.framesIn,
       bytesIn: s.bytesIn,
       keyframes: s.keyframes,
@@ -72,4 +85,8 @@ export function snapshotStats(relay: Relay): ServerStats {
 function withoutWireFields(r: ReceiverReportMessage & { at: number }): ViewerStats['report'] {
   const { type: _type, streamId: _streamId, ...rest } = r;
   return rest;
+}
+
+function round1(v: number): number {
+  return Math.round(v * 10) / 10;
 }

@@ -15,6 +15,11 @@ export class Stream {
   framesIn = 0;
   bytesIn = 0;
   keyframes = 0;
+  /** Frames and kbit/s over the last sampling interval (see {@link sampleRates}). */
+  fps = 0;
+  bitrateKbps = 0;
+  private sampledFrames = 0;
+  private sampledBytes = 0;
   private lastKeyframeRequest = Number.NEGATIVE_INFINITY;
 
   constructor(
@@ -44,6 +49,14 @@ export class Stream {
   catchUp(sub: Subscription, now: number): void {
     const gop = this.gop.snapshot;
     for (let i = 0; i < gop.length; i++) sub.conn.queue.offerFrame(sub, gop[i] as Outgoing, i === 0, now);
+  }
+
+  /** Updates fps and bitrate from the counters; called on a timer, never on the frame path. */
+  sampleRates(intervalMs: number): void {
+    this.fps = ((this.framesIn - this.sampledFrames) * 1000) / intervalMs;
+    this.bitrateKbps = ((this.bytesIn - this.sampledBytes) * 8) / intervalMs;
+    this.sampledFrames = this.framesIn;
+    this.sampledBytes = this.bytesIn;
   }
 
   /** Asks the publisher for a keyframe, at most once per `intervalMs` whoever asks. */

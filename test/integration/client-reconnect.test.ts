@@ -72,7 +72,7 @@ after(async () => {
 });
 
 it('re-publishes and re-subscribes after the server restarts on the same port', async () => {
-  server = await startServer({ tcpPort: 0, log: () => {} });
+  server = await startServer({ tcpPort: 0, httpPort: 0, log: () => {} });
   const port = server.tcpPort;
   const options = { host: '127.0.0.1', port, minDelayMs: 50, maxDelayMs: 200 } as const;
   const publisher = await connectWithReconnect({ ...options, role: 'publisher' });
@@ -111,7 +111,7 @@ it('re-publishes and re-subscribes after the server restarts on the same port', 
   await removed;
   assert.equal(publisher.connected, false);
 
-  server = await startServer({ tcpPort: port, log: () => {} });
+  server = await startServer({ tcpPort: port, httpPort: 0, log: () => {} });
   const added = await waitFor<StreamAddedMessage>(
     (fn) => {
       viewer.on('stream-added', fn);

@@ -45,7 +45,7 @@ describe('client against the real server', () => {
   };
 
   before(async () => {
-    server = await startServer({ tcpPort: 0, log: () => {} });
+    server = await startServer({ tcpPort: 0, httpPort: 0, log: () => {} });
   });
   after(async () => {
     await Promise.all(clients.map((c) => c.close()));
@@ -141,7 +141,7 @@ describe('client against the real server', () => {
   });
 
   it('emits close with the server error when the server shuts down', async () => {
-    const own = await startServer({ tcpPort: 0, log: () => {} });
+    const own = await startServer({ tcpPort: 0, httpPort: 0, log: () => {} });
     const c = await connect({ host: '127.0.0.1', port: own.tcpPort, role: 'viewer' });
     const closed = new Promise<ClientError | null>((resolve) => c.once('close', resolve));
     await own.close();

@@ -30,6 +30,7 @@ describe('bad input closes only the offending connection', () => {
   before(async () => {
     server = await startServer({
       tcpPort: 0,
+      httpPort: 0,
       log: () => {},
       maxMessageBytes: 64 * 1024,
       helloTimeoutMs: 500,

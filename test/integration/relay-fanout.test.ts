@@ -12,7 +12,7 @@ describe('relay fan-out', () => {
   };
 
   before(async () => {
-    server = await startServer({ tcpPort: 0, log: () => {} });
+    server = await startServer({ tcpPort: 0, httpPort: 0, log: () => {} });
   });
   after(async () => {
     for (const c of clients) c.close();

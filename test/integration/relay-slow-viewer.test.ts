@@ -31,7 +31,7 @@ describe('a viewer that stops reading', () => {
   });
 
   async function setUp(queue: { viewerQueueBytes: number; viewerQueueAgeMs: number }) {
-    server = await startServer({ tcpPort: 0, log: () => {}, ...queue });
+    server = await startServer({ tcpPort: 0, httpPort: 0, log: () => {}, ...queue });
     const pub = await WireClient.hello(server.tcpPort, 'publisher');
     const healthy = await WireClient.hello(server.tcpPort, 'viewer');
     const stalled = await WireClient.hello(server.tcpPort, 'viewer');
