@@ -1,26 +1,28 @@
 import { parseArgs } from 'node:util';
 import { formatAddress } from '../client/errors.js';
-import { DEFAULT_TCP_PORT } from '../server/config.js';
+import { DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT } from '../server/config.js';
 import { startServer } from '../server/index.js';
 import { parsePort, withUsage } from './args.js';
 import { aborted, type CliContext, type Command } from './command.js';
 import { CliError } from './errors.js';
 
-const USAGE = `Usage: framewire serve [--host H] [--tcp-port P]
+const USAGE = `Usage: framewire serve [--host H] [--tcp-port P] [--http-port P]
 
 Runs the relay server until Ctrl-C (or SIGTERM), then tells clients it is shutting down and exits.
-Prints one line once it listens: framewire listening on tcp://H:P. Log lines go to stderr.
+Once it listens it prints \`framewire listening on tcp://H:P\`, then a line with the HTTP address
+(web app, JSON API, WebSocket). Log lines go to stderr.
 
 Flags:
-  --host H        address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
-  --tcp-port P    TCP port of the socket protocol (default ${DEFAULT_TCP_PORT}; 0 = any free port)
-  -h, --help      show this help
+  --host H         address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
+  --tcp-port P     TCP port of the socket protocol (default ${DEFAULT_TCP_PORT}; 0 = any free port)
+  --http-port P    HTTP port of the web app, API and WebSocket (default ${DEFAULT_HTTP_PORT}; 0 = any free port)
+  -h, --help       show this help
 `;
 
 // Listen failures said in words, with the fix.
 const LISTEN_ERRORS: Record<string, string> = {
-  EADDRINUSE: 'the port is in use: stop the other server or pick another --tcp-port (0 = any free port)',
-  EACCES: 'permission denied: use a --tcp-port above 1023',
+  EADDRINUSE: 'the port is in use: stop the other server or pick another FLAG (0 = any free port)',
+  EACCES: 'permission denied: use a FLAG above 1023',
   EADDRNOTAVAIL: 'no such address on this machine: use --host 127.0.0.1 or 0.0.0.0',
   ENOTFOUND: 'unknown host name: use --host 127.0.0.1 or 0.0.0.0',
 };
@@ -36,21 +38,32 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
         options: {
           host: { type: 'string', default: '127.0.0.1' },
           'tcp-port': { type: 'string', default: String(DEFAULT_TCP_PORT) },
+          'http-port': { type: 'string', default: String(DEFAULT_HTTP_PORT) },
         },
       }).values,
   );
   const host = flags.host;
   const tcpPort = parsePort('serve', 'tcp-port', flags['tcp-port']);
+  const httpPort = parsePort('serve', 'http-port', flags['http-port']);
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
-    server = await startServer({ host, tcpPort, log: (line) => ctx.stderr.write(`${line}\n`) });
+    server = await startServer({ host, tcpPort, httpPort, log: (line) => ctx.stderr.write(`${line}\n`) });
   } catch (err) {
-    const errno = (err as NodeJS.ErrnoException).code;
-    const fix = errno ? LISTEN_ERRORS[errno] : undefined;
-    if (fix) throw new CliError(`cannot listen on tcp://${formatAddress(host, tcpPort)}: ${fix}`);
+    const { code, port } = err as NodeJS.ErrnoException & { port?: number };
+    const fix = code ? LISTEN_ERRORS[code] : undefined;
+    if (fix) {
+      // Both listeners share the host; the failing port says which flag to change.
+      const http = port === httpPort && port !== tcpPort;
+      const where = `${http ? 'http' : 'tcp'}://${formatAddress(host, http ? httpPort : tcpPort)}`;
+      throw new CliError(
+        `cannot listen on ${where}: ${fix.replace('FLAG', http ? '--http-port' : '--tcp-port')}`,
+      );
+    }
     throw err;
   }
+  // The first line is the contract scripts and tests read; keep its form.
   ctx.stdout.write(`framewire listening on tcp://${formatAddress(server.host, server.tcpPort)}\n`);
+  ctx.stdout.write(`framewire web app and API on http://${formatAddress(server.host, server.httpPort)}\n`);
   await aborted(ctx.signal);
   await server.close();
   return 0;

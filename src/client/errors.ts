@@ -8,8 +8,6 @@ export const CLIENT_ERROR_CODES = [
   'FW_CLIENT_CLOSED',
   'FW_TIMEOUT',
   'FW_TOO_MANY_PENDING',
-  // The server sent a code this version does not know; the raw code is kept in `serverCode`.
-  'FW_UNKNOWN_SERVER_ERROR',
 ] as const;
 
 /** Stable codes a ClientError can carry: the client's own and every server code of protocol v1. */
@@ -28,9 +26,12 @@ export class ClientError extends Error {
     super(message, options);
   }
 
-  /** Wraps an `error` message from the server, keeping unknown (newer) codes visible in `serverCode`. */
+  /**
+   * Wraps an `error` message from the server. A code this version does not know (from a newer server)
+   * is treated as FW_INTERNAL, as protocol.md asks, and kept as sent in `serverCode`.
+   */
   static fromServer(code: string, message: string): ClientError {
-    return new ClientError(isKnownErrorCode(code) ? code : 'FW_UNKNOWN_SERVER_ERROR', message, code);
+    return new ClientError(isKnownErrorCode(code) ? code : 'FW_INTERNAL', message, code);
   }
 }
 

@@ -43,10 +43,10 @@ function run(args: string[], timeoutMs = 20_000): Promise<Result> {
   });
 }
 
-/** Starts `framewire serve --tcp-port 0` and reads the port from its one line. */
+/** Starts `framewire serve` on free ports and reads the TCP port from its first line. */
 function serve(): Promise<{ child: ChildProcess; port: number }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--tcp-port', '0'], {
+    const child = spawn(process.execPath, [BIN, 'serve', '--tcp-port', '0', '--http-port', '0'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     started.add(child);
