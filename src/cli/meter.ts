@@ -1,11 +1,12 @@
 // Latency samples kept per window: at 1000 fps the median is still exact, and memory stays fixed.
 const MAX_LATENCY_SAMPLES = 1000;
 
-/** One window's figures: frames per second, kbit/s, median latency (ms, null when unknown), drops. */
+/** One window's figures: frames per second, kbit/s, latency p50/p95 (ms, null when unknown), drops. */
 export interface MeterReading {
   fps: number;
   kbps: number;
   latencyMs: number | null;
+  latencyP95Ms: number | null;
   drops: number;
 }
 
@@ -42,7 +43,8 @@ export class Meter {
     const reading: MeterReading = {
       fps: this.frames / seconds,
       kbps: (this.bytes * 8) / 1000 / seconds,
-      latencyMs: median(this.latencies),
+      latencyMs: percentile(this.latencies, 0.5),
+      latencyP95Ms: percentile(this.latencies, 0.95),
       drops: this.drops,
     };
     this.frames = 0;
@@ -54,9 +56,9 @@ export class Meter {
   }
 }
 
-/** The median (p50) of `values`, or null for none. */
-export function median(values: number[]): number | null {
+/** The `q` quantile (0.5 = median, nearest rank below) of `values`, or null for none. */
+export function percentile(values: number[], q: number): number | null {
   if (values.length === 0) return null;
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)] ?? null;
+  return sorted[Math.floor((sorted.length - 1) * q)] ?? null;
 }

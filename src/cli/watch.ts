@@ -241,12 +241,22 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   ctx.signal.addEventListener('abort', () => stop(null), { once: true });
   const timer = opts.durationSec === null ? null : setTimeout(() => stop(null), opts.durationSec * 1000);
   const ticker = setInterval(() => {
-    if (opts.stats) {
-      for (const s of streams.values()) {
-        ctx.stdout.write(`${s.info.room}/${s.info.name}: ${formatReading(s.meter.read())}\n`);
-      }
-      return;
+    for (const [streamId, s] of streams) {
+      const r = s.meter.read();
+      // The CLI does not decode: every frame it accepts is passed on whole, so decoded = received.
+      client.sendReceiverReport({
+        streamId,
+        framesReceived: s.meter.totalFrames,
+        framesDecoded: s.meter.totalFrames,
+        framesDropped: s.meter.totalDrops,
+        framesLate: 0,
+        fps: r.fps,
+        latencyP50Ms: r.latencyMs ?? -1,
+        latencyP95Ms: r.latencyP95Ms ?? -1,
+      });
+      if (opts.stats) ctx.stdout.write(`${s.info.room}/${s.info.name}: ${formatReading(r)}\n`);
     }
+    if (opts.stats) return;
     const what = client.connected ? `${streams.size} stream${streams.size === 1 ? '' : 's'}` : 'reconnecting';
     const recorded = opts.out === null ? '' : `, ${sink.framesRecorded} frames recorded`;
     status.update(`${room}${name ? `/${name}` : ''}: ${what}, ${formatReading(total.read())}${recorded}`);

@@ -9,6 +9,7 @@ import {
   type KeyframeRequestMessage,
   type Message,
   PROTOCOL_VERSION,
+  type ReceiverReportMessage,
   type StreamAddedMessage,
   type StreamRemovedMessage,
 } from '../protocol/messages.js';
@@ -241,6 +242,11 @@ export class FramewireClient extends EventEmitter<FramewireClientEvents> impleme
       // A server that never finishes its side must not hold us: end() waits for its FIN.
       setTimeout(() => this.socket.destroy(), 2000).unref();
     });
+  }
+
+  /** Tells the server how playback of one stream is going (send about once a second per stream). */
+  sendReceiverReport(report: Omit<ReceiverReportMessage, 'type'>): boolean {
+    return this.send({ type: 'receiver-report', ...report });
   }
 
   /** @internal FrameSink: one frame, prefix and message written together. */

@@ -3,6 +3,7 @@ import type {
   DecoderConfig,
   FrameMessage,
   KeyframeRequestMessage,
+  ReceiverReportMessage,
   StreamAddedMessage,
   StreamRemovedMessage,
 } from '../protocol/messages.js';
@@ -114,6 +115,11 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
   async subscribe(room: string, name = ''): Promise<void> {
     await this.requireClient().subscribe(room, name);
     this.subscriptions.set(`${room}\0${name}`, { room, name });
+  }
+
+  /** Sends a receiver report on the current connection; dropped while reconnecting (the next one follows). */
+  sendReceiverReport(report: Omit<ReceiverReportMessage, 'type'>): boolean {
+    return this.current?.sendReceiverReport(report) ?? false;
   }
 
   /** Round-trip time in ms on the current connection; rejects while reconnecting. */

@@ -1,127 +1,21 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-
-// The real launcher, as a user runs it: it imports the compiled CLI from dist/.
-const ROOT = resolve(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'bin/framewire');
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-const started = new Set<ChildProcess>();
-
-/** Runs `framewire args...` to completion (killed by PID at the deadline). */
-function run(args: string[], timeoutMs = 20_000): Promise<Result> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    started.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      stdout += s;
-    });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => {
-      stderr += s;
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`framewire ${args.join(' ')} did not finish in ${timeoutMs} ms\n${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      started.delete(child);
-      resolvePromise({ code, stdout, stderr });
-    });
-  });
-}
-
-/** Starts `framewire serve` on free ports and reads the TCP port from its first line. */
-function serve(): Promise<{ child: ChildProcess; port: number }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--tcp-port', '0', '--http-port', '0'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    started.add(child);
-    let out = '';
-    let err = '';
-    child.stderr.setEncoding('utf8').on('data', (s: string) => {
-      err += s;
-    });
-    const timer = setTimeout(() => reject(new Error(`serve printed no address in time\n${err}`)), 10_000);
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      out += s;
-      const m = /^framewire listening on tcp:\/\/127\.0\.0\.1:(\d+)$/m.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolvePromise({ child, port: Number(m[1]) });
-      }
-    });
-    child.on('close', (code) => {
-      started.delete(child);
-      clearTimeout(timer);
-      reject(new Error(`serve exited with ${code}\n${err}`));
-    });
-  });
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((r) => child.once('exit', (code) => r(code)));
-}
-
-/** Codec name and decoded frame count of a recording, read by ffprobe (which decodes every frame). */
-function probe(path: string): Promise<{ codec: string; frames: number }> {
-  return new Promise((resolvePromise, reject) => {
-    execFile(
-      'ffprobe',
-      [
-        '-v',
-        'error',
-        '-count_frames',
-        '-select_streams',
-        'v:0',
-        '-show_entries',
-        'stream=codec_name,nb_read_frames',
-        '-of',
-        'json',
-        path,
-      ],
-      (err, stdout, stderr) => {
-        if (err) return reject(new Error(`ffprobe ${path}: ${stderr}`));
-        const stream = (JSON.parse(stdout) as { streams: { codec_name: string; nb_read_frames: string }[] })
-          .streams[0];
-        if (!stream) return reject(new Error(`no video stream in ${path}`));
-        resolvePromise({ codec: stream.codec_name, frames: Number(stream.nb_read_frames) });
-      },
-    );
-  });
-}
+import { ensureBuilt, exited, killStarted, poll, probe, run, type Served, serve } from '../helpers/cli.js';
 
 let tmp = '';
-let server: { child: ChildProcess; port: number };
+let server: Served;
 
 before(() => {
-  // `npm test` builds first; a direct run of this file builds here so it never tests a stale dist/.
-  if (!existsSync(join(ROOT, 'dist/cli/main.js'))) {
-    const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
-    assert.equal(build.status, 0, 'npm run build failed');
-  }
+  ensureBuilt();
   tmp = mkdtempSync(join(tmpdir(), 'framewire-cli-'));
 });
 
 after(async () => {
-  for (const child of started) {
-    child.kill('SIGKILL');
-    await exited(child);
-  }
+  await killStarted();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -170,6 +64,45 @@ describe('framewire CLI', { timeout: 60_000 }, () => {
       assert.ok(frames >= 0.7 * expected, `${frames} of ${expected} frames recorded`);
     });
   }
+
+  it('watch sends receiver reports: the API shows its frames received and latency', async () => {
+    const srv = `127.0.0.1:${server.port}`;
+    const room = 'reports';
+    const publishing = run([
+      'publish',
+      '--server',
+      srv,
+      '--room',
+      room,
+      '--name',
+      'cam',
+      '--test-pattern',
+      '--size',
+      '320x240',
+      '--fps',
+      '15',
+      '--duration',
+      '5',
+    ]);
+    const watching = run(['watch', '--server', srv, '--room', room, '--duration', '5']);
+    type Api = {
+      streams: { viewers: { report: { framesReceived: number; latencyP50Ms: number } | null }[] }[];
+    };
+    const report = await poll(
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${server.httpPort}/api/rooms/${room}`);
+        if (!res.ok) return undefined;
+        const r = ((await res.json()) as Api).streams[0]?.viewers[0]?.report;
+        return r && r.framesReceived > 0 ? r : undefined;
+      },
+      8000,
+      'a receiver report from watch',
+    );
+    assert.ok(report.latencyP50Ms >= 0, `latency ${report.latencyP50Ms} ms is known`);
+    const [pub, watch] = await Promise.all([publishing, watching]);
+    assert.equal(pub.code, 0, pub.stderr);
+    assert.equal(watch.code, 0, watch.stderr);
+  });
 
   it('watch --name of a stream that does not exist exits 1 naming FW_NO_SUCH_STREAM', async () => {
     const r = await run(['watch', '--server', `127.0.0.1:${server.port}`, '--room', 'r', '--name', 'nosuch']);

@@ -1,0 +1,143 @@
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+// The real launcher, as a user runs it: it imports the compiled CLI from dist/.
+export const ROOT = resolve(import.meta.dirname, '../..');
+const BIN = join(ROOT, 'bin/framewire');
+
+/** How a finished command ended. */
+export interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Every child started here and still running, so tests can end exactly those, by PID. */
+export const started = new Set<ChildProcess>();
+
+/** Builds dist/ when a test file is run on its own (`npm test` builds first), so no test runs a stale CLI. */
+export function ensureBuilt(needs: string[] = ['dist/cli/main.js']): void {
+  if (needs.every((p) => existsSync(join(ROOT, p)))) return;
+  const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('npm run build failed');
+}
+
+/** Runs `framewire args...` to completion (killed by PID at the deadline). */
+export function run(args: string[], timeoutMs = 20_000): Promise<Result> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    started.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      stdout += s;
+    });
+    child.stderr.setEncoding('utf8').on('data', (s: string) => {
+      stderr += s;
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`framewire ${args.join(' ')} did not finish in ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      started.delete(child);
+      resolvePromise({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A `framewire serve` child and the ports it printed. */
+export interface Served {
+  child: ChildProcess;
+  port: number;
+  httpPort: number;
+}
+
+/** Starts `framewire serve` on free ports and reads both ports from its first lines. */
+export function serve(): Promise<Served> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, 'serve', '--tcp-port', '0', '--http-port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    started.add(child);
+    let out = '';
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (s: string) => {
+      err += s;
+    });
+    const timer = setTimeout(() => reject(new Error(`serve printed no address in time\n${err}`)), 10_000);
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      out += s;
+      const tcp = /^framewire listening on tcp:\/\/127\.0\.0\.1:(\d+)$/m.exec(out);
+      const http = /^framewire web app and API on http:\/\/127\.0\.0\.1:(\d+)$/m.exec(out);
+      if (tcp && http) {
+        clearTimeout(timer);
+        resolvePromise({ child, port: Number(tcp[1]), httpPort: Number(http[1]) });
+      }
+    });
+    child.on('close', (code) => {
+      started.delete(child);
+      clearTimeout(timer);
+      reject(new Error(`serve exited with ${code}\n${err}`));
+    });
+  });
+}
+
+/** Resolves with the child's exit code once it has exited. */
+export function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((r) => child.once('exit', (code) => r(code)));
+}
+
+/** Ends every child this module started (by PID) and waits for them. */
+export async function killStarted(): Promise<void> {
+  for (const child of started) {
+    child.kill('SIGKILL');
+    await exited(child);
+  }
+}
+
+/** Codec name and decoded frame count of a recording, read by ffprobe (which decodes every frame). */
+export function probe(path: string): Promise<{ codec: string; frames: number }> {
+  return new Promise((resolvePromise, reject) => {
+    execFile(
+      'ffprobe',
+      [
+        '-v',
+        'error',
+        '-count_frames',
+        '-select_streams',
+        'v:0',
+        '-show_entries',
+        'stream=codec_name,nb_read_frames',
+        '-of',
+        'json',
+        path,
+      ],
+      (err, stdout, stderr) => {
+        if (err) return reject(new Error(`ffprobe ${path}: ${stderr}`));
+        const stream = (JSON.parse(stdout) as { streams: { codec_name: string; nb_read_frames: string }[] })
+          .streams[0];
+        if (!stream) return reject(new Error(`no video stream in ${path}`));
+        resolvePromise({ codec: stream.codec_name, frames: Number(stream.nb_read_frames) });
+      },
+    );
+  });
+}
+
+/** Polls `probe` every 100 ms until it returns a value or `ms` passes. */
+export async function poll<T>(
+  probeFn: () => Promise<T | undefined | false> | T | undefined | false,
+  ms: number,
+  what: string,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probeFn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
