@@ -16,7 +16,7 @@ import {
 import type { CliContext, Command } from './command.js';
 import { CliError, usageError } from './errors.js';
 import { Meter } from './meter.js';
-import { StatusLine } from './status.js';
+import { logReconnects, StatusLine } from './status.js';
 
 const USAGE = `Usage: framewire publish --room R --name N (--camera DEV | --file PATH [--loop] | --test-pattern) [flags]
 
@@ -161,15 +161,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     ctx.signal.addEventListener('abort', () => resolve(null), { once: true });
   });
 
-  client.on('disconnected', (err, retryInMs) =>
-    status.log(
-      `framewire: lost the server (${err.message}); reconnecting in ${(retryInMs / 1000).toFixed(1)} s`,
-    ),
-  );
-  client.on('reconnect-failed', (err, retryInMs) =>
-    status.log(`framewire: still no server (${err.code}); retrying in ${(retryInMs / 1000).toFixed(1)} s`),
-  );
-  client.on('reconnected', () => status.log(`framewire: reconnected to ${host}:${port}; publishing again`));
+  logReconnects(client, status, `${host}:${port}`, 'publishing again');
 
   const ticker = setInterval(() => {
     const r = meter.read();

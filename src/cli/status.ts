@@ -1,3 +1,5 @@
+import type { ReconnectingClient } from '../client/reconnect.js';
+
 /** Where status goes: stderr in practice, any stream in tests. */
 export interface StatusStream {
   write(text: string): unknown;
@@ -37,4 +39,22 @@ export class StatusLine {
     if (this.out.isTTY && this.shown) this.out.write('\n');
     this.shown = '';
   }
+}
+
+/** Reports a reconnecting client's lost/retrying/back lines; `again` says what it does once back. */
+export function logReconnects(
+  client: ReconnectingClient,
+  status: StatusLine,
+  server: string,
+  again: string,
+): void {
+  client.on('disconnected', (err, retryInMs) =>
+    status.log(
+      `framewire: lost the server (${err.message}); reconnecting in ${(retryInMs / 1000).toFixed(1)} s`,
+    ),
+  );
+  client.on('reconnect-failed', (err, retryInMs) =>
+    status.log(`framewire: still no server (${err.code}); retrying in ${(retryInMs / 1000).toFixed(1)} s`),
+  );
+  client.on('reconnected', () => status.log(`framewire: reconnected to ${server}; ${again}`));
 }

@@ -8,7 +8,7 @@ import { DEFAULT_SERVER, parseHostPort, parsePositive, required, withUsage } fro
 import type { CliContext, Command } from './command.js';
 import { CliError } from './errors.js';
 import { Meter, type MeterReading } from './meter.js';
-import { StatusLine } from './status.js';
+import { logReconnects, StatusLine } from './status.js';
 
 const USAGE = `Usage: framewire watch --room R [--name N] [flags]
 
@@ -216,15 +216,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     sink.frame(`${s.info.room}/${s.info.name}`, m);
   });
   client.on('close', (err) => stop(err));
-  client.on('disconnected', (err, retryInMs) =>
-    status.log(
-      `framewire: lost the server (${err.message}); reconnecting in ${(retryInMs / 1000).toFixed(1)} s`,
-    ),
-  );
-  client.on('reconnect-failed', (err, retryInMs) =>
-    status.log(`framewire: still no server (${err.code}); retrying in ${(retryInMs / 1000).toFixed(1)} s`),
-  );
-  client.on('reconnected', () => status.log(`framewire: reconnected to ${host}:${port}; subscribing again`));
+  logReconnects(client, status, `${host}:${port}`, 'subscribing again');
 
   try {
     await client.subscribe(room, name);

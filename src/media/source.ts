@@ -4,24 +4,12 @@ import { existsSync } from 'node:fs';
 import type { DecoderConfig } from '../protocol/messages.js';
 import { createH264Parser, createVp8Parser, type EncodedFrame, type ParsedChunk } from './depacketize.js';
 import { MediaError } from './errors.js';
-import { buildEncodeArgs, type SourceInput } from './ffmpeg-args.js';
+import { buildEncodeArgs, type EncodeArgsOptions, type SourceInput } from './ffmpeg-args.js';
 
 export type { EncodedFrame } from './depacketize.js';
 
-/** What to capture and how to encode it. */
-export interface SourceOptions {
-  input: SourceInput;
-  codec: 'vp8' | 'h264';
-  /** Default 640x480 for camera/test-pattern; files keep their size unless given. */
-  width?: number;
-  height?: number;
-  fps: number;
-  /** Bits per second. */
-  bitrate: number;
-  /** Default 2. */
-  keyframeIntervalSec?: number;
-  /** Stop after this long (ffmpeg -t). */
-  durationSec?: number;
+/** What to capture and how to encode it (the clock on the test pattern is the source's own choice). */
+export interface SourceOptions extends Omit<EncodeArgsOptions, 'clock'> {
   /** Default 'ffmpeg'. */
   ffmpegPath?: string;
 }
