@@ -25,11 +25,24 @@ function writeConfig(w: ByteWriter, codec: Uint8Array, c: DecoderConfig): void {
   w.u32(d.length).raw(d);
 }
 
-function checkU16(v: number, what: string): number {
-  if (!Number.isInteger(v) || v < 0 || v > 0xffff) {
-    throw new ProtocolError('FW_BAD_MESSAGE', `${what} ${v} is not a u16`);
-  }
-  return v;
+/** publish and stream-added share a layout: type, a u32 id, room, name, decoder config. */
+function encodeStreamDescription(
+  type: number,
+  id: number,
+  room: string,
+  name: string,
+  c: DecoderConfig,
+): Uint8Array {
+  const roomBytes = utf8(room);
+  const nameBytes = utf8(name);
+  const codec = utf8(c.codec);
+  const w = new ByteWriter(1 + 4 + 2 + roomBytes.length + 2 + nameBytes.length + configSize(codec, c))
+    .u8(type)
+    .u32(id)
+    .str(roomBytes)
+    .str(nameBytes);
+  writeConfig(w, codec, c);
+  return w.done();
 }
 
 /** Encodes one message to its wire bytes (without TCP framing). Throws ProtocolError on unencodable fields. */
@@ -47,20 +60,8 @@ export function encodeMessage(m: Message): Uint8Array {
         .str(token)
         .done();
     }
-    case 'publish': {
-      const room = utf8(m.room);
-      const name = utf8(m.name);
-      const codec = utf8(m.config.codec);
-      checkU16(m.config.codedWidth, 'codedWidth');
-      checkU16(m.config.codedHeight, 'codedHeight');
-      const w = new ByteWriter(1 + 4 + 2 + room.length + 2 + name.length + configSize(codec, m.config))
-        .u8(MessageType.publish)
-        .u32(m.requestId)
-        .str(room)
-        .str(name);
-      writeConfig(w, codec, m.config);
-      return w.done();
-    }
+    case 'publish':
+      return encodeStreamDescription(MessageType.publish, m.requestId, m.room, m.name, m.config);
     case 'published':
       return new ByteWriter(9).u8(MessageType.published).u32(m.requestId).u32(m.streamId).done();
     case 'subscribe':
@@ -89,20 +90,8 @@ export function encodeMessage(m: Message): Uint8Array {
         .done();
     case 'keyframe-request':
       return new ByteWriter(5).u8(MessageType.keyframeRequest).u32(m.streamId).done();
-    case 'stream-added': {
-      const room = utf8(m.room);
-      const name = utf8(m.name);
-      const codec = utf8(m.config.codec);
-      checkU16(m.config.codedWidth, 'codedWidth');
-      checkU16(m.config.codedHeight, 'codedHeight');
-      const w = new ByteWriter(1 + 4 + 2 + room.length + 2 + name.length + configSize(codec, m.config))
-        .u8(MessageType.streamAdded)
-        .u32(m.streamId)
-        .str(room)
-        .str(name);
-      writeConfig(w, codec, m.config);
-      return w.done();
-    }
+    case 'stream-added':
+      return encodeStreamDescription(MessageType.streamAdded, m.streamId, m.room, m.name, m.config);
     case 'stream-removed': {
       const reason = utf8(m.reason);
       return new ByteWriter(1 + 4 + 2 + reason.length)
@@ -152,6 +141,12 @@ function readConfig(r: ByteReader): DecoderConfig {
   return config;
 }
 
+function readStreamDescription(r: ByteReader): { room: string; name: string; config: DecoderConfig } {
+  const room = r.str('room');
+  const name = r.str('name');
+  return { room, name, config: readConfig(r) };
+}
+
 function finite(v: number, what: string): number {
   if (!Number.isFinite(v)) throw new ProtocolError('FW_BAD_MESSAGE', `${what} is not a finite number`);
   return v;
@@ -176,12 +171,9 @@ export function decodeMessage(bytes: Uint8Array): Message {
       return m;
     }
     case MessageType.publish: {
-      const requestId = r.u32('requestId');
-      const room = r.str('room');
-      const name = r.str('name');
-      const config = readConfig(r);
+      const m = { type: 'publish', requestId: r.u32('requestId'), ...readStreamDescription(r) } as const;
       r.end('publish');
-      return { type: 'publish', requestId, room, name, config };
+      return m;
     }
     case MessageType.published: {
       const m = { type: 'published', requestId: r.u32('requestId'), streamId: r.u32('streamId') } as const;
@@ -208,12 +200,9 @@ export function decodeMessage(bytes: Uint8Array): Message {
       return m;
     }
     case MessageType.streamAdded: {
-      const streamId = r.u32('streamId');
-      const room = r.str('room');
-      const name = r.str('name');
-      const config = readConfig(r);
+      const m = { type: 'stream-added', streamId: r.u32('streamId'), ...readStreamDescription(r) } as const;
       r.end('stream-added');
-      return { type: 'stream-added', streamId, room, name, config };
+      return m;
     }
     case MessageType.streamRemoved: {
       const m = { type: 'stream-removed', streamId: r.u32('streamId'), reason: r.str('reason') } as const;
