@@ -1,0 +1,108 @@
+// Which encoder to use, and how: the codec is a setting, and the default follows what this machine does best.
+import type { DecoderConfig } from '../../src/protocol/index.js';
+
+/** The codecs the app offers; `auto` is H.264 where supported, else VP8. */
+export type CodecChoice = 'auto' | 'h264' | 'vp8' | 'vp9' | 'av1';
+
+/** Labels for the codec setting. */
+export const CODEC_LABELS: Record<CodecChoice, string> = {
+  auto: 'Auto',
+  h264: 'H.264',
+  vp8: 'VP8',
+  vp9: 'VP9',
+  av1: 'AV1',
+};
+
+/** An encoder setup and what a viewer needs to decode its output. */
+export interface EncoderSetup {
+  codec: Exclude<CodecChoice, 'auto'>;
+  encoder: VideoEncoderConfig;
+  decoder: DecoderConfig;
+}
+
+/** Frame rate we ask cameras for and tell the encoder to expect. */
+export const TARGET_FPS = 30;
+
+/** The WebCodecs codec string for `codec` at this size (levels cap the picture size). */
+function codecString(codec: EncoderSetup['codec'], width: number, height: number): string {
+  const macroblocks = Math.ceil(width / 16) * Math.ceil(height / 16);
+  switch (codec) {
+    case 'h264':
+      // Constrained Baseline (no B-frames: nothing is held back for reordering), level just big enough.
+      if (macroblocks <= 1620) return 'avc1.42e01e'; // 3.0: up to 720x576
+      if (macroblocks <= 3600) return 'avc1.42e01f'; // 3.1: up to 1280x720
+      if (macroblocks <= 8192) return 'avc1.42e028'; // 4.0: up to 2048x1024
+      return 'avc1.42e033'; // 5.1
+    case 'vp8':
+      return 'vp8';
+    case 'vp9':
+      return 'vp09.00.31.08';
+    case 'av1':
+      return width * height <= 1065024 ? 'av01.0.05M.08' : 'av01.0.08M.08';
+  }
+}
+
+/** A bitrate that looks good for a talking head at this size: ~0.1 bit per pixel at 30 fps. */
+export function bitrateFor(width: number, height: number): number {
+  return Math.round(Math.min(6_000_000, Math.max(250_000, width * height * TARGET_FPS * 0.1)));
+}
+
+/** The encoder config for `codec` at this size. */
+export function encoderConfig(
+  codec: EncoderSetup['codec'],
+  width: number,
+  height: number,
+): VideoEncoderConfig {
+  const config: VideoEncoderConfig = {
+    codec: codecString(codec, width, height),
+    width,
+    height,
+    bitrate: bitrateFor(width, height),
+    framerate: TARGET_FPS,
+    // Realtime: the encoder never holds frames back to look ahead, and drops quality rather than time.
+    latencyMode: 'realtime',
+  };
+  // Annex B puts SPS/PPS in every keyframe, so a viewer can start at any keyframe with no description.
+  if (codec === 'h264') config.avc = { format: 'annexb' };
+  return config;
+}
+
+/** True when this browser can encode `codec` at this size. */
+export async function canEncode(
+  codec: EncoderSetup['codec'],
+  width: number,
+  height: number,
+): Promise<boolean> {
+  if (typeof VideoEncoder === 'undefined') return false;
+  try {
+    const { supported } = await VideoEncoder.isConfigSupported(encoderConfig(codec, width, height));
+    return supported === true;
+  } catch {
+    return false;
+  }
+}
+
+/** The codecs this browser can encode at this size, for the settings menu. */
+export async function supportedCodecs(width: number, height: number): Promise<EncoderSetup['codec'][]> {
+  const all: EncoderSetup['codec'][] = ['h264', 'vp8', 'vp9', 'av1'];
+  const ok = await Promise.all(all.map((c) => canEncode(c, width, height)));
+  return all.filter((_, i) => ok[i]);
+}
+
+/**
+ * The encoder setup for a choice. Auto prefers H.264, measured here as the fastest and steadiest WebCodecs
+ * encoder (GUIDE §5), and falls back to VP8, which every WebCodecs browser has. Null if nothing works.
+ */
+export async function chooseEncoder(
+  choice: CodecChoice,
+  width: number,
+  height: number,
+): Promise<EncoderSetup | null> {
+  const order: EncoderSetup['codec'][] = choice === 'auto' ? ['h264', 'vp8'] : [choice, 'h264', 'vp8'];
+  for (const codec of order) {
+    if (!(await canEncode(codec, width, height))) continue;
+    const encoder = encoderConfig(codec, width, height);
+    return { codec, encoder, decoder: { codec: encoder.codec, codedWidth: width, codedHeight: height } };
+  }
+  return null;
+}

@@ -1,0 +1,133 @@
+// The camera bar of a room: name, camera, size and codec, and the Start/Stop camera button.
+import { listCameras, RESOLUTIONS, type Resolution } from './camera.js';
+import { CODEC_LABELS, type CodecChoice, supportedCodecs } from './codecs.js';
+import { el } from './dom.js';
+import { loadSettings, saveSettings } from './settings.js';
+
+/** What the person chose in the camera bar. */
+export interface CameraChoice {
+  name: string;
+  deviceId: string;
+  size: Resolution;
+  codec: CodecChoice;
+}
+
+/** The camera bar. `onToggle` is called by the button; `onChange` when a setting changes. */
+export class CameraControls {
+  /** The bar's root element. */
+  readonly element: HTMLElement;
+  /** The Start/Stop camera button (id `start-camera`, a hook for tests). */
+  readonly button: HTMLButtonElement;
+  private readonly nameInput: HTMLInputElement;
+  private readonly cameraSelect: HTMLSelectElement;
+  private readonly sizeSelect: HTMLSelectElement;
+  private readonly codecSelect: HTMLSelectElement;
+
+  constructor(
+    initialName: string,
+    private readonly onToggle: () => void,
+    private readonly onChange: () => void,
+  ) {
+    const saved = loadSettings();
+    this.nameInput = el('input', {
+      id: 'your-name',
+      type: 'text',
+      maxlength: '40',
+      placeholder: 'Your name',
+      autocomplete: 'nickname',
+    });
+    this.nameInput.value = initialName || saved.name;
+    this.cameraSelect = el(
+      'select',
+      { id: 'camera', 'aria-label': 'Camera' },
+      el('option', { value: '' }, 'Default camera'),
+    );
+    this.sizeSelect = el(
+      'select',
+      { id: 'resolution', 'aria-label': 'Resolution' },
+      ...RESOLUTIONS.map((r) => el('option', { value: `${r.width}x${r.height}` }, `${r.width}×${r.height}`)),
+    );
+    this.sizeSelect.value = saved.resolution;
+    if (!this.sizeSelect.value) this.sizeSelect.value = '640x480';
+    this.codecSelect = el(
+      'select',
+      { id: 'codec', 'aria-label': 'Codec' },
+      el('option', { value: 'auto' }, 'Auto codec'),
+    );
+    this.codecSelect.dataset.saved = saved.codec;
+    this.button = el('button', { id: 'start-camera', type: 'button', class: 'primary' }, 'Start camera');
+    this.button.addEventListener('click', () => this.onToggle());
+    for (const select of [this.cameraSelect, this.sizeSelect, this.codecSelect]) {
+      select.addEventListener('change', () => {
+        this.remember();
+        if (select === this.sizeSelect) void this.refreshCodecs();
+        this.onChange();
+      });
+    }
+    this.nameInput.addEventListener('change', () => this.remember());
+    this.element = el(
+      'div',
+      { class: 'camera-bar' },
+      el('label', { class: 'field' }, el('span', {}, 'Name'), this.nameInput),
+      el('label', { class: 'field' }, el('span', {}, 'Camera'), this.cameraSelect),
+      el('label', { class: 'field' }, el('span', {}, 'Size'), this.sizeSelect),
+      el('label', { class: 'field' }, el('span', {}, 'Codec'), this.codecSelect),
+      this.button,
+    );
+    this.cameraSelect.dataset.saved = saved.deviceId;
+    void this.refreshDevices();
+    void this.refreshCodecs();
+  }
+
+  /** The current choice. */
+  get choice(): CameraChoice {
+    const [w, h] = this.sizeSelect.value.split('x').map(Number);
+    return {
+      name: this.nameInput.value.trim(),
+      deviceId: this.cameraSelect.value,
+      size: { width: w ?? 640, height: h ?? 480 },
+      codec: (this.codecSelect.value || 'auto') as CodecChoice,
+    };
+  }
+
+  /** Shows whether the camera is on. */
+  setRunning(running: boolean): void {
+    this.button.textContent = running ? 'Stop camera' : 'Start camera';
+    this.button.classList.toggle('primary', !running);
+    this.button.classList.toggle('danger', running);
+    this.nameInput.disabled = running;
+  }
+
+  /** Fills the camera menu (names appear once the page has been allowed a camera). */
+  async refreshDevices(): Promise<void> {
+    const cameras = await listCameras().catch(() => []);
+    const current = this.cameraSelect.value || this.cameraSelect.dataset.saved || '';
+    this.cameraSelect.replaceChildren(
+      el('option', { value: '' }, 'Default camera'),
+      ...cameras
+        .filter((c) => c.deviceId)
+        .map((c, i) => el('option', { value: c.deviceId }, c.label || `Camera ${i + 1}`)),
+    );
+    this.cameraSelect.value = current;
+    if (this.cameraSelect.value !== current) this.cameraSelect.value = '';
+  }
+
+  /** Offers the codecs this browser can encode at the chosen size. */
+  private async refreshCodecs(): Promise<void> {
+    const { width, height } = this.choice.size;
+    const codecs = await supportedCodecs(width, height);
+    const current =
+      this.codecSelect.value !== 'auto' ? this.codecSelect.value : this.codecSelect.dataset.saved || 'auto';
+    this.codecSelect.replaceChildren(
+      el('option', { value: 'auto' }, 'Auto codec'),
+      ...codecs.map((c) => el('option', { value: c }, CODEC_LABELS[c])),
+    );
+    this.codecSelect.value = current;
+    if (this.codecSelect.value !== current) this.codecSelect.value = 'auto';
+  }
+
+  private remember(): void {
+    const c = this.choice;
+    saveSettings({ name: c.name, deviceId: c.deviceId, resolution: this.sizeSelect.value, codec: c.codec });
+  }
+}

@@ -1,0 +1,62 @@
+// Room and stream names as the server accepts them (src/server/config.ts NAME_PATTERN, FW_BAD_NAME).
+
+/** The server's rule for room and stream names: URL-safe, so a room is also a path segment. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** True when the server will accept `name` as a room or stream name. */
+export function isValidName(name: string): boolean {
+  return NAME_PATTERN.test(name);
+}
+
+/** Lowercase letters and digits, joined by '-': the safe part of what a person typed. */
+export function slugify(text: string, maxLength = 40): string {
+  const slug = text
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '') // é → e, so accented names keep their letters
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/^[^a-z0-9]+/, '')
+    .replace(/-+$/, '')
+    .slice(0, maxLength)
+    .replace(/[^a-z0-9]+$/, '');
+  return slug;
+}
+
+/** A few random lowercase letters and digits. */
+export function randomSuffix(length = 4): string {
+  const alphabet = 'abcdefghijkmnpqrstuvwxyz23456789'; // no l/1/o/0: readable when spoken
+  const bytes = crypto.getRandomValues(new Uint8Array(length));
+  return Array.from(bytes, (b) => alphabet[b % alphabet.length]).join('');
+}
+
+/**
+ * A stream name for a person: their name made safe, plus a random suffix so that two tabs opened by the same
+ * person do not collide (FW_STREAM_EXISTS).
+ */
+export function streamNameFor(personName: string): string {
+  return `${slugify(personName) || 'guest'}-${randomSuffix()}`;
+}
+
+/** The display part of a stream name: the person's name without the random suffix. */
+export function displayName(streamName: string): string {
+  return streamName.replace(/-[a-z2-9]{4}$/, '');
+}
+
+/** A fresh, friendly room name for "create a room". */
+export function randomRoomName(): string {
+  const words = [
+    'amber',
+    'birch',
+    'cedar',
+    'delta',
+    'ember',
+    'fjord',
+    'grove',
+    'harbor',
+    'indigo',
+    'juniper',
+  ];
+  const [byte = 0] = crypto.getRandomValues(new Uint8Array(1));
+  const word = words[byte % words.length];
+  return `${word}-${randomSuffix(5)}`;
+}

@@ -1,0 +1,247 @@
+// One stream someone else publishes: frames in, a VideoDecoder, the newest picture painted on a canvas.
+import type { DecoderConfig, FrameMessage, ReceiverReportMessage } from '../../src/protocol/index.js';
+import type { ServerClock } from './clock.js';
+import { LatencyWindow, RateMeter } from './stats.js';
+
+/** What stream-added tells us about a stream. */
+export interface RemoteStreamInfo {
+  streamId: number;
+  room: string;
+  name: string;
+  config: DecoderConfig;
+}
+
+/** Cumulative counters of one remote stream, since its tile appeared. */
+export interface RemoteCounters {
+  framesReceived: number;
+  bytesReceived: number;
+  framesDecoded: number;
+  framesPainted: number;
+  /** Lost before decoding: sequence gaps, and deltas skipped while waiting for a keyframe. */
+  framesDropped: number;
+  /** Decoded but not painted because a newer frame was already queued behind them. */
+  framesLate: number;
+  decodeErrors: number;
+  keyframeRequests: number;
+}
+
+/** What a remote stream needs from the page around it. */
+export interface RemoteStreamDeps {
+  clock: ServerClock;
+  /** Sends keyframe-request for this stream id to the server. */
+  requestKeyframe(streamId: number): void;
+}
+
+/** At most this often do we ask for a keyframe ourselves; the server rate-limits per stream too. */
+const KEYFRAME_REQUEST_INTERVAL_MS = 500;
+/** Capture times kept for frames inside the decoder; a decoder holds only a few frames at a time. */
+const MAX_PENDING_CAPTURE_TIMES = 256;
+
+/** Decodes one remote stream onto a canvas, always showing the newest frame, and keeps its statistics. */
+export class RemoteStream {
+  /** Cumulative counters (the receiver report and window.framewire.stats() read them). */
+  readonly counters: RemoteCounters = {
+    framesReceived: 0,
+    bytesReceived: 0,
+    framesDecoded: 0,
+    framesPainted: 0,
+    framesDropped: 0,
+    framesLate: 0,
+    decodeErrors: 0,
+    keyframeRequests: 0,
+  };
+  /** Bytes received per second (kbit/s on the tile). */
+  readonly received = new RateMeter();
+  /** Frames painted per second (fps on the tile). */
+  readonly painted = new RateMeter();
+  /** Glass-to-glass latency of painted frames, on the server's clock. */
+  readonly latency = new LatencyWindow();
+  /** Size of the last painted frame; 0 before the first. */
+  width = 0;
+  height = 0;
+  /** The last decoder problem, for the tile; cleared by the next painted frame. */
+  problem: string | null = null;
+
+  private decoder: VideoDecoder | null = null;
+  private needKey = true;
+  private lastSeq: number | null = null;
+  private lastKeyRequest = Number.NEGATIVE_INFINITY;
+  private readonly captureTimes = new Map<number, number>();
+  private readonly context: CanvasRenderingContext2D | null;
+
+  constructor(
+    public info: RemoteStreamInfo,
+    private readonly canvas: HTMLCanvasElement,
+    private readonly deps: RemoteStreamDeps,
+  ) {
+    this.context = canvas.getContext('2d', { alpha: false });
+  }
+
+  /** The same person's stream under a new id (after a reconnect): start over from its next keyframe. */
+  rebind(info: RemoteStreamInfo): void {
+    this.info = info;
+    this.resetDecoder();
+    this.lastSeq = null;
+  }
+
+  /** Handles one frame of this stream. */
+  handleFrame(frame: FrameMessage): void {
+    const c = this.counters;
+    c.framesReceived++;
+    c.bytesReceived += frame.payload.byteLength;
+    this.received.add(frame.payload.byteLength);
+
+    if (this.lastSeq !== null) {
+      const gap = (frame.seq - this.lastSeq - 1) >>> 0;
+      // A gap means the relay (or the publisher) dropped frames: the deltas that follow refer to pictures we
+      // never had, so decoding them would only smear. Wait for a keyframe.
+      if (gap > 0 && gap < 0x80000000) {
+        c.framesDropped += gap;
+        this.needKey = true;
+      }
+    }
+    this.lastSeq = frame.seq;
+
+    if (!frame.key && this.needKey) {
+      c.framesDropped++;
+      this.requestKeyframe();
+      return;
+    }
+    if (frame.key) {
+      this.needKey = false;
+      if (!this.decoder && !this.createDecoder()) return;
+    }
+    const decoder = this.decoder;
+    if (!decoder) return;
+    this.rememberCaptureTime(frame.timestamp, frame.captureTime);
+    try {
+      decoder.decode(
+        new EncodedVideoChunk({
+          type: frame.key ? 'key' : 'delta',
+          timestamp: frame.timestamp,
+          data: frame.payload,
+        }),
+      );
+    } catch (err) {
+      this.onDecoderError(err);
+    }
+  }
+
+  /** Asks the publisher for a keyframe (at most every {@link KEYFRAME_REQUEST_INTERVAL_MS}). */
+  requestKeyframe(force = false): void {
+    const now = performance.now();
+    if (!force && now - this.lastKeyRequest < KEYFRAME_REQUEST_INTERVAL_MS) return;
+    this.lastKeyRequest = now;
+    this.counters.keyframeRequests++;
+    this.deps.requestKeyframe(this.info.streamId);
+  }
+
+  /** Closes the interval of the rates and latencies, and returns the receiver report for it. */
+  roll(): ReceiverReportMessage {
+    const now = performance.now();
+    this.received.roll(now);
+    this.painted.roll(now);
+    this.latency.roll();
+    const c = this.counters;
+    return {
+      type: 'receiver-report',
+      streamId: this.info.streamId,
+      framesReceived: c.framesReceived >>> 0,
+      framesDecoded: c.framesDecoded >>> 0,
+      framesDropped: c.framesDropped >>> 0,
+      framesLate: c.framesLate >>> 0,
+      fps: this.painted.perSecond,
+      latencyP50Ms: this.latency.p50,
+      latencyP95Ms: this.latency.p95,
+    };
+  }
+
+  /** Releases the decoder. */
+  close(): void {
+    this.resetDecoder();
+  }
+
+  private createDecoder(): boolean {
+    const { config } = this.info;
+    const decoder = new VideoDecoder({
+      output: (frame) => this.onOutput(decoder, frame),
+      // An error from a decoder we already replaced is old news.
+      error: (err) => {
+        if (decoder === this.decoder) this.onDecoderError(err);
+      },
+    });
+    try {
+      decoder.configure({
+        codec: config.codec,
+        codedWidth: config.codedWidth,
+        codedHeight: config.codedHeight,
+        ...(config.description ? { description: config.description } : {}),
+        // Ask the decoder to output each frame as soon as it can, not to buffer for smoothness.
+        optimizeForLatency: true,
+      });
+    } catch (err) {
+      this.decoder = decoder;
+      this.onDecoderError(err);
+      return false;
+    }
+    this.decoder = decoder;
+    return true;
+  }
+
+  private onOutput(decoder: VideoDecoder, frame: VideoFrame): void {
+    this.counters.framesDecoded++;
+    const captureTime = this.captureTimes.get(frame.timestamp);
+    this.captureTimes.delete(frame.timestamp);
+    // Newer frames are already waiting (a catch-up burst, or we fell behind): painting this one would only
+    // replay the past. Skip it, so a late joiner jumps straight to the live edge.
+    if (decoder !== this.decoder || decoder.decodeQueueSize > 0) {
+      this.counters.framesLate++;
+      frame.close();
+      return;
+    }
+    this.paint(frame);
+    frame.close();
+    this.counters.framesPainted++;
+    this.painted.add();
+    this.problem = null;
+    if (captureTime !== undefined && this.deps.clock.synced) {
+      this.latency.add((this.deps.clock.nowUs() - captureTime) / 1000);
+    }
+  }
+
+  private paint(frame: VideoFrame): void {
+    const { displayWidth: w, displayHeight: h } = frame;
+    if (this.canvas.width !== w || this.canvas.height !== h) {
+      this.canvas.width = w;
+      this.canvas.height = h;
+    }
+    this.width = w;
+    this.height = h;
+    this.context?.drawImage(frame, 0, 0, w, h);
+  }
+
+  private onDecoderError(err: unknown): void {
+    this.counters.decodeErrors++;
+    this.problem = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    console.warn(`framewire: decoder error on ${this.info.name}`, err);
+    // A decoder that failed is closed for good: drop it, make a fresh one at the next keyframe.
+    this.resetDecoder();
+    this.requestKeyframe(true);
+  }
+
+  private resetDecoder(): void {
+    const decoder = this.decoder;
+    this.decoder = null;
+    this.needKey = true;
+    this.captureTimes.clear();
+    if (decoder && decoder.state !== 'closed') decoder.close();
+  }
+
+  private rememberCaptureTime(timestamp: number, captureTime: number): void {
+    this.captureTimes.set(timestamp, captureTime);
+    if (this.captureTimes.size > MAX_PENDING_CAPTURE_TIMES) {
+      const oldest = this.captureTimes.keys().next().value;
+      if (oldest !== undefined) this.captureTimes.delete(oldest);
+    }
+  }
+}

@@ -1,0 +1,336 @@
+// A room page: the connection, your camera (unless watching), and a tile for everyone else.
+import type { Message } from '../../src/protocol/index.js';
+import { cameraErrorMessage, openCamera } from './camera.js';
+import { Connection, type ConnectionState, defaultSocketUrl } from './connection.js';
+import { CameraControls } from './controls.js';
+import { exposeStats } from './debug.js';
+import { el } from './dom.js';
+import { streamNameFor } from './names.js';
+import { Publisher } from './publisher.js';
+import { RemoteSet } from './remote-set.js';
+import { enableEnlarge, localTile, type Tile } from './tile.js';
+
+/** How often tiles refresh their figures and receiver reports go to the server. */
+const REPORT_INTERVAL_MS = 1000;
+
+/** Options of a room page. */
+export interface RoomOptions {
+  /** Watch-only wall: no camera UI, and the hello says `viewer`. */
+  watch: boolean;
+  /** The person's name, if known (from the home page or `?name=`). */
+  name: string;
+}
+
+/** The room page and everything running on it. */
+export class RoomPage {
+  private readonly conn: Connection;
+  private readonly remotes: RemoteSet;
+  private readonly grid = el('section', { class: 'grid', id: 'grid', 'aria-live': 'polite' });
+  private readonly empty = el('div', { class: 'empty' });
+  private readonly message = el('p', { class: 'message', role: 'alert', hidden: '' });
+  private readonly status = el('span', { class: 'status', 'data-state': 'connecting' });
+  private readonly controls: CameraControls | null;
+  private publisher: Publisher | null = null;
+  private local: Tile | null = null;
+  private starting = false;
+  private connState: ConnectionState = 'connecting';
+
+  constructor(
+    root: HTMLElement,
+    private readonly room: string,
+    private readonly options: RoomOptions,
+  ) {
+    document.title = `${room} · Framewire`;
+    this.conn = new Connection(defaultSocketUrl(), options.watch ? 'viewer' : 'peer', {
+      onState: (state, detail) => this.onState(state, detail),
+      onSession: () => this.onSession(),
+      onMessage: (m) => this.onMessage(m),
+    });
+    this.remotes = new RemoteSet({
+      clock: this.conn.clock,
+      requestKeyframe: (streamId) => this.conn.send({ type: 'keyframe-request', streamId }),
+      addTile: (tile) => this.grid.append(tile.element),
+      changed: () => this.updateEmpty(),
+    });
+    this.controls = options.watch
+      ? null
+      : new CameraControls(
+          options.name,
+          () => void this.toggleCamera(),
+          () => void this.restartCamera(),
+        );
+    root.replaceChildren(
+      this.header(),
+      el('main', { class: 'room' }, this.controls?.element, this.message, this.grid, this.empty),
+    );
+    document.body.classList.toggle('watch', options.watch);
+    enableEnlarge(this.grid);
+    this.updateEmpty();
+    exposeStats(() => this.snapshot());
+    // Hidden tabs keep their socket; on return, fresh keyframes repaint every tile at once.
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') this.remotes.requestKeyframes();
+    });
+    window.setInterval(() => this.tick(), REPORT_INTERVAL_MS);
+    this.conn.start();
+  }
+
+  private header(): HTMLElement {
+    const url = `${location.origin}/r/${this.room}`;
+    const copy = el('button', { type: 'button', id: 'copy-link', class: 'ghost', title: url }, 'Copy link');
+    copy.addEventListener('click', () => void copyText(url).then((ok) => flash(copy, ok ? 'Copied!' : url)));
+    const other = this.options.watch
+      ? el('a', { class: 'ghost button', href: `/r/${this.room}` }, 'Join with camera')
+      : el('a', { class: 'ghost button', href: `/r/${this.room}?watch`, target: '_blank' }, 'Open wall');
+    this.setStatus('connecting', 'connecting…');
+    return el(
+      'header',
+      { class: 'topbar' },
+      el('a', { class: 'brand', href: '/' }, el('span', { class: 'logo' }), 'Framewire'),
+      el(
+        'div',
+        { class: 'room-title' },
+        el('span', { class: 'muted' }, this.options.watch ? 'Watching' : 'Room'),
+        el('strong', {}, this.room),
+      ),
+      el('div', { class: 'spacer' }),
+      this.status,
+      copy,
+      other,
+    );
+  }
+
+  private onState(state: ConnectionState, detail: string): void {
+    if (state !== 'online') this.remotes.markAllStale();
+    this.connState = state;
+    this.setStatus(state, detail);
+  }
+
+  private setStatus(state: ConnectionState, detail: string): void {
+    this.status.dataset.state = state;
+    this.status.replaceChildren(el('span', { class: 'dot' }), detail);
+  }
+
+  private onSession(): void {
+    this.conn.send({ type: 'subscribe', requestId: this.conn.requestId(), room: this.room, name: '' });
+    this.publisher?.onSession();
+    // The server lists the room's streams right after the subscribe; once a ping sent behind it comes back,
+    // any tile it did not list belongs to a stream that is gone.
+    void this.conn.barrier().then((answered) => {
+      if (answered) this.remotes.removeStale();
+    });
+  }
+
+  private onMessage(m: Message): void {
+    switch (m.type) {
+      case 'frame':
+        this.remotes.frame(m);
+        return;
+      case 'stream-added':
+        if (m.room === this.room) this.remotes.add(m);
+        return;
+      case 'stream-removed':
+        this.remotes.remove(m.streamId);
+        return;
+      case 'published':
+      case 'keyframe-request':
+        this.publisher?.handleMessage(m);
+        return;
+      case 'error':
+        if (this.publisher?.handleMessage(m)) return;
+        if (m.code === 'FW_SHUTDOWN') this.setStatus('offline', 'server restarting…');
+        else this.showMessage(`The server said ${m.code}: ${m.message}`);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Once a second: receiver reports to the server, figures on the tiles. */
+  private tick(): void {
+    for (const { stream, tile, stale } of this.remotes.entries) {
+      const report = stream.roll();
+      if (stale) continue;
+      this.conn.send(report);
+      tile.show({
+        width: stream.width,
+        height: stream.height,
+        fps: stream.painted.perSecond,
+        kbps: stream.received.kbps,
+        latencyMs: stream.latency.p50,
+        drops: stream.counters.framesDropped + stream.counters.framesLate,
+        note: stream.info.config.codec.split('.')[0],
+      });
+      tile.setNotice(stream.problem);
+    }
+    const p = this.publisher;
+    if (p && this.local) {
+      p.sent.roll();
+      const d = p.setup?.decoder;
+      const c = p.counters;
+      this.local.show({
+        width: d?.codedWidth ?? 0,
+        height: d?.codedHeight ?? 0,
+        fps: p.sent.perSecond,
+        kbps: p.sent.kbps,
+        latencyMs: -1,
+        drops: c.droppedEncoderBusy + c.droppedCongested,
+        note: p.setup
+          ? `${p.setup.codec.toUpperCase()}${p.streamId === null ? ' · not live' : ' · live'}`
+          : '',
+      });
+    }
+  }
+
+  private async toggleCamera(): Promise<void> {
+    if (this.publisher) this.stopCamera();
+    else await this.startCamera();
+  }
+
+  private async restartCamera(): Promise<void> {
+    if (!this.publisher) return;
+    this.stopCamera();
+    await this.startCamera();
+  }
+
+  private async startCamera(): Promise<void> {
+    const controls = this.controls;
+    if (!controls || this.starting || this.publisher) return;
+    this.starting = true;
+    controls.button.disabled = true;
+    this.showMessage(null);
+    try {
+      const choice = controls.choice;
+      let media: MediaStream;
+      try {
+        media = await openCamera(choice.deviceId, choice.size);
+      } catch (err) {
+        this.showMessage(cameraErrorMessage(err));
+        return;
+      }
+      const track = media.getVideoTracks()[0];
+      if (!track) {
+        this.showMessage(cameraErrorMessage(new DOMException('no video track', 'NotFoundError')));
+        return;
+      }
+      if (typeof MediaStreamTrackProcessor === 'undefined' || typeof VideoEncoder === 'undefined') {
+        track.stop();
+        this.showMessage(
+          'This browser cannot send video (it lacks WebCodecs or MediaStreamTrackProcessor); use Chrome or Edge. You can still watch.',
+        );
+        return;
+      }
+      const name = choice.name || 'guest';
+      const publisher = new Publisher(this.conn, track, this.room, streamNameFor(name), choice.codec, {
+        onProblem: (text) => this.showMessage(text),
+        onPublished: () => {},
+      });
+      this.publisher = publisher;
+      this.local = localTile(media, name);
+      this.grid.prepend(this.local.element);
+      controls.setRunning(true);
+      void controls.refreshDevices();
+      void publisher.run().then(() => {
+        // The track ended by itself (camera unplugged, or the encoder gave up).
+        if (this.publisher === publisher) this.stopCamera();
+      });
+    } finally {
+      this.starting = false;
+      controls.button.disabled = false;
+    }
+  }
+
+  private stopCamera(): void {
+    this.publisher?.stop();
+    this.publisher = null;
+    this.local?.element.remove();
+    this.local = null;
+    this.controls?.setRunning(false);
+    this.updateEmpty();
+  }
+
+  private showMessage(text: string | null): void {
+    this.message.hidden = text === null;
+    this.message.textContent = text ?? '';
+  }
+
+  private updateEmpty(): void {
+    const nobody = this.remotes.size === 0;
+    this.empty.hidden = !nobody;
+    this.empty.replaceChildren(
+      el('p', { class: 'empty-title' }, 'Nobody else is on camera yet.'),
+      el(
+        'p',
+        { class: 'muted' },
+        'Send the room link to someone; their video appears here as soon as they start their camera.',
+      ),
+    );
+  }
+
+  /** What `window.framewire.stats()` returns. */
+  private snapshot(): object {
+    const streams: Record<string, object> = {};
+    for (const { stream, stale } of this.remotes.entries) {
+      const c = stream.counters;
+      streams[stream.info.name] = {
+        streamId: stream.info.streamId,
+        name: stream.info.name,
+        room: stream.info.room,
+        codec: stream.info.config.codec,
+        stale,
+        width: stream.width,
+        height: stream.height,
+        fps: round1(stream.painted.perSecond),
+        kbps: round1(stream.received.kbps),
+        ...c,
+        latencyP50Ms: round1(stream.latency.p50),
+        latencyP95Ms: round1(stream.latency.p95),
+        latencyLastMs: round1(stream.latency.last),
+      };
+    }
+    const p = this.publisher;
+    return {
+      room: this.room,
+      role: this.options.watch ? 'viewer' : 'peer',
+      connection: {
+        state: this.connState,
+        clockOffsetMs: round1(this.conn.clock.offsetUs / 1000),
+        rttMs: round1(this.conn.clock.rttMs),
+      },
+      publisher: p && {
+        name: p.name,
+        streamId: p.streamId,
+        codec: p.setup?.decoder.codec ?? null,
+        width: p.setup?.decoder.codedWidth ?? 0,
+        height: p.setup?.decoder.codedHeight ?? 0,
+        fps: round1(p.sent.perSecond),
+        kbps: round1(p.sent.kbps),
+        ...p.counters,
+      },
+      streams,
+    };
+  }
+}
+
+function round1(v: number): number {
+  return Math.round(v * 10) / 10;
+}
+
+/** Copies text to the clipboard; false when the browser refuses (then the caller shows the text). */
+async function copyText(text: string): Promise<boolean> {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Shows `text` on a button for a moment. */
+function flash(button: HTMLButtonElement, text: string): void {
+  const original = button.textContent;
+  button.textContent = text;
+  window.setTimeout(() => {
+    button.textContent = original;
+  }, 1500);
+}

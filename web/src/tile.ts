@@ -1,0 +1,115 @@
+// Tiles: one video on the grid, with its name and figures, that a click enlarges.
+import { el } from './dom.js';
+import { displayName } from './names.js';
+import { formatBitrate } from './stats.js';
+
+/** The figures a tile shows under its picture. */
+export interface TileFigures {
+  width: number;
+  height: number;
+  fps: number;
+  kbps: number;
+  /** Glass-to-glass latency, ms; negative when unknown. */
+  latencyMs: number;
+  drops: number;
+  /** Extra text at the end, e.g. the codec. */
+  note?: string;
+}
+
+/** One tile on the grid: a picture (canvas or video), a name, a line of figures and an optional notice. */
+export class Tile {
+  /** The tile's root element (what goes on the grid). */
+  readonly element: HTMLElement;
+  private readonly figures: HTMLElement;
+  private readonly notice: HTMLElement;
+
+  constructor(picture: HTMLCanvasElement | HTMLVideoElement, label: string, attrs: Record<string, string>) {
+    this.figures = el('span', { class: 'tile-figures' }, 'waiting for video…');
+    this.notice = el('div', { class: 'tile-notice', hidden: '' });
+    this.element = el(
+      'figure',
+      { class: 'tile', tabindex: '0', title: 'Click to enlarge', ...attrs },
+      picture,
+      this.notice,
+      el('figcaption', { class: 'tile-caption' }, el('span', { class: 'tile-name' }, label), this.figures),
+    );
+  }
+
+  /** Updates the line of figures. */
+  show(f: TileFigures): void {
+    if (f.width === 0) {
+      this.figures.textContent = f.note ? `waiting for video… · ${f.note}` : 'waiting for video…';
+      return;
+    }
+    const parts = [
+      `${f.width}×${f.height}`,
+      `${f.fps.toFixed(0)} fps`,
+      formatBitrate(f.kbps),
+      f.latencyMs >= 0 ? `${Math.round(f.latencyMs)} ms` : '– ms',
+      `${f.drops} drop${f.drops === 1 ? '' : 's'}`,
+    ];
+    if (f.note) parts.push(f.note);
+    this.figures.textContent = parts.join(' · ');
+  }
+
+  /** Shows a notice over the picture (null hides it). */
+  setNotice(text: string | null): void {
+    this.notice.hidden = text === null;
+    this.notice.textContent = text ?? '';
+  }
+
+  /** Dims the tile while its stream is not live (e.g. during a reconnect). */
+  setStale(stale: boolean): void {
+    this.element.classList.toggle('stale', stale);
+  }
+}
+
+/** A tile for someone else's stream: the test hooks `data-stream-name` and `data-room`, and one canvas. */
+export function remoteTile(room: string, streamName: string): { tile: Tile; canvas: HTMLCanvasElement } {
+  const canvas = el('canvas', { width: '640', height: '480' });
+  const tile = new Tile(canvas, displayName(streamName), {
+    'data-stream-name': streamName,
+    'data-room': room,
+  });
+  return { tile, canvas };
+}
+
+/** A tile for our own camera, from the camera's MediaStream (not the encoded stream). */
+export function localTile(stream: MediaStream, label: string): Tile {
+  const video = el('video', { class: 'mirror', muted: '', autoplay: '', playsinline: '' });
+  video.muted = true;
+  video.srcObject = stream;
+  const tile = new Tile(video, `${label} (you)`, { 'data-local': '' });
+  tile.element.classList.add('tile-local');
+  return tile;
+}
+
+/** Click a tile to enlarge it; click it again, or press Escape, to put it back. */
+export function enableEnlarge(grid: HTMLElement): void {
+  const restore = () => {
+    for (const t of grid.querySelectorAll('.tile.enlarged')) t.classList.remove('enlarged');
+    document.body.classList.remove('has-enlarged');
+  };
+  const toggle = (tile: Element) => {
+    const wasEnlarged = tile.classList.contains('enlarged');
+    restore();
+    if (!wasEnlarged) {
+      tile.classList.add('enlarged');
+      document.body.classList.add('has-enlarged');
+    }
+  };
+  grid.addEventListener('click', (e) => {
+    const tile = (e.target as Element).closest('.tile');
+    if (tile) toggle(tile);
+  });
+  grid.addEventListener('keydown', (e) => {
+    const tile = (e.target as Element).closest('.tile');
+    if (tile && (e.key === 'Enter' || e.key === ' ')) {
+      e.preventDefault();
+      toggle(tile);
+    }
+  });
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') restore();
+  });
+}
