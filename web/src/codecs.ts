@@ -106,3 +106,16 @@ export async function chooseEncoder(
   }
   return null;
 }
+
+/** A codec string as people know it: `avc1.42e01f` → `H.264`. */
+export function codecLabel(codec: string): string {
+  const family = codec.split('.')[0]?.toLowerCase() ?? '';
+  const names: Record<string, string> = {
+    avc1: 'H.264',
+    avc3: 'H.264',
+    vp8: 'VP8',
+    vp09: 'VP9',
+    av01: 'AV1',
+  };
+  return names[family] ?? codec;
+}

@@ -37,9 +37,13 @@ export function streamNameFor(personName: string): string {
   return `${slugify(personName) || 'guest'}-${randomSuffix()}`;
 }
 
-/** The display part of a stream name: the person's name without the random suffix. */
+/** A stream name as people read it: `grace-hopper-3r8x` → `Grace Hopper` (suffix gone, words capitalised). */
 export function displayName(streamName: string): string {
-  return streamName.replace(/-[a-z2-9]{4}$/, '');
+  const words = streamName
+    .replace(/-[a-z2-9]{4}$/, '')
+    .split(/[-_.]+/)
+    .filter(Boolean);
+  return words.map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join(' ') || streamName;
 }
 
 /** A fresh, friendly room name for "create a room". */

@@ -1,6 +1,7 @@
 // A room page: the connection, your camera (unless watching), and a tile for everyone else.
 import type { Message } from '../../src/protocol/index.js';
 import { cameraErrorMessage, openCamera } from './camera.js';
+import { codecLabel } from './codecs.js';
 import { Connection, type ConnectionState, defaultSocketUrl } from './connection.js';
 import { CameraControls } from './controls.js';
 import { exposeStats } from './debug.js';
@@ -158,9 +159,15 @@ export class RoomPage {
         fps: stream.painted.perSecond,
         kbps: stream.received.kbps,
         latencyMs: stream.latency.p50,
-        drops: stream.counters.framesDropped + stream.counters.framesLate,
-        note: stream.info.config.codec.split('.')[0],
+        // Late frames (decoded, skipped for a newer one) are the catch-up working, not a loss: not counted here.
+        drops: stream.counters.framesDropped,
+        note: codecLabel(stream.info.config.codec),
       });
+      const ms = stream.latency.p50;
+      tile.setBadge(
+        ms >= 0 ? `${Math.round(ms)} ms` : '',
+        ms < 0 ? '' : ms < 150 ? 'good' : ms < 400 ? 'fair' : 'poor',
+      );
       tile.setNotice(stream.problem);
     }
     const p = this.publisher;
@@ -173,12 +180,10 @@ export class RoomPage {
         height: d?.codedHeight ?? 0,
         fps: p.sent.perSecond,
         kbps: p.sent.kbps,
-        latencyMs: -1,
         drops: c.droppedEncoderBusy + c.droppedCongested,
-        note: p.setup
-          ? `${p.setup.codec.toUpperCase()}${p.streamId === null ? ' · not live' : ' · live'}`
-          : '',
+        note: p.setup ? codecLabel(p.setup.decoder.codec) : '',
       });
+      this.local.setBadge(p.streamId === null ? 'not live' : 'live', p.streamId === null ? 'poor' : 'live');
     }
   }
 
@@ -228,6 +233,7 @@ export class RoomPage {
       this.publisher = publisher;
       this.local = localTile(media, name);
       this.grid.prepend(this.local.element);
+      this.updateEmpty();
       controls.setRunning(true);
       void controls.refreshDevices();
       void publisher.run().then(() => {
@@ -255,6 +261,11 @@ export class RoomPage {
   }
 
   private updateEmpty(): void {
+    // A gallery: as many columns as rows (1, 2×2, 3×3, …), so tiles stay as large as the window allows.
+    const count = this.grid.children.length;
+    const cols = Math.max(1, Math.min(4, Math.ceil(Math.sqrt(count))));
+    this.grid.style.setProperty('--cols', String(cols));
+    this.grid.style.setProperty('--rows', String(Math.max(1, Math.ceil(count / cols))));
     const nobody = this.remotes.size === 0;
     this.empty.hidden = !nobody;
     this.empty.replaceChildren(

@@ -9,8 +9,8 @@ export interface TileFigures {
   height: number;
   fps: number;
   kbps: number;
-  /** Glass-to-glass latency, ms; negative when unknown. */
-  latencyMs: number;
+  /** Glass-to-glass latency, ms; negative when unknown, absent when it does not apply (own camera). */
+  latencyMs?: number;
   drops: number;
   /** Extra text at the end, e.g. the codec. */
   note?: string;
@@ -22,16 +22,19 @@ export class Tile {
   readonly element: HTMLElement;
   private readonly figures: HTMLElement;
   private readonly notice: HTMLElement;
+  private readonly badge: HTMLElement;
 
   constructor(picture: HTMLCanvasElement | HTMLVideoElement, label: string, attrs: Record<string, string>) {
     this.figures = el('span', { class: 'tile-figures' }, 'waiting for video…');
     this.notice = el('div', { class: 'tile-notice', hidden: '' });
+    this.badge = el('span', { class: 'tile-badge', hidden: '' });
     this.element = el(
       'figure',
       { class: 'tile', tabindex: '0', title: 'Click to enlarge', ...attrs },
       picture,
       this.notice,
       el('figcaption', { class: 'tile-caption' }, el('span', { class: 'tile-name' }, label), this.figures),
+      this.badge,
     );
   }
 
@@ -45,9 +48,10 @@ export class Tile {
       `${f.width}×${f.height}`,
       `${f.fps.toFixed(0)} fps`,
       formatBitrate(f.kbps),
-      f.latencyMs >= 0 ? `${Math.round(f.latencyMs)} ms` : '– ms',
       `${f.drops} drop${f.drops === 1 ? '' : 's'}`,
     ];
+    if (f.latencyMs !== undefined)
+      parts.splice(3, 0, f.latencyMs >= 0 ? `${Math.round(f.latencyMs)} ms` : '– ms');
     if (f.note) parts.push(f.note);
     this.figures.textContent = parts.join(' · ');
   }
@@ -56,6 +60,13 @@ export class Tile {
   setNotice(text: string | null): void {
     this.notice.hidden = text === null;
     this.notice.textContent = text ?? '';
+  }
+
+  /** A small label in the top corner (latency, or live for your own camera), tinted by `tone`; '' hides it. */
+  setBadge(text: string, tone: '' | 'good' | 'fair' | 'poor' | 'live' = ''): void {
+    this.badge.hidden = text === '';
+    this.badge.textContent = text;
+    this.badge.dataset.tone = tone;
   }
 
   /** Dims the tile while its stream is not live (e.g. during a reconnect). */
