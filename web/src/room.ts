@@ -109,7 +109,8 @@ export class RoomPage {
 
   private setStatus(state: ConnectionState, detail: string): void {
     this.status.dataset.state = state;
-    this.status.replaceChildren(el('span', { class: 'dot' }), detail);
+    this.status.title = detail;
+    this.status.replaceChildren(el('span', { class: 'dot' }), el('span', { class: 'status-text' }, detail));
   }
 
   private onSession(): void {
