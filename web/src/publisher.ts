@@ -153,7 +153,9 @@ export class Publisher {
   }
 
   private publish(): void {
-    if (this.stopped || !this.setup || !this.conn.online || this.publishRequest !== null) return;
+    if (this.stopped || !this.setup || !this.conn.online) return;
+    // Already live, or already asked: one stream per publisher.
+    if (this.streamId !== null || this.publishRequest !== null) return;
     this.publishRequest = this.conn.requestId();
     const config: DecoderConfig = this.setup.decoder;
     this.conn.send({
@@ -220,11 +222,16 @@ export class Publisher {
     encoder.configure(setup.encoder);
     this.encoder = encoder;
     this.forceKey = true;
-    const wasPublished = this.streamId;
+    const previous = this.setup?.decoder;
     this.setup = setup;
-    if (wasPublished !== null) {
+    const same =
+      previous &&
+      previous.codec === setup.decoder.codec &&
+      previous.codedWidth === setup.decoder.codedWidth &&
+      previous.codedHeight === setup.decoder.codedHeight;
+    if (!same && this.streamId !== null) {
       // Viewers configured their decoders from the old config: end that stream and start a new one.
-      this.conn.send({ type: 'unpublish', streamId: wasPublished });
+      this.conn.send({ type: 'unpublish', streamId: this.streamId });
       this.streamId = null;
     }
     this.publish();

@@ -135,6 +135,9 @@ export class RoomPage {
         this.remotes.remove(m.streamId);
         return;
       case 'published':
+        // A camera stopped while its publish was on the way: end the stream the server just made for it.
+        if (!this.publisher?.handleMessage(m)) this.conn.send({ type: 'unpublish', streamId: m.streamId });
+        return;
       case 'keyframe-request':
         this.publisher?.handleMessage(m);
         return;
