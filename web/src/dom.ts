@@ -16,8 +16,3 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   }
   return node;
 }
-
-/** Replaces everything inside `parent` with `children`. */
-export function mount(parent: Element, ...children: Node[]): void {
-  parent.replaceChildren(...children);
-}

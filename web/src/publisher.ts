@@ -34,8 +34,6 @@ export interface PublisherCounters {
 export interface PublisherEvents {
   /** Something went wrong that a person should see; null clears it. */
   onProblem(message: string | null): void;
-  /** The stream is live (again) under this id. */
-  onPublished(streamId: number): void;
 }
 
 /** Encodes one camera track and publishes it as `name` in `room`, republishing after every reconnect. */
@@ -116,7 +114,6 @@ export class Publisher {
         this.forceKey = true;
         this.waitForKey = true;
         this.events.onProblem(null);
-        this.events.onPublished(m.streamId);
         return true;
       case 'error':
         if (m.requestId === 0 || m.requestId !== this.publishRequest) return false;

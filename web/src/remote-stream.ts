@@ -34,6 +34,12 @@ export interface RemoteStreamDeps {
 
 /** At most this often do we ask for a keyframe ourselves; the server rate-limits per stream too. */
 const KEYFRAME_REQUEST_INTERVAL_MS = 500;
+/**
+ * Longest time without a painted frame while the decoder stays behind. Skipping to the newest frame is right
+ * for a burst (a catch-up GOP), but a decoder that never catches up (CPU starved) would otherwise paint
+ * nothing at all; past this gap it paints what it has.
+ */
+const MAX_PAINT_GAP_MS = 250;
 /** Capture times kept for frames inside the decoder; a decoder holds only a few frames at a time. */
 const MAX_PENDING_CAPTURE_TIMES = 256;
 
@@ -66,6 +72,7 @@ export class RemoteStream {
   private needKey = true;
   private lastSeq: number | null = null;
   private lastKeyRequest = Number.NEGATIVE_INFINITY;
+  private lastPaintAt = 0;
   private readonly captureTimes = new Map<number, number>();
   private readonly context: CanvasRenderingContext2D | null;
 
@@ -185,6 +192,8 @@ export class RemoteStream {
       return false;
     }
     this.decoder = decoder;
+    // A new decoder starts with a catch-up burst: give it a full gap before painting anything but the newest.
+    this.lastPaintAt = performance.now();
     return true;
   }
 
@@ -194,12 +203,14 @@ export class RemoteStream {
     this.captureTimes.delete(frame.timestamp);
     // Newer frames are already waiting (a catch-up burst, or we fell behind): painting this one would only
     // replay the past. Skip it, so a late joiner jumps straight to the live edge.
-    if (decoder !== this.decoder || decoder.decodeQueueSize > 0) {
+    const behind = decoder.decodeQueueSize > 0 && performance.now() - this.lastPaintAt < MAX_PAINT_GAP_MS;
+    if (decoder !== this.decoder || behind) {
       this.counters.framesLate++;
       frame.close();
       return;
     }
     this.paint(frame);
+    this.lastPaintAt = performance.now();
     frame.close();
     this.counters.framesPainted++;
     this.painted.add();

@@ -232,7 +232,6 @@ export class RoomPage {
       const name = choice.name || 'guest';
       const publisher = new Publisher(this.conn, track, this.room, streamNameFor(name), choice.codec, {
         onProblem: (text) => this.showMessage(text),
-        onPublished: () => {},
       });
       this.publisher = publisher;
       this.local = localTile(media, name);
