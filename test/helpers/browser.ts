@@ -1,0 +1,30 @@
+import { type Browser, chromium } from 'playwright-core';
+
+/** Debian's Chromium, installed by scripts/install-system-deps.sh (never a test tool's own download). */
+export const CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * Launches headless Chromium with a fake camera and microphone. The background-networking flags keep it
+ * from calling out, which this machine's closed network refuses (GUIDE, section 5).
+ */
+export async function launchChromium(): Promise<Browser> {
+  // playwright gives each launch a fresh, empty profile of its own.
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless=new',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--use-fake-device-for-media-stream=fps=30',
+      '--use-fake-ui-for-media-stream',
+      // Background tabs must keep decoding in tests that open several pages.
+      '--disable-background-timer-throttling',
+      '--disable-renderer-backgrounding',
+    ],
+  });
+}
