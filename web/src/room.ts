@@ -4,12 +4,13 @@ import { cameraErrorMessage, openCamera } from './camera.js';
 import { codecLabel } from './codecs.js';
 import { Connection, type ConnectionState, defaultSocketUrl } from './connection.js';
 import { CameraControls } from './controls.js';
-import { exposeStats } from './debug.js';
+import { exposeStats, roomSnapshot } from './debug.js';
 import { el } from './dom.js';
 import { streamNameFor } from './names.js';
 import { Publisher } from './publisher.js';
 import { RemoteSet } from './remote-set.js';
 import { enableEnlarge, localTile, type Tile } from './tile.js';
+import { TopBar } from './topbar.js';
 
 /** How often tiles refresh their figures and receiver reports go to the server. */
 const REPORT_INTERVAL_MS = 1000;
@@ -29,7 +30,7 @@ export class RoomPage {
   private readonly grid = el('section', { class: 'grid', id: 'grid', 'aria-live': 'polite' });
   private readonly empty = el('div', { class: 'empty' });
   private readonly message = el('p', { class: 'message', role: 'alert', hidden: '' });
-  private readonly status = el('span', { class: 'status', 'data-state': 'connecting' });
+  private readonly topbar: TopBar;
   private readonly controls: CameraControls | null;
   private publisher: Publisher | null = null;
   private local: Tile | null = null;
@@ -39,9 +40,10 @@ export class RoomPage {
   constructor(
     root: HTMLElement,
     private readonly room: string,
-    private readonly options: RoomOptions,
+    options: RoomOptions,
   ) {
     document.title = `${room} · Framewire`;
+    this.topbar = new TopBar(room, options.watch);
     this.conn = new Connection(defaultSocketUrl(), options.watch ? 'viewer' : 'peer', {
       onState: (state, detail) => this.onState(state, detail),
       onSession: () => this.onSession(),
@@ -61,13 +63,22 @@ export class RoomPage {
           () => void this.restartCamera(),
         );
     root.replaceChildren(
-      this.header(),
+      this.topbar.element,
       el('main', { class: 'room' }, this.controls?.element, this.message, this.grid, this.empty),
     );
     document.body.classList.toggle('watch', options.watch);
     enableEnlarge(this.grid);
     this.updateEmpty();
-    exposeStats(() => this.snapshot());
+    exposeStats(() =>
+      roomSnapshot({
+        name: room,
+        role: options.watch ? 'viewer' : 'peer',
+        state: this.connState,
+        conn: this.conn,
+        remotes: this.remotes,
+        publisher: this.publisher,
+      }),
+    );
     // Hidden tabs keep their socket; on return, fresh keyframes repaint every tile at once.
     document.addEventListener('visibilitychange', () => {
       if (document.visibilityState === 'visible') this.remotes.requestKeyframes();
@@ -76,41 +87,10 @@ export class RoomPage {
     this.conn.start();
   }
 
-  private header(): HTMLElement {
-    const url = `${location.origin}/r/${this.room}`;
-    const copy = el('button', { type: 'button', id: 'copy-link', class: 'ghost', title: url }, 'Copy link');
-    copy.addEventListener('click', () => void copyText(url).then((ok) => flash(copy, ok ? 'Copied!' : url)));
-    const other = this.options.watch
-      ? el('a', { class: 'ghost button', href: `/r/${this.room}` }, 'Join with camera')
-      : el('a', { class: 'ghost button', href: `/r/${this.room}?watch`, target: '_blank' }, 'Open wall');
-    this.setStatus('connecting', 'connecting…');
-    return el(
-      'header',
-      { class: 'topbar' },
-      el('a', { class: 'brand', href: '/' }, el('span', { class: 'logo' }), 'Framewire'),
-      el(
-        'div',
-        { class: 'room-title' },
-        el('span', { class: 'muted' }, this.options.watch ? 'Watching' : 'Room'),
-        el('strong', {}, this.room),
-      ),
-      el('div', { class: 'spacer' }),
-      this.status,
-      copy,
-      other,
-    );
-  }
-
   private onState(state: ConnectionState, detail: string): void {
     if (state !== 'online') this.remotes.markAllStale();
     this.connState = state;
-    this.setStatus(state, detail);
-  }
-
-  private setStatus(state: ConnectionState, detail: string): void {
-    this.status.dataset.state = state;
-    this.status.title = detail;
-    this.status.replaceChildren(el('span', { class: 'dot' }), el('span', { class: 'status-text' }, detail));
+    this.topbar.setStatus(state, detail);
   }
 
   private onSession(): void {
@@ -143,7 +123,7 @@ export class RoomPage {
         return;
       case 'error':
         if (this.publisher?.handleMessage(m)) return;
-        if (m.code === 'FW_SHUTDOWN') this.setStatus('offline', 'server restarting…');
+        if (m.code === 'FW_SHUTDOWN') this.topbar.setStatus('offline', 'server restarting…');
         else this.showMessage(`The server said ${m.code}: ${m.message}`);
         return;
       default:
@@ -280,71 +260,4 @@ export class RoomPage {
       ),
     );
   }
-
-  /** What `window.framewire.stats()` returns. */
-  private snapshot(): object {
-    const streams: Record<string, object> = {};
-    for (const { stream, stale } of this.remotes.entries) {
-      const c = stream.counters;
-      streams[stream.info.name] = {
-        streamId: stream.info.streamId,
-        name: stream.info.name,
-        room: stream.info.room,
-        codec: stream.info.config.codec,
-        stale,
-        width: stream.width,
-        height: stream.height,
-        fps: round1(stream.painted.perSecond),
-        kbps: round1(stream.received.kbps),
-        ...c,
-        latencyP50Ms: round1(stream.latency.p50),
-        latencyP95Ms: round1(stream.latency.p95),
-        latencyLastMs: round1(stream.latency.last),
-      };
-    }
-    const p = this.publisher;
-    return {
-      room: this.room,
-      role: this.options.watch ? 'viewer' : 'peer',
-      connection: {
-        state: this.connState,
-        clockOffsetMs: round1(this.conn.clock.offsetUs / 1000),
-        rttMs: round1(this.conn.clock.rttMs),
-      },
-      publisher: p && {
-        name: p.name,
-        streamId: p.streamId,
-        codec: p.setup?.decoder.codec ?? null,
-        width: p.setup?.decoder.codedWidth ?? 0,
-        height: p.setup?.decoder.codedHeight ?? 0,
-        fps: round1(p.sent.perSecond),
-        kbps: round1(p.sent.kbps),
-        ...p.counters,
-      },
-      streams,
-    };
-  }
-}
-
-function round1(v: number): number {
-  return Math.round(v * 10) / 10;
-}
-
-/** Copies text to the clipboard; false when the browser refuses (then the caller shows the text). */
-async function copyText(text: string): Promise<boolean> {
-  try {
-    await navigator.clipboard.writeText(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Shows `text` on a button for a moment. */
-function flash(button: HTMLButtonElement, text: string): void {
-  const original = button.textContent;
-  button.textContent = text;
-  window.setTimeout(() => {
-    button.textContent = original;
-  }, 1500);
 }
