@@ -9,13 +9,9 @@ cd "$(dirname "$0")/.."
 declare -A PACKAGE_FOR=(
   [ffmpeg]=ffmpeg
   [ffprobe]=ffmpeg
+  # The browser tests drive Debian's Chromium through playwright-core (never a downloaded browser).
+  [chromium]=chromium
 )
-
-# Browser (e2e) tests drive /usr/bin/chromium through playwright-core. Require Chromium only once such
-# tests exist, so unit and integration runs do not pay for a ~300 MB install they never use.
-if grep -rqs --include='*.ts' 'playwright-core' test/; then
-  PACKAGE_FOR[chromium]=chromium
-fi
 
 missing_packages=()
 for cmd in "${!PACKAGE_FOR[@]}"; do
