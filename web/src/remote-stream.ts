@@ -233,7 +233,7 @@ export class RemoteStream {
 
   private onDecoderError(err: unknown): void {
     this.counters.decodeErrors++;
-    this.problem = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    this.problem = `Cannot decode this video (${err instanceof Error ? err.name : 'error'}); waiting for a keyframe…`;
     console.warn(`framewire: decoder error on ${this.info.name}`, err);
     // A decoder that failed is closed for good: drop it, make a fresh one at the next keyframe.
     this.resetDecoder();
