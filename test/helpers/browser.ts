@@ -4,10 +4,11 @@ import { type Browser, chromium } from 'playwright-core';
 export const CHROMIUM = '/usr/bin/chromium';
 
 /**
- * Launches headless Chromium with a fake camera and microphone. The background-networking flags keep it
+ * Launches headless Chromium with a fake camera, allowed unless `grantCamera` is false. The background-networking flags keep it
  * from calling out, which this machine's closed network refuses (GUIDE, section 5).
  */
-export async function launchChromium(): Promise<Browser> {
+export async function launchChromium(options: { grantCamera?: boolean } = {}): Promise<Browser> {
+  const { grantCamera = true } = options;
   // playwright gives each launch a fresh, empty profile of its own.
   return chromium.launch({
     executablePath: CHROMIUM,
@@ -21,7 +22,8 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-component-update',
       '--disable-sync',
       '--use-fake-device-for-media-stream=fps=30',
-      '--use-fake-ui-for-media-stream',
+      // Without the fake UI the permission prompt cannot be answered, so the camera is refused.
+      ...(grantCamera ? ['--use-fake-ui-for-media-stream'] : []),
       // Background tabs must keep decoding in tests that open several pages.
       '--disable-background-timer-throttling',
       '--disable-renderer-backgrounding',

@@ -55,10 +55,11 @@ export interface Served {
   httpPort: number;
 }
 
-/** Starts `framewire serve` on free ports and reads both ports from its first lines. */
-export function serve(): Promise<Served> {
+/** Starts `framewire serve` (on free ports unless given) and reads both ports from its first lines. */
+export function serve(ports: { tcp: number; http: number } = { tcp: 0, http: 0 }): Promise<Served> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--tcp-port', '0', '--http-port', '0'], {
+    const args = [BIN, 'serve', '--tcp-port', String(ports.tcp), '--http-port', String(ports.http)];
+    const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     started.add(child);
