@@ -4,7 +4,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../helpers/browser.js';
-import { ensureBuilt, exited, killStarted, poll, run, type Served, serve } from '../helpers/cli.js';
+import {
+  ensureBuilt,
+  exited,
+  killStarted,
+  poll,
+  publishTestPattern,
+  type Served,
+  serve,
+} from '../helpers/cli.js';
 
 interface PageStats {
   connection: { state: string };
@@ -86,25 +94,7 @@ describe('browser app survives', { timeout: 120_000 }, () => {
     await message.waitFor({ state: 'visible', timeout: 10_000 });
     assert.match((await message.textContent()) ?? '', /refused|denied|not allowed/i);
 
-    const publishing = run(
-      [
-        'publish',
-        '--server',
-        `127.0.0.1:${server.port}`,
-        '--room',
-        'refused',
-        '--name',
-        'pattern',
-        '--test-pattern',
-        '--size',
-        '320x240',
-        '--fps',
-        '15',
-        '--duration',
-        '5',
-      ],
-      30_000,
-    );
+    const publishing = publishTestPattern(server.port, 'refused', 'pattern', { durationSec: 5 });
     await poll(async () => (await painted(page, 'pattern')) > 5, 10_000, 'the CLI stream on the page');
     assert.equal((await publishing).code, 0);
     server.child.kill('SIGTERM');

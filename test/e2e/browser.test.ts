@@ -7,7 +7,17 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../helpers/browser.js';
-import { ensureBuilt, killStarted, poll, probe, ROOT, run, type Served, serve } from '../helpers/cli.js';
+import {
+  ensureBuilt,
+  killStarted,
+  poll,
+  probe,
+  publishTestPattern,
+  ROOT,
+  run,
+  type Served,
+  serve,
+} from '../helpers/cli.js';
 
 /** What `window.framewire.stats()` returns, as far as these tests read it. */
 interface PageStats {
@@ -164,27 +174,7 @@ describe('browser app in Chromium with a fake camera', { timeout: 120_000 }, () 
       const room = `cli-${codec}`;
       const wall = await openRoom(room, 'wall', true);
       assert.equal(await wall.locator('#start-camera').count(), 0, 'a watch wall has no camera button');
-      const publishing = run(
-        [
-          'publish',
-          '--server',
-          `127.0.0.1:${server.port}`,
-          '--room',
-          room,
-          '--name',
-          'pattern',
-          '--test-pattern',
-          '--codec',
-          codec,
-          '--size',
-          '320x240',
-          '--fps',
-          '15',
-          '--duration',
-          '8',
-        ],
-        30_000,
-      );
+      const publishing = publishTestPattern(server.port, room, 'pattern', { codec, durationSec: 8 });
       await expectLiveTile(wall, 'pattern', 8000);
       const s = (await stats(wall)).streams.pattern;
       assert.match(s?.codec ?? '', codec === 'vp8' ? /^vp8$/ : /^avc1\./);

@@ -4,7 +4,17 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ensureBuilt, exited, killStarted, poll, probe, run, type Served, serve } from '../helpers/cli.js';
+import {
+  ensureBuilt,
+  exited,
+  killStarted,
+  poll,
+  probe,
+  publishTestPattern,
+  run,
+  type Served,
+  serve,
+} from '../helpers/cli.js';
 
 let tmp = '';
 let server: Served;
@@ -27,7 +37,7 @@ describe('framewire CLI', { timeout: 60_000 }, () => {
   for (const { codec, ext, ffprobeName } of [
     { codec: 'vp8', ext: 'webm', ffprobeName: 'vp8' },
     { codec: 'h264', ext: 'mp4', ffprobeName: 'h264' },
-  ]) {
+  ] as const) {
     it(`publish --test-pattern --codec ${codec} → watch --out .${ext}: a decodable recording`, async () => {
       const out = join(tmp, `out-${codec}.${ext}`);
       const srv = `127.0.0.1:${server.port}`;
@@ -35,24 +45,7 @@ describe('framewire CLI', { timeout: 60_000 }, () => {
       // Watching the whole room, the viewer gets the stream whether it subscribes before or after it
       // is published (then from the cached GOP), so the two can start together.
       const watching = run(['watch', '--server', srv, '--room', room, '--out', out, '--duration', '5']);
-      const publishing = run([
-        'publish',
-        '--server',
-        srv,
-        '--room',
-        room,
-        '--name',
-        'pattern',
-        '--test-pattern',
-        '--codec',
-        codec,
-        '--duration',
-        '4',
-        '--size',
-        '320x240',
-        '--fps',
-        '15',
-      ]);
+      const publishing = publishTestPattern(server.port, room, 'pattern', { codec, durationSec: 4 });
       const [pub, watch] = await Promise.all([publishing, watching]);
       assert.equal(pub.code, 0, `publish failed:\n${pub.stderr}`);
       assert.equal(watch.code, 0, `watch failed:\n${watch.stderr}`);
@@ -68,22 +61,7 @@ describe('framewire CLI', { timeout: 60_000 }, () => {
   it('watch sends receiver reports: the API shows its frames received and latency', async () => {
     const srv = `127.0.0.1:${server.port}`;
     const room = 'reports';
-    const publishing = run([
-      'publish',
-      '--server',
-      srv,
-      '--room',
-      room,
-      '--name',
-      'cam',
-      '--test-pattern',
-      '--size',
-      '320x240',
-      '--fps',
-      '15',
-      '--duration',
-      '5',
-    ]);
+    const publishing = publishTestPattern(server.port, room, 'cam', { durationSec: 5 });
     const watching = run(['watch', '--server', srv, '--room', room, '--duration', '5']);
     type Api = {
       streams: { viewers: { report: { framesReceived: number; latencyP50Ms: number } | null }[] }[];

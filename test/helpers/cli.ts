@@ -142,3 +142,25 @@ export async function poll<T>(
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** Options of {@link publishTestPattern}. */
+export interface TestPatternOptions {
+  codec?: 'vp8' | 'h264';
+  durationSec: number;
+  /** Small and slow by default, so several can run on a 2-core machine. */
+  size?: string;
+  fps?: number;
+}
+
+/** Runs `framewire publish --test-pattern` as stream `name` of `room` until its duration ends. */
+export function publishTestPattern(
+  port: number,
+  room: string,
+  name: string,
+  o: TestPatternOptions,
+): Promise<Result> {
+  const args = ['publish', '--server', `127.0.0.1:${port}`, '--room', room, '--name', name, '--test-pattern'];
+  args.push('--codec', o.codec ?? 'vp8', '--size', o.size ?? '320x240', '--fps', String(o.fps ?? 15));
+  args.push('--duration', String(o.durationSec));
+  return run(args, (o.durationSec + 20) * 1000);
+}
