@@ -1,12 +1,13 @@
 import { parseArgs } from 'node:util';
 import { formatAddress } from '../client/errors.js';
-import { DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT } from '../server/config.js';
+import { DEFAULT_CONFIG, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT, type ServerConfig } from '../server/config.js';
+import { ConfigError, loadConfigFile } from '../server/config-file.js';
 import { startServer } from '../server/index.js';
 import { parsePort, withUsage } from './args.js';
 import { aborted, type CliContext, type Command } from './command.js';
 import { CliError } from './errors.js';
 
-const USAGE = `Usage: framewire serve [--host H] [--tcp-port P] [--http-port P]
+const USAGE = `Usage: framewire serve [--host H] [--tcp-port P] [--http-port P] [--config FILE]
 
 Runs the relay server until Ctrl-C (or SIGTERM), then tells clients it is shutting down and exits.
 Once it listens it prints \`framewire listening on tcp://H:P\`, then a line with the HTTP address
@@ -16,6 +17,8 @@ Flags:
   --host H         address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
   --tcp-port P     TCP port of the socket protocol (default ${DEFAULT_TCP_PORT}; 0 = any free port)
   --http-port P    HTTP port of the web app, API and WebSocket (default ${DEFAULT_HTTP_PORT}; 0 = any free port)
+  --config FILE    JSON object of settings (limits, queue bounds, ports...); flags win over the file.
+                   Every setting and its default: docs/operations.md
   -h, --help       show this help
 `;
 
@@ -36,18 +39,40 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
         strict: true,
         allowPositionals: false,
         options: {
-          host: { type: 'string', default: '127.0.0.1' },
-          'tcp-port': { type: 'string', default: String(DEFAULT_TCP_PORT) },
-          'http-port': { type: 'string', default: String(DEFAULT_HTTP_PORT) },
+          host: { type: 'string' },
+          'tcp-port': { type: 'string' },
+          'http-port': { type: 'string' },
+          config: { type: 'string' },
         },
       }).values,
   );
-  const host = flags.host;
-  const tcpPort = parsePort('serve', 'tcp-port', flags['tcp-port']);
-  const httpPort = parsePort('serve', 'http-port', flags['http-port']);
+  let file: Partial<ServerConfig> = {};
+  if (flags.config !== undefined) {
+    try {
+      file = await loadConfigFile(flags.config);
+    } catch (err) {
+      if (err instanceof ConfigError) throw new CliError(err.message);
+      throw err;
+    }
+  }
+  const host = flags.host ?? file.host ?? DEFAULT_CONFIG.host;
+  const tcpPort =
+    flags['tcp-port'] === undefined
+      ? (file.tcpPort ?? DEFAULT_TCP_PORT)
+      : parsePort('serve', 'tcp-port', flags['tcp-port']);
+  const httpPort =
+    flags['http-port'] === undefined
+      ? (file.httpPort ?? DEFAULT_HTTP_PORT)
+      : parsePort('serve', 'http-port', flags['http-port']);
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
-    server = await startServer({ host, tcpPort, httpPort, log: (line) => ctx.stderr.write(`${line}\n`) });
+    server = await startServer({
+      ...file,
+      host,
+      tcpPort,
+      httpPort,
+      log: (line) => ctx.stderr.write(`${line}\n`),
+    });
   } catch (err) {
     const { code, port } = err as NodeJS.ErrnoException & { port?: number };
     const fix = code ? LISTEN_ERRORS[code] : undefined;

@@ -28,6 +28,18 @@ export interface ServerConfig {
   keyframeRequestIntervalMs: number;
   /** A connection that has not said hello within this time is closed. */
   helloTimeoutMs: number;
+  /** A connection that sends nothing (not even a pong to our ping) for this long is closed. */
+  idleTimeoutMs: number;
+  /** Streams one connection may publish at once. */
+  maxStreamsPerConnection: number;
+  /** Viewers of one stream. */
+  maxViewersPerStream: number;
+  /** Rooms that exist at once (a room lives while it has a stream or a subscriber). */
+  maxRooms: number;
+  /** Connections from one IP address at once (TCP and WebSocket together). */
+  maxConnectionsPerIp: number;
+  /** Average bytes per second one published stream may send, measured over a few seconds. */
+  maxStreamBytesPerSec: number;
 }
 
 /** The defaults: sized for a few Mbit/s per stream with well under a second of queued latency. */
@@ -42,6 +54,13 @@ export const DEFAULT_CONFIG: ServerConfig = {
   gopCacheBytes: 8 * 1024 * 1024,
   keyframeRequestIntervalMs: 1000,
   helloTimeoutMs: 10_000,
+  idleTimeoutMs: 30_000,
+  maxStreamsPerConnection: 8,
+  maxViewersPerStream: 2000,
+  maxRooms: 1000,
+  maxConnectionsPerIp: 500,
+  // 20 Mbit/s: several times a 1080p camera stream; above that someone is flooding, not streaming.
+  maxStreamBytesPerSec: 2_500_000,
 };
 
 /** Room and stream names: URL-safe, so a room can be a path segment (`/r/<room>`). */

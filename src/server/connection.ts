@@ -17,6 +17,10 @@ export class Connection {
   readonly rooms = new Set<Room>();
   readonly connectedAt = Date.now();
   hello: HelloMessage | null = null;
+  /** Date.now() when the last message arrived: the idle timeout counts from here. */
+  lastSeenAt = Date.now();
+  /** Date.now() of our last keep-alive ping, so an idle peer is pinged once per half timeout. */
+  lastPingAt = 0;
   /** Set once the connection is being closed: nothing more is read from it or sent to it. */
   closing = false;
 

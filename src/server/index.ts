@@ -44,7 +44,10 @@ export class RelayServer {
     this.host = tcp.address;
     this.tcpPort = tcp.port;
     this.httpPort = (listeners.http.address() as net.AddressInfo).port;
-    this.rateTimer = setInterval(() => relay.sampleRates(RATE_INTERVAL_MS), RATE_INTERVAL_MS).unref();
+    this.rateTimer = setInterval(() => {
+      relay.sampleRates(RATE_INTERVAL_MS);
+      relay.sweepIdle();
+    }, RATE_INTERVAL_MS).unref();
   }
 
   /** Counters for every room, stream and viewer, as the HTTP API and tests read them. */

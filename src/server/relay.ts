@@ -32,6 +32,8 @@ export class Relay {
   readonly rooms = new Map<string, Room>();
   readonly streams = new Map<number, Stream>();
   readonly connections = new Set<Connection>();
+  /** Open connections per IP address, for the per-address limit. */
+  private readonly perIp = new Map<string, number>();
   private nextStreamId = 1;
   private nextConnectionId = 1;
 
@@ -50,6 +52,15 @@ export class Relay {
     );
     this.connections.add(conn);
     this.log.info('connect', { conn: conn.id, transport: transport.kind, remote: transport.remote });
+    const fromIp = (this.perIp.get(transport.ip) ?? 0) + 1;
+    this.perIp.set(transport.ip, fromIp);
+    if (fromIp > this.config.maxConnectionsPerIp) {
+      conn.fail(
+        'FW_LIMIT',
+        `too many connections from ${transport.ip} (limit ${this.config.maxConnectionsPerIp})`,
+      );
+      return conn;
+    }
     setTimeout(() => {
       if (!conn.hello) conn.fail('FW_NOT_HELLO', `no hello within ${this.config.helloTimeoutMs} ms`);
     }, this.config.helloTimeoutMs).unref();
@@ -59,6 +70,7 @@ export class Relay {
   /** Handles one message from `conn`. `framed` is the same bytes with their length prefix, if at hand. */
   receive(conn: Connection, body: Uint8Array, framed?: Uint8Array): void {
     if (conn.closing) return;
+    conn.lastSeenAt = Date.now();
     try {
       const message = decodeMessage(body);
       if (message.type === 'frame') this.onFrame(conn, message, body, framed);
@@ -77,6 +89,24 @@ export class Relay {
     conn.fail(code, text);
   }
 
+  /** Pings connections gone quiet and closes those silent past the idle timeout; called on a timer. */
+  sweepIdle(now = Date.now()): void {
+    const timeout = this.config.idleTimeoutMs;
+    for (const conn of this.connections) {
+      const silent = now - conn.lastSeenAt;
+      if (silent > timeout) {
+        conn.fail(
+          'FW_TIMEOUT',
+          `nothing received for ${Math.round(silent / 1000)} s (idle timeout ${timeout / 1000} s)`,
+        );
+      } else if (silent > timeout / 2 && now - conn.lastPingAt > timeout / 2 && conn.hello) {
+        // Any message resets the clock; a pong is the cheapest one a quiet viewer can send.
+        conn.lastPingAt = now;
+        conn.send({ type: 'ping', id: 0, time: now * 1000 });
+      }
+    }
+  }
+
   /** Samples every stream's rates; the server calls this once per `intervalMs`. */
   sampleRates(intervalMs: number): void {
     for (const stream of this.streams.values()) stream.sampleRates(intervalMs);
@@ -86,6 +116,9 @@ export class Relay {
   disconnect(conn: Connection, reason: string): void {
     if (!this.connections.delete(conn)) return;
     conn.closing = true;
+    const fromIp = (this.perIp.get(conn.transport.ip) ?? 1) - 1;
+    if (fromIp > 0) this.perIp.set(conn.transport.ip, fromIp);
+    else this.perIp.delete(conn.transport.ip);
     for (const stream of conn.published.values()) this.endStream(stream, 'disconnected');
     for (const sub of conn.subscriptions.values()) sub.stream.subscriptions.delete(sub);
     conn.subscriptions.clear();
@@ -106,7 +139,12 @@ export class Relay {
     const stream = conn.published.get(frame.streamId);
     if (!stream)
       throw new ProtocolError('FW_NOT_OWNER', `stream ${frame.streamId} is not published by this connection`);
-    stream.relay(frameOutgoing(body, framed), frame.key, performance.now());
+    const now = performance.now();
+    if (!stream.spend(body.length, now)) {
+      const limit = Math.round((this.config.maxStreamBytesPerSec * 8) / 1000);
+      throw new ProtocolError('FW_LIMIT', `stream ${stream.name} sends more than ${limit} kbit/s`);
+    }
+    stream.relay(frameOutgoing(body, framed), frame.key, now);
   }
 
   private onControl(conn: Connection, m: Exclude<Message, FrameMessage>): void {
@@ -188,7 +226,21 @@ export class Relay {
       );
       return;
     }
+    if (conn.published.size >= this.config.maxStreamsPerConnection) {
+      const limit = this.config.maxStreamsPerConnection;
+      requestError(conn, m.requestId, 'FW_LIMIT', `a connection may publish at most ${limit} streams`);
+      return;
+    }
     const room = this.roomFor(m.room);
+    if (!room) {
+      requestError(
+        conn,
+        m.requestId,
+        'FW_LIMIT',
+        `the server has reached its limit of ${this.config.maxRooms} rooms`,
+      );
+      return;
+    }
     if (room.streams.has(m.name)) {
       this.forgetIfEmpty(room);
       requestError(
@@ -199,7 +251,16 @@ export class Relay {
       );
       return;
     }
-    const stream = new Stream(this.nextStreamId++, room, m.name, m.config, conn, this.config.gopCacheBytes);
+    const { gopCacheBytes, maxStreamBytesPerSec } = this.config;
+    const stream = new Stream(
+      this.nextStreamId++,
+      room,
+      m.name,
+      m.config,
+      conn,
+      gopCacheBytes,
+      maxStreamBytesPerSec,
+    );
     room.streams.set(m.name, stream);
     this.streams.set(stream.id, stream);
     conn.published.set(stream.id, stream);
@@ -224,6 +285,15 @@ export class Relay {
     }
     if (m.name === '') {
       const room = this.roomFor(m.room);
+      if (!room) {
+        requestError(
+          conn,
+          m.requestId,
+          'FW_LIMIT',
+          `the server has reached its limit of ${this.config.maxRooms} rooms`,
+        );
+        return;
+      }
       room.subscribers.add(conn);
       conn.rooms.add(room);
       this.log.info('subscribe', { conn: conn.id, room: m.room, streams: room.streams.size });
@@ -233,6 +303,15 @@ export class Relay {
     const stream = this.rooms.get(m.room)?.streams.get(m.name);
     if (!stream) {
       requestError(conn, m.requestId, 'FW_NO_SUCH_STREAM', `no stream ${m.name} in room ${m.room}`);
+      return;
+    }
+    if (stream.subscriptions.size >= this.config.maxViewersPerStream) {
+      requestError(
+        conn,
+        m.requestId,
+        'FW_LIMIT',
+        `stream ${m.name} has its maximum of ${this.config.maxViewersPerStream} viewers`,
+      );
       return;
     }
     this.log.info('subscribe', { conn: conn.id, room: m.room, name: m.name, stream: stream.id });
@@ -259,6 +338,17 @@ export class Relay {
   private attach(conn: Connection, stream: Stream): void {
     // A peer in a call watches its room but not its own camera.
     if (stream.publisher === conn || conn.subscriptions.has(stream.id)) return;
+    if (stream.subscriptions.size >= this.config.maxViewersPerStream) {
+      // A room viewer is told, and simply does not get this stream; its other streams go on.
+      const limit = this.config.maxViewersPerStream;
+      conn.send({
+        type: 'error',
+        requestId: 0,
+        code: 'FW_LIMIT',
+        message: `stream ${stream.name} has its maximum of ${limit} viewers`,
+      });
+      return;
+    }
     const sub = new Subscription(conn, stream);
     conn.subscriptions.set(stream.id, sub);
     stream.subscriptions.add(sub);
@@ -305,9 +395,11 @@ export class Relay {
     }
   }
 
-  private roomFor(name: string): Room {
+  /** The room named `name`, created if needed; null when creating it would pass the room limit. */
+  private roomFor(name: string): Room | null {
     let room = this.rooms.get(name);
     if (!room) {
+      if (this.rooms.size >= this.config.maxRooms) return null;
       room = new Room(name);
       this.rooms.set(name, room);
     }

@@ -5,6 +5,9 @@ import type { Room } from './room.js';
 import type { Subscription } from './subscription.js';
 import { type Outgoing, outgoing } from './transport.js';
 
+/** Seconds of average rate a publisher may send in one burst. */
+const BURST_SECONDS = 3;
+
 /** A live stream: exists while its publisher is connected; fans each frame out to its subscribers. */
 export class Stream {
   readonly subscriptions = new Set<Subscription>();
@@ -21,6 +24,9 @@ export class Stream {
   private sampledFrames = 0;
   private sampledBytes = 0;
   private lastKeyframeRequest = Number.NEGATIVE_INFINITY;
+  /** Byte budget of the rate limit (a token bucket), and when it was last refilled. */
+  private credit: number;
+  private creditAt = performance.now();
 
   constructor(
     readonly id: number,
@@ -29,11 +35,25 @@ export class Stream {
     readonly config: DecoderConfig,
     readonly publisher: Connection,
     gopCacheBytes: number,
+    private readonly maxBytesPerSec: number,
   ) {
     this.gop = new GopCache(gopCacheBytes);
+    this.credit = maxBytesPerSec * BURST_SECONDS;
     this.added = outgoing(
       encodeMessage({ type: 'stream-added', streamId: id, room: room.name, name, config }),
     );
+  }
+
+  /**
+   * Charges `bytes` to the stream's rate limit; false when the publisher has sent more than its average
+   * allows. The bucket holds a few seconds of budget, so keyframes and short bursts pass.
+   */
+  spend(bytes: number, now: number): boolean {
+    const cap = this.maxBytesPerSec * BURST_SECONDS;
+    this.credit = Math.min(cap, this.credit + ((now - this.creditAt) * this.maxBytesPerSec) / 1000);
+    this.creditAt = now;
+    this.credit -= bytes;
+    return this.credit >= 0;
   }
 
   /** Relays one frame: the same bytes are offered to every subscriber's queue (hot path). */

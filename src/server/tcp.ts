@@ -7,9 +7,11 @@ import type { Outgoing, Transport } from './transport.js';
 class TcpTransport implements Transport {
   readonly kind = 'tcp';
   readonly remote: string;
+  readonly ip: string;
 
   constructor(private readonly socket: net.Socket) {
-    this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.ip = socket.remoteAddress ?? 'unknown';
+    this.remote = `${this.ip}:${socket.remotePort}`;
   }
 
   get bufferedBytes(): number {

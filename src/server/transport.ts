@@ -14,6 +14,8 @@ export interface Transport {
   readonly kind: 'tcp' | 'ws';
   /** `host:port` of the peer, for logs. */
   readonly remote: string;
+  /** The peer's IP address, for per-address limits. */
+  readonly ip: string;
   /** Bytes written but not yet taken by the kernel: the part of the backlog we cannot drop. */
   readonly bufferedBytes: number;
   /** Sends one message; never blocks (the viewer queue decides what to write and when). */

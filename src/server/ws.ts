@@ -20,10 +20,15 @@ class WsTransport implements Transport {
     if (this.conn && !this.conn.closing) this.conn.queue.pump();
   };
 
+  readonly remote: string;
+
   constructor(
     private readonly ws: WebSocket,
-    readonly remote: string,
-  ) {}
+    readonly ip: string,
+    port: number | undefined,
+  ) {
+    this.remote = `${ip}:${port}`;
+  }
 
   get bufferedBytes(): number {
     return this.ws.bufferedAmount;
@@ -66,7 +71,7 @@ export class WsEndpoint {
   }
 
   private accept(ws: WebSocket, req: IncomingMessage): void {
-    const transport = new WsTransport(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
+    const transport = new WsTransport(ws, req.socket.remoteAddress ?? 'unknown', req.socket.remotePort);
     const conn = this.relay.accept(transport);
     transport.conn = conn;
     ws.on('message', (data: Buffer, isBinary: boolean) => {
