@@ -2,9 +2,10 @@ import type { CliContext, Command } from './command.js';
 import { EXIT_USAGE, toCliError, usageError } from './errors.js';
 import { publishCommand } from './publish.js';
 import { serveCommand } from './serve.js';
+import { tokenCommand } from './token.js';
 import { watchCommand } from './watch.js';
 
-const COMMANDS: readonly Command[] = [serveCommand, publishCommand, watchCommand];
+const COMMANDS: readonly Command[] = [serveCommand, publishCommand, watchCommand, tokenCommand];
 
 const TOOL_USAGE = `Usage: framewire <command> [flags]
 

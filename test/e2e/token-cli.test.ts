@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { allows, verifyToken } from '../../src/server/auth.js';
+import { ensureBuilt, killStarted, run } from '../helpers/cli.js';
+
+const SECRET = 'e2e-secret-long-enough-for-hs256-0123456789';
+
+// run() passes this process's environment to the CLI: start from a known state.
+const saved = process.env.FRAMEWIRE_SECRET;
+
+before(() => {
+  ensureBuilt(['dist/cli/main.js', 'dist/cli/token.js']);
+  delete process.env.FRAMEWIRE_SECRET;
+});
+
+after(async () => {
+  await killStarted();
+  if (saved === undefined) delete process.env.FRAMEWIRE_SECRET;
+  else process.env.FRAMEWIRE_SECRET = saved;
+});
+
+describe('framewire token', { timeout: 60_000 }, () => {
+  it('prints only a token on stdout that the server secret verifies (--secret)', async () => {
+    const r = await run(['token', '--room', 'lab', '--publish', '--ttl', '10m', '--secret', SECRET]);
+    assert.equal(r.code, 0, r.stderr);
+    const token = r.stdout.trim();
+    assert.equal(r.stdout, `${token}\n`);
+    assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+    const grant = await verifyToken(SECRET, token);
+    assert.equal(grant.room, 'lab');
+    assert.equal(grant.publish, true);
+    assert.equal(grant.view, false);
+    assert.ok(Math.abs(grant.expiresAt - (Date.now() + 600_000)) < 10_000);
+    assert.match(r.stderr, /publish on room "lab", expires \d{4}-\d\d-\d\dT[\d:.]+Z/);
+  });
+
+  it('takes the secret from FRAMEWIRE_SECRET; view only by default; prefix grants', async () => {
+    process.env.FRAMEWIRE_SECRET = SECRET;
+    try {
+      const r = await run(['token', '--room', 'lab-', '--prefix', '--ttl', '7d']);
+      assert.equal(r.code, 0, r.stderr);
+      const grant = await verifyToken(SECRET, r.stdout.trim());
+      assert.deepEqual([grant.prefix, grant.publish, grant.view], [true, false, true]);
+      assert.equal(allows(grant, 'view', 'lab-2'), null);
+      assert.equal(allows(grant, 'publish', 'lab-2')?.reason, 'not-allowed');
+      assert.ok(Math.abs(grant.expiresAt - (Date.now() + 7 * 86_400_000)) < 10_000);
+      assert.match(r.stderr, /view on rooms starting with "lab-"/);
+    } finally {
+      delete process.env.FRAMEWIRE_SECRET;
+    }
+  });
+
+  it('without a secret: exit 1 with a line saying what to set', async () => {
+    const r = await run(['token', '--room', 'lab', '--view']);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^framewire: .*set FRAMEWIRE_SECRET \(the same value the server uses\).*\n$/);
+  });
+
+  it('a short secret, a bad ttl or a bad room: one line, no stack', async () => {
+    const short = await run(['token', '--room', 'lab', '--secret', 'short']);
+    assert.equal(short.code, 1);
+    assert.match(short.stderr, /^framewire: --secret is 5 bytes: HS256 needs at least 32/);
+    const ttl = await run(['token', '--room', 'lab', '--ttl', '1w', '--secret', SECRET]);
+    assert.equal(ttl.code, 2);
+    assert.match(ttl.stderr, /--ttl "1w" is not a lifetime/);
+    const room = await run(['token', '--room', 'a/b', '--secret', SECRET]);
+    assert.equal(room.code, 2);
+    assert.match(room.stderr, /--room "a\/b" is not a room name/);
+    for (const r of [short, ttl, room]) assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+
+  it('--help exits 0 and documents the flags', async () => {
+    const r = await run(['token', '--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^Usage: framewire token --room R/);
+    assert.match(r.stdout, /neither --publish nor --view: view only/);
+    const tool = await run(['--help']);
+    assert.match(tool.stdout, /^ {2}token +mint an access token/m);
+  });
+});
