@@ -1,0 +1,90 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, openSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+
+/** A Framewire server process under test. */
+export interface FramewireServer {
+  pid: number;
+  tcpPort: number;
+  httpPort: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `node bin/framewire serve` as its own process on free ports (what users run; never the
+ * in-process startServer, whose CPU would mix with the load's). Its log goes to `logFile`.
+ * All viewers of a run come from 127.0.0.1, so the per-IP connection limit is raised for the bench.
+ */
+export async function startFramewire(opts: {
+  repo: string;
+  workDir: string;
+  logFile: string;
+  profileDir: string | null;
+  timeoutMs: number;
+}): Promise<FramewireServer> {
+  mkdirSync(opts.workDir, { recursive: true });
+  const configFile = path.join(opts.workDir, 'framewire-bench.json');
+  writeFileSync(configFile, `${JSON.stringify({ maxConnectionsPerIp: 10_000 })}\n`);
+  const nodeArgs = opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : [];
+  if (opts.profileDir) mkdirSync(opts.profileDir, { recursive: true });
+  const child = spawn(
+    process.execPath,
+    [
+      ...nodeArgs,
+      path.join(opts.repo, 'bin', 'framewire'),
+      'serve',
+      '--tcp-port',
+      '0',
+      '--http-port',
+      '0',
+      '--config',
+      configFile,
+    ],
+    { cwd: opts.repo, stdio: ['ignore', 'pipe', openSync(opts.logFile, 'a')] },
+  );
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('could not start node bin/framewire serve');
+  const ports = await new Promise<{ tcp: number; http: number }>((resolve, reject) => {
+    let tcp = 0;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(
+        new Error(
+          `framewire serve did not print its ports within ${opts.timeoutMs} ms (log: ${opts.logFile})`,
+        ),
+      );
+    }, opts.timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(
+        new Error(
+          `framewire serve exited with ${code} before listening (log: ${opts.logFile}); run npm run build`,
+        ),
+      );
+    });
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      const m = /(tcp|http):\/\/127\.0\.0\.1:(\d+)/.exec(line);
+      if (m?.[1] === 'tcp') tcp = Number(m[2]);
+      if (m?.[1] === 'http' && tcp > 0) {
+        clearTimeout(timer);
+        child.removeAllListeners('exit');
+        resolve({ tcp, http: Number(m[2]) });
+      }
+    });
+  });
+  return { pid, tcpPort: ports.tcp, httpPort: ports.http, stop: () => stopProcess(child, 5000) };
+}
+
+/** SIGTERM (so a --cpu-prof profile is written), then SIGKILL after `graceMs`. */
+export function stopProcess(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}

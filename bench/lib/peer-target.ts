@@ -1,0 +1,100 @@
+import { CLIP_FPS } from './clip.js';
+import type { Collector, SubTally } from './collector.js';
+import { indexOf } from './pacing.js';
+import {
+  type LoadContext,
+  type LoadTarget,
+  type PublisherHandle,
+  streamName,
+  type TargetName,
+} from './target.js';
+
+/** The part of bench/peers/index.js the load process uses (RTMP publish; RTMP or HTTP-FLV play). */
+interface PeerClients {
+  RtmpPublisher: {
+    connect(url: string): Promise<{
+      sendVideo(body: Uint8Array, timestampMs: number): void;
+      readonly bufferedBytes: number;
+      close(): void;
+    }>;
+  };
+  RtmpPlayer: PlayerClass;
+  HttpFlvPlayer: PlayerClass;
+}
+type PlayerClass = {
+  connect(
+    url: string,
+    onVideo: (timestampMs: number, bytes: number, body: Uint8Array) => void,
+  ): Promise<{ close(): void }>;
+};
+
+// Resolved at run time so the Framewire targets work without the peers' code.
+const PEERS_MODULE = '../peers/index.js';
+
+/**
+ * Load clients for the peers: RTMP publishers for both; RTMP players for nginx-rtmp, HTTP-FLV players
+ * for node-media-server. A frame is identified by its timestamp (unique per frame at 30 fps).
+ */
+export class PeerTarget implements LoadTarget {
+  private clients: PeerClients | null = null;
+
+  constructor(
+    private readonly target: TargetName,
+    private readonly ctx: LoadContext,
+  ) {}
+
+  private async peers(): Promise<PeerClients> {
+    this.clients ??= (await import(PEERS_MODULE)) as PeerClients;
+    return this.clients;
+  }
+
+  async openPublisher(k: number): Promise<PublisherHandle> {
+    const { RtmpPublisher } = await this.peers();
+    const pub = await RtmpPublisher.connect(
+      `rtmp://127.0.0.1:${this.ctx.endpoints.port}/live/${streamName(k)}`,
+    );
+    pub.sendVideo(this.ctx.clip.sequenceHeader, 0);
+    return {
+      output: {
+        send: (_index, frame, timestampMs) => pub.sendVideo(frame.flvBody, timestampMs),
+        get backlogBytes() {
+          return pub.bufferedBytes;
+        },
+      },
+      close: () => pub.close(),
+    };
+  }
+
+  async openViewer(watch: readonly number[]): Promise<{ connections: number; close(): void }> {
+    const { RtmpPlayer, HttpFlvPlayer } = await this.peers();
+    const { collector, pacers, endpoints } = this.ctx;
+    // RTMP and HTTP-FLV carry one stream per connection: a viewer of several streams opens several.
+    const players = await Promise.all(
+      watch.map((k) => {
+        const pacer = pacers[k];
+        if (!pacer) throw new Error(`stream ${k} has no publisher`);
+        const onVideo = videoHandler(collector, collector.subscribe(pacer));
+        return this.target === 'nginx-rtmp'
+          ? RtmpPlayer.connect(`rtmp://127.0.0.1:${endpoints.port}/live/${streamName(k)}`, onVideo)
+          : HttpFlvPlayer.connect(
+              `http://127.0.0.1:${endpoints.httpPort}/live/${streamName(k)}.flv`,
+              onVideo,
+            );
+      }),
+    );
+    return {
+      connections: players.length,
+      close: () => {
+        for (const p of players) p.close();
+      },
+    };
+  }
+}
+
+/** Counts one player's frames; the AVC sequence header (AVCPacketType 0) is not a frame. */
+function videoHandler(collector: Collector, tally: SubTally) {
+  return (timestampMs: number, bytes: number, body: Uint8Array): void => {
+    if (body[1] === 0) return;
+    collector.arrive(tally, indexOf(timestampMs, CLIP_FPS), bytes, performance.now());
+  };
+}

@@ -1,0 +1,159 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { LoadResult } from './load-protocol.js';
+import type { MachineInfo } from './proc.js';
+import type { Scenario } from './scenarios.js';
+import type { TargetName } from './target.js';
+
+/** One scenario's results for every target, as written to bench/results/<scenario>.json. */
+export interface ScenarioReport {
+  scenario: Scenario;
+  machine: MachineInfo;
+  settings: Record<string, unknown>;
+  results: LoadResult[];
+  ratios: Ratio[];
+  notes: string[];
+}
+
+/** Framewire over a peer: below 1 means Framewire used less CPU per viewer-second / added less latency. */
+export interface Ratio {
+  framewire: TargetName;
+  peer: TargetName;
+  cpuPerViewerSecond: number;
+  latencyP50: number;
+  latencyP99: number;
+}
+
+const HEAD = [
+  'target',
+  'viewers',
+  'server CPU %',
+  'CPU µs/viewer·s',
+  'RSS MB',
+  'RSS KB/viewer',
+  'kbit/s min',
+  'kbit/s median',
+  'dropped %',
+  'latency p50 ms',
+  'p99 ms',
+  'max ms',
+  'load CPU %',
+];
+
+function cells(r: LoadResult): string[] {
+  if (!r.ok) return [r.target, 'FAILED', r.error ?? '', ...HEAD.slice(3).map(() => '')];
+  const f = (v: number) => (Number.isFinite(v) ? String(v) : 'n/a');
+  return [
+    r.target,
+    r.viewers === r.viewerConnections || r.viewerConnections === 0
+      ? String(r.viewers)
+      : `${r.viewers} (${r.viewerConnections} conn)`,
+    f(r.server.cpuPercent),
+    f(r.server.cpuUsPerViewerSecond),
+    f(r.server.rssMb),
+    f(r.server.rssKbPerViewer),
+    f(r.delivery.kbpsMin),
+    f(r.delivery.kbpsMedian),
+    f(r.delivery.droppedPercent),
+    f(r.latencyMs.p50),
+    f(r.latencyMs.p99),
+    f(r.latencyMs.max),
+    f(r.load.cpuPercent),
+  ];
+}
+
+/** The ratios Framewire/peer for every pair that both succeeded. */
+export function ratios(results: readonly LoadResult[]): Ratio[] {
+  const ok = (t: TargetName) => results.find((r) => r.target === t && r.ok);
+  const out: Ratio[] = [];
+  for (const fw of ['framewire-tcp', 'framewire-ws'] as const) {
+    for (const peer of ['nginx-rtmp', 'node-media-server'] as const) {
+      const a = ok(fw);
+      const b = ok(peer);
+      if (!a || !b) continue;
+      const div = (x: number, y: number) => Math.round((x / y) * 100) / 100;
+      out.push({
+        framewire: fw,
+        peer,
+        cpuPerViewerSecond: div(a.server.cpuUsPerViewerSecond, b.server.cpuUsPerViewerSecond),
+        latencyP50: div(a.latencyMs.p50, b.latencyMs.p50),
+        latencyP99: div(a.latencyMs.p99, b.latencyMs.p99),
+      });
+    }
+  }
+  return out;
+}
+
+function ratioLine(r: Ratio): string {
+  return `${r.framewire} / ${r.peer}: CPU per viewer-s ${r.cpuPerViewerSecond.toFixed(2)}, latency p50 ${r.latencyP50.toFixed(2)}, p99 ${r.latencyP99.toFixed(2)}`;
+}
+
+/** The scenario's table as aligned text for the terminal. */
+export function textTable(report: ScenarioReport): string {
+  const rows = [HEAD, ...report.results.map(cells)];
+  const widths = HEAD.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) =>
+    r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  const out = [`\n${report.scenario.title}`, line(HEAD), ...report.results.map((r) => line(cells(r)))];
+  for (const r of report.ratios) out.push(`  ${ratioLine(r)}`);
+  for (const r of report.results.filter((x) => x.ok)) {
+    const d = r.delivery;
+    const extra = [
+      `frames ${d.framesReceived}/${d.framesExpected}`,
+      d.unmatched > 0 ? `unmatched ${d.unmatched}` : '',
+      `load event-loop p99 ${r.load.eventLoopDelayP99Ms} ms`,
+      `publisher slip max ${r.load.publisherMaxSlipMs} ms`,
+      `connect ${r.load.connectSeconds} s`,
+    ].filter(Boolean);
+    out.push(`  ${r.target}: ${extra.join(', ')}`);
+  }
+  return out.join('\n');
+}
+
+/** The scenario's table in Markdown (for bench/results/summary.md and the README). */
+export function markdownTable(report: ScenarioReport): string {
+  const row = (r: string[]) => `| ${r.join(' | ')} |`;
+  return [
+    `### ${report.scenario.title}`,
+    '',
+    row(HEAD),
+    row(HEAD.map((_, i) => (i === 0 ? '---' : '---:'))),
+    ...report.results.map((r) => row(cells(r))),
+    '',
+    ...report.ratios.map((r) => `- ${ratioLine(r)}`),
+    '',
+  ].join('\n');
+}
+
+/** Writes bench/results/<scenario>.json. */
+export function writeScenario(dir: string, report: ScenarioReport): string {
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${report.scenario.name}.json`);
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  return file;
+}
+
+/** Writes bench/results/summary.md: every table, the machine, and the caveats. */
+export function writeSummary(
+  dir: string,
+  reports: readonly ScenarioReport[],
+  machine: MachineInfo,
+  settings: string,
+  notes: readonly string[],
+): string {
+  const file = path.join(dir, 'summary.md');
+  const md = [
+    '## Benchmark results',
+    '',
+    `${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGb} GB, Node ${machine.node}, Linux ${machine.kernel}; ${machine.date}.`,
+    settings,
+    '',
+    ...reports.map(markdownTable),
+    '### How to read these figures',
+    '',
+    ...notes.map((n) => `- ${n}`),
+    '',
+  ].join('\n');
+  writeFileSync(file, md);
+  return file;
+}

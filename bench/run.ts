@@ -1,0 +1,244 @@
+// `npm run bench`: every scenario against every target, one server at a time, each server its own
+// process and the load in another. Prints a table per scenario and writes bench/results/.
+// Flags: --quick, --targets a,b, --scenarios a,b, --window S, --warmup S, --profile.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startFramewire } from './framewire/server.js';
+import { ensureClip, loadClip } from './lib/clip.js';
+import { type LoadConfig, type LoadResult, RESULT_MARK } from './lib/load-protocol.js';
+import { machineInfo } from './lib/proc.js';
+import { ratios, type ScenarioReport, textTable, writeScenario, writeSummary } from './lib/report.js';
+import { ALL_SCENARIOS, QUICK_SCENARIOS, type Scenario, subscriptionCount } from './lib/scenarios.js';
+import { type Endpoints, TARGETS, type TargetName } from './lib/target.js';
+
+const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.dirname(BENCH_DIR);
+const RESULTS_DIR = path.join(BENCH_DIR, 'results');
+const GRACE_S = 1;
+const SERVER_START_TIMEOUT_MS = 15_000;
+
+/** What every reader of the figures should know; copied into each JSON and the summary. */
+const NOTES = [
+  'Server CPU is utime+stime from /proc/<pid>/stat over the window, summed over the server processes, as % of one core; CPU µs per viewer-second divides it by subscriptions × window seconds. RSS is VmRSS at the end of the window; RSS per viewer is (end − before viewers connected) / subscriptions.',
+  'Latency is the time a frame reached the viewer (its last byte parsed) minus the time the publisher wrote it, both performance.now() of the one load process: loopback both ways and the load process’s own event-loop delay are included, for every target alike (see "load CPU %"; "load event-loop p99" in the JSON).',
+  'A "viewer" is a subscription (a viewer watching a stream). Conference: 10 participants × 9 = 90; wall: 1 viewer × 50 streams = 50. Framewire uses one connection per participant (publishing and watching) and one for the wall viewer; RTMP and HTTP-FLV carry one stream per connection, so the peers use a publisher connection plus one player connection per stream watched (90 and 50 player connections). The conference CPU per viewer therefore includes 10 publishers’ ingest for every target.',
+  'nginx-rtmp is C and runs as a master plus one worker process (its live module shares a stream only within one worker); its CPU and RSS are summed over both. node-media-server runs in its own Node process; Framewire is `node bin/framewire serve` with its default limits except maxConnectionsPerIp (raised, since every bench viewer comes from 127.0.0.1).',
+  'Dropped = frames the publisher sent in the window that a viewer had not received one second after the window. Framewire drops on purpose (a bounded queue per viewer that skips to the next keyframe); nginx-rtmp drops when a player’s output queue is full; node-media-server buffers without a bound per player, so it rarely drops but its latency grows instead.',
+  'Same clip and frames for every target: 640x480 30 fps H.264 (~1 Mbit/s, keyframe every 2 s), looped with increasing timestamps. Framewire carries each frame as Annex B (SPS/PPS in front of keyframes), RTMP/FLV as the FLV video tag body; their sizes differ by a few bytes per frame. Framewire’s per-joiner keyframe requests are ignored by the bench publisher (a pre-encoded clip cannot make keyframes).',
+  'The load process (publishers and all viewers) runs on the same machine and shares the CPUs with the server; when its CPU nears 100 % of a core, latency and drop figures include client-side delay.',
+];
+
+interface Options {
+  scenarios: Scenario[];
+  targets: TargetName[];
+  windowS: number;
+  warmupS: number;
+  profile: boolean;
+  quick: boolean;
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      targets: { type: 'string' },
+      scenarios: { type: 'string' },
+      window: { type: 'string' },
+      warmup: { type: 'string' },
+      profile: { type: 'boolean', default: false },
+    },
+  });
+  const quick = values.quick ?? false;
+  const pool = quick ? QUICK_SCENARIOS : ALL_SCENARIOS;
+  const pick = <T>(
+    list: string | undefined,
+    all: readonly T[],
+    name: (t: T) => string,
+    what: string,
+  ): T[] => {
+    if (list === undefined) return [...all];
+    return list.split(',').map((s) => {
+      const found = all.find((t) => name(t) === s.trim());
+      if (!found) throw new Error(`unknown ${what} "${s}": one of ${all.map(name).join(', ')}`);
+      return found;
+    });
+  };
+  const seconds = (v: string | undefined, dflt: number, flag: string) => {
+    const n = v === undefined ? dflt : Number(v);
+    if (!(n > 0 && n <= 600)) throw new Error(`--${flag} must be a number of seconds in (0, 600]`);
+    return n;
+  };
+  return {
+    scenarios: pick(values.scenarios, values.scenarios ? ALL_SCENARIOS : pool, (s) => s.name, 'scenario'),
+    targets: pick(values.targets, TARGETS, (t) => t, 'target'),
+    windowS: seconds(values.window, quick ? 3 : 10, 'window'),
+    warmupS: seconds(values.warmup, quick ? 1 : 2, 'warmup'),
+    profile: values.profile ?? false,
+    quick,
+  };
+}
+
+/** A free TCP port on 127.0.0.1 (for the peers, which cannot report the port they picked). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+interface RunningServer {
+  pids: number[];
+  endpoints: Endpoints;
+  stop(): Promise<void>;
+}
+
+async function startTarget(target: TargetName, opts: Options, workDir: string): Promise<RunningServer> {
+  if (target === 'framewire-tcp' || target === 'framewire-ws') {
+    const s = await startFramewire({
+      repo: REPO,
+      workDir,
+      logFile: path.join(RESULTS_DIR, 'framewire-server.log'),
+      profileDir: opts.profile ? path.join(RESULTS_DIR, 'profiles') : null,
+      timeoutMs: SERVER_START_TIMEOUT_MS,
+    });
+    return { pids: [s.pid], endpoints: { port: s.tcpPort, httpPort: s.httpPort }, stop: s.stop };
+  }
+  const peers = await import('./peers/index.js');
+  const rtmpPort = await freePort();
+  if (target === 'nginx-rtmp') {
+    const s = await peers.startNginxRtmp({ rtmpPort, workDir: path.join(workDir, 'nginx') });
+    return { pids: [...s.pids], endpoints: { port: rtmpPort, httpPort: 0 }, stop: () => s.stop() };
+  }
+  const httpPort = await freePort();
+  const s = await peers.startNodeMediaServer({ rtmpPort, httpPort });
+  return { pids: [...s.pids], endpoints: { port: rtmpPort, httpPort }, stop: () => s.stop() };
+}
+
+/** Runs one load process, bounded by `budgetS`: past it the process is killed and the run recorded as failed. */
+function runLoad(config: LoadConfig, budgetS: number): Promise<LoadResult> {
+  const failed = (error: string): LoadResult =>
+    ({ ok: false, error, target: config.target, scenario: config.scenario.name }) as LoadResult;
+  return new Promise((resolve) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(BENCH_DIR, 'load.ts'), JSON.stringify(config)],
+      {
+        cwd: REPO,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let out = '';
+    let timedOut = false;
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      out += s;
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+    }, budgetS * 1000);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      const line = out.split('\n').find((l) => l.startsWith(RESULT_MARK));
+      if (timedOut) resolve(failed(`load process overran its ${budgetS} s budget and was killed`));
+      else if (!line) resolve(failed(`load process exited (${signal ?? code}) without a result`));
+      else resolve(JSON.parse(line.slice(RESULT_MARK.length)) as LoadResult);
+    });
+  });
+}
+
+async function runOne(
+  scenario: Scenario,
+  target: TargetName,
+  opts: Options,
+  clipFile: string,
+): Promise<LoadResult> {
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'framewire-bench-'));
+  let server: RunningServer | null = null;
+  try {
+    server = await startTarget(target, opts, workDir);
+    const subs = subscriptionCount(scenario);
+    const connectTimeoutS = 20 + Math.ceil(subs / 50);
+    const config: LoadConfig = {
+      target,
+      scenario,
+      endpoints: server.endpoints,
+      serverPids: server.pids,
+      clipFile,
+      warmupS: opts.warmupS,
+      windowS: opts.windowS,
+      graceS: GRACE_S,
+      connectTimeoutS,
+    };
+    const budgetS = 30 + connectTimeoutS * 2 + opts.warmupS + opts.windowS + GRACE_S;
+    return await runLoad(config, budgetS);
+  } catch (err) {
+    return { ok: false, error: (err as Error).message, target, scenario: scenario.name } as LoadResult;
+  } finally {
+    await server?.stop().catch(() => {});
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const clipFile = ensureClip();
+  const clip = loadClip(clipFile);
+  const machine = machineInfo();
+  const settings = {
+    windowS: opts.windowS,
+    warmupS: opts.warmupS,
+    graceS: GRACE_S,
+    quick: opts.quick,
+    profile: opts.profile,
+    clip: {
+      file: path.relative(REPO, clipFile),
+      kbps: Math.round(clip.kbps),
+      frames: clip.frames.length,
+      keyframes: clip.keyframes,
+      codec: clip.config.codec,
+    },
+  };
+  const settingsLine = `Steady-state window ${opts.windowS} s after a ${opts.warmupS} s warm-up; clip 640x480 30 fps H.264 ${Math.round(clip.kbps)} kbit/s (${clip.config.codec}), keyframe every 2 s.`;
+  console.log(`framewire bench: ${machine.cpuModel}, ${machine.cores} cores, node ${machine.node}`);
+  console.log(settingsLine);
+  const reports: ScenarioReport[] = [];
+  for (const scenario of opts.scenarios) {
+    const results: LoadResult[] = [];
+    for (const target of opts.targets) {
+      process.stderr.write(`${scenario.name} × ${target} ...\n`);
+      const r = await runOne(scenario, target, opts, clipFile);
+      if (!r.ok) process.stderr.write(`  FAILED: ${r.error}\n`);
+      results.push(r);
+    }
+    const report: ScenarioReport = {
+      scenario,
+      machine,
+      settings,
+      results,
+      ratios: ratios(results),
+      notes: NOTES,
+    };
+    reports.push(report);
+    console.log(textTable(report));
+    writeScenario(RESULTS_DIR, report);
+  }
+  const summary = writeSummary(RESULTS_DIR, reports, machine, settingsLine, NOTES);
+  console.log(
+    `\nwrote ${path.relative(REPO, RESULTS_DIR)}/<scenario>.json and ${path.relative(REPO, summary)}`,
+  );
+}
+
+main().catch((err) => {
+  console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+});
