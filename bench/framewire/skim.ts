@@ -36,8 +36,8 @@ export class FrameSkimmer {
     private readonly maxMessageBytes = 16 * 1024 * 1024,
   ) {}
 
-  push(chunk: Uint8Array): void {
-    const n = chunk.length;
+  /** Feeds the first `n` bytes of `chunk` (a reused read buffer: nothing is kept that points into it). */
+  push(chunk: Uint8Array, n = chunk.length): void {
     let pos = 0;
     while (pos < n) {
       if (this.skip > 0) {
