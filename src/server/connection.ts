@@ -28,9 +28,14 @@ export class Connection {
     readonly id: number,
     readonly transport: Transport,
     limits: QueueLimits,
-    onSkip: (sink: FrameSink) => void,
+    private readonly hooks: {
+      /** A subscription lost frames and waits for a keyframe. */
+      onSkip: (sink: FrameSink) => void;
+      /** The connection is being closed for `code` (for the log). */
+      onFail: (code: ErrorCode, text: string) => void;
+    },
   ) {
-    this.queue = new ViewerQueue(transport, limits, onSkip);
+    this.queue = new ViewerQueue(transport, limits, hooks.onSkip);
   }
 
   /** Sends a control message; a peer that has stopped reading even these is cut off. */
@@ -44,6 +49,7 @@ export class Connection {
   /** Tells the peer why, then closes this connection (and only this one). */
   fail(code: ErrorCode, text: string, requestId = 0): void {
     if (this.closing) return;
+    this.hooks.onFail(code, text);
     // Bypass the queue's bound: the reason must go out even to a peer that is far behind.
     this.transport.write(outgoing(encodeMessage({ type: 'error', requestId, code, message: text })));
     this.close();

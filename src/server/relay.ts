@@ -48,7 +48,13 @@ export class Relay {
       this.nextConnectionId++,
       transport,
       { maxBytes: this.config.viewerQueueBytes, maxAgeMs: this.config.viewerQueueAgeMs },
-      (sink) => this.onSkip(sink as Subscription),
+      {
+        onSkip: (sink) => this.onSkip(sink as Subscription),
+        onFail: (code, error) => {
+          // Shutdown closes everyone for the same reason; the shutdown line already says so.
+          if (code !== 'FW_SHUTDOWN') this.log.warn('closing', { conn: conn.id, code, error });
+        },
+      },
     );
     this.connections.add(conn);
     this.log.info('connect', { conn: conn.id, transport: transport.kind, remote: transport.remote });
@@ -84,8 +90,8 @@ export class Relay {
   reject(conn: Connection, err: unknown): void {
     const code: ErrorCode = err instanceof ProtocolError ? err.code : 'FW_INTERNAL';
     const text = err instanceof Error ? err.message : String(err);
+    // Bugs are errors in our log; a peer's bad bytes are logged as the connection closes (a warning).
     if (code === 'FW_INTERNAL') this.log.error('internal-error', { conn: conn.id, error: text });
-    else this.log.warn('protocol-error', { conn: conn.id, code, error: text });
     conn.fail(code, text);
   }
 
