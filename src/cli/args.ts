@@ -73,3 +73,8 @@ export function parsePositive(command: string, flag: string, text: string, max: 
   }
   return n;
 }
+
+/** The access token: `--token`, else FRAMEWIRE_TOKEN, else none (open mode). */
+export function tokenFrom(flag: string | undefined, env = process.env): string {
+  return flag ?? env.FRAMEWIRE_TOKEN ?? '';
+}

@@ -39,6 +39,12 @@ export function toCliError(err: unknown): CliError | null {
     switch (err.code) {
       case 'FW_CONNECT_FAILED':
         return new CliError(err.message, EXIT_FAILURE, { cause: err });
+      case 'FW_UNAUTHORIZED':
+        return new CliError(
+          `the server refused the token (${err.message}): get one with \`framewire token --room R\` and pass it with --token (or FRAMEWIRE_TOKEN)`,
+          EXIT_FAILURE,
+          { cause: err },
+        );
       case 'FW_CONNECTION_LOST':
       case 'FW_TIMEOUT':
         return new CliError(`${err.message}: check that the server is running and reachable`);

@@ -11,6 +11,7 @@ import {
   parsePositive,
   parseSize,
   required,
+  tokenFrom,
   withUsage,
 } from './args.js';
 import type { CliContext, Command } from './command.js';
@@ -32,6 +33,8 @@ Input (exactly one):
 
 Flags:
   --server HOST:PORT  the server (default ${DEFAULT_SERVER})
+  --token T           access token, for servers that need one (default: $FRAMEWIRE_TOKEN); mint
+                      one with \`framewire token\`
   --room R            room name (letters, digits, . _ -)
   --name N            stream name within the room
   --codec C           vp8 or h264 (default vp8)
@@ -52,7 +55,9 @@ const MAX_EARLY_FRAMES = 120;
 // Keyframe requests come from every viewer that joins or skips; one log line per interval is enough.
 const KEYFRAME_LOG_INTERVAL_MS = 5000;
 
-function parse(argv: string[]): SourceOptions & { host: string; port: number; room: string; name: string } {
+function parse(
+  argv: string[],
+): SourceOptions & { host: string; port: number; token: string; room: string; name: string } {
   const f = withUsage(
     'publish',
     () =>
@@ -62,6 +67,7 @@ function parse(argv: string[]): SourceOptions & { host: string; port: number; ro
         allowPositionals: false,
         options: {
           server: { type: 'string', default: DEFAULT_SERVER },
+          token: { type: 'string' },
           room: { type: 'string' },
           name: { type: 'string' },
           camera: { type: 'string' },
@@ -95,8 +101,9 @@ function parse(argv: string[]): SourceOptions & { host: string; port: number; ro
       : input.kind === 'file'
         ? null
         : { width: 640, height: 480 };
-  const options: SourceOptions & { host: string; port: number; room: string; name: string } = {
+  const options: SourceOptions & { host: string; port: number; token: string; room: string; name: string } = {
     ...parseHostPort('publish', f.server),
+    token: tokenFrom(f.token),
     room: required('publish', 'room', f.room),
     name: required('publish', 'name', f.name),
     input,
@@ -117,7 +124,13 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   const opts = parse(argv);
   const { host, port, room, name } = opts;
   // Connect before starting ffmpeg: an unreachable server is reported at once, with nothing to clean up.
-  const client = await connectWithReconnect({ host, port, role: 'publisher', agent: 'framewire-cli/0.1.0' });
+  const client = await connectWithReconnect({
+    host,
+    port,
+    token: opts.token,
+    role: 'publisher',
+    agent: 'framewire-cli/0.1.0',
+  });
   const status = new StatusLine(ctx.stderr);
   const meter = new Meter();
   const source = startEncodedSource(opts);

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { formatAddress } from '../client/errors.js';
+import { secretFromEnv, WeakSecretError } from '../server/auth.js';
 import { DEFAULT_CONFIG, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT, type ServerConfig } from '../server/config.js';
 import { ConfigError, loadConfigFile } from '../server/config-file.js';
 import { startServer } from '../server/index.js';
@@ -19,6 +20,9 @@ Flags:
   --http-port P    HTTP port of the web app, API and WebSocket (default ${DEFAULT_HTTP_PORT}; 0 = any free port)
   --config FILE    JSON object of settings (limits, queue bounds, ports...); flags win over the file.
                    Every setting and its default: docs/operations.md
+
+Access: with FRAMEWIRE_SECRET set (32+ bytes), every client needs a token from \`framewire token\`;
+without it the server is open to anyone who can reach it (the default, on 127.0.0.1).
   -h, --help       show this help
 `;
 
@@ -64,16 +68,25 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     flags['http-port'] === undefined
       ? (file.httpPort ?? DEFAULT_HTTP_PORT)
       : parsePort('serve', 'http-port', flags['http-port']);
+  let secret: string | null;
+  try {
+    // The environment wins over the file: secrets are better kept out of config files.
+    secret = secretFromEnv() ?? file.secret ?? null;
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
     server = await startServer({
       ...file,
+      secret,
       host,
       tcpPort,
       httpPort,
       log: (line) => ctx.stderr.write(`${line}\n`),
     });
   } catch (err) {
+    if (err instanceof WeakSecretError) throw new CliError(err.message);
     const { code, port } = err as NodeJS.ErrnoException & { port?: number };
     const fix = code ? LISTEN_ERRORS[code] : undefined;
     if (fix) {

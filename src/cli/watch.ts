@@ -4,7 +4,7 @@ import { connectWithReconnect } from '../client/reconnect.js';
 import { type Display, startDisplay } from '../media/display.js';
 import { createRecorder, type Recorder } from '../media/recorder.js';
 import type { DecoderConfig, FrameMessage, StreamAddedMessage } from '../protocol/messages.js';
-import { DEFAULT_SERVER, parseHostPort, parsePositive, required, withUsage } from './args.js';
+import { DEFAULT_SERVER, parseHostPort, parsePositive, required, tokenFrom, withUsage } from './args.js';
 import type { CliContext, Command } from './command.js';
 import { CliError } from './errors.js';
 import { Meter, type MeterReading } from './meter.js';
@@ -18,6 +18,8 @@ cannot be reached at start, or stream N does not exist, it exits with an error.
 
 Flags:
   --server HOST:PORT  the server (default ${DEFAULT_SERVER})
+  --token T           access token, for servers that need one (default: $FRAMEWIRE_TOKEN); mint
+                      one with \`framewire token\`
   --room R            room name
   --name N            one stream of the room (default: the whole room)
   --duration S        stop after S seconds (default: until Ctrl-C)
@@ -51,6 +53,7 @@ function parse(argv: string[]) {
         allowPositionals: false,
         options: {
           server: { type: 'string', default: DEFAULT_SERVER },
+          token: { type: 'string' },
           room: { type: 'string' },
           name: { type: 'string', default: '' },
           duration: { type: 'string' },
@@ -62,6 +65,7 @@ function parse(argv: string[]) {
   );
   return {
     ...parseHostPort('watch', f.server),
+    token: tokenFrom(f.token),
     room: required('watch', 'room', f.room),
     name: f.name,
     durationSec: f.duration === undefined ? null : parsePositive('watch', 'duration', f.duration, 1e7),
@@ -172,7 +176,13 @@ function formatReading(r: MeterReading): string {
 async function run(argv: string[], ctx: CliContext): Promise<number> {
   const opts = parse(argv);
   const { host, port, room, name } = opts;
-  const client = await connectWithReconnect({ host, port, role: 'viewer', agent: 'framewire-cli/0.1.0' });
+  const client = await connectWithReconnect({
+    host,
+    port,
+    token: opts.token,
+    role: 'viewer',
+    agent: 'framewire-cli/0.1.0',
+  });
   const status = new StatusLine(ctx.stderr);
   const streams = new Map<number, StreamState>();
   const total = new Meter();

@@ -28,7 +28,9 @@ export async function loadConfigFile(path: string): Promise<Partial<ServerConfig
         `config ${path}: unknown setting "${key}" (known: ${Object.keys(DEFAULT_CONFIG).join(', ')})`,
       );
     }
-    const expected = key === 'webRoot' ? 'string' : typeof DEFAULT_CONFIG[key as keyof ServerConfig];
+    // Settings whose default is null take a string when given.
+    const expected =
+      key === 'webRoot' || key === 'secret' ? 'string' : typeof DEFAULT_CONFIG[key as keyof ServerConfig];
     const ok =
       expected === 'number'
         ? typeof value === 'number' && Number.isFinite(value) && value >= 0

@@ -40,6 +40,11 @@ export interface ServerConfig {
   maxConnectionsPerIp: number;
   /** Average bytes per second one published stream may send, measured over a few seconds. */
   maxStreamBytesPerSec: number;
+  /**
+   * HS256 secret that access tokens are signed with; null is open mode (anyone may publish and view).
+   * `serve` reads it from FRAMEWIRE_SECRET.
+   */
+  secret: string | null;
 }
 
 /** The defaults: sized for a few Mbit/s per stream with well under a second of queued latency. */
@@ -61,6 +66,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   maxConnectionsPerIp: 500,
   // 20 Mbit/s: several times a 1080p camera stream; above that someone is flooding, not streaming.
   maxStreamBytesPerSec: 2_500_000,
+  secret: null,
 };
 
 /** Room and stream names: URL-safe, so a room can be a path segment (`/r/<room>`). */

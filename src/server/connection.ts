@@ -1,4 +1,5 @@
 import { type ErrorCode, encodeMessage, type HelloMessage, type Message } from '../protocol/index.js';
+import type { Grant } from './auth.js';
 import type { Room } from './room.js';
 import type { Stream } from './stream.js';
 import type { Subscription } from './subscription.js';
@@ -17,6 +18,10 @@ export class Connection {
   readonly rooms = new Set<Room>();
   readonly connectedAt = Date.now();
   hello: HelloMessage | null = null;
+  /** True while the hello's token is being verified (it is async); other messages wait for the answer. */
+  helloPending = false;
+  /** What the hello's token allows; null in open mode. */
+  grant: Grant | null = null;
   /** Date.now() when the last message arrived: the idle timeout counts from here. */
   lastSeenAt = Date.now();
   /** Date.now() of our last keep-alive ping, so an idle peer is pinged once per half timeout. */

@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import type net from 'node:net';
+import { checkSecret } from './auth.js';
 import { DEFAULT_CONFIG, type ServerConfig } from './config.js';
 import { createHttpServer } from './http.js';
 import { Logger, type LogSink } from './log.js';
@@ -79,6 +80,8 @@ export class RelayServer {
 export async function startServer(options: ServerOptions = {}): Promise<RelayServer> {
   const { log, ...overrides } = options;
   const config: ServerConfig = { ...DEFAULT_CONFIG, webRoot: defaultWebRoot(), ...definedOnly(overrides) };
+  // A weak secret is refused here, at start, rather than accepted and brute-forced later.
+  if (config.secret !== null) checkSecret(config.secret, 'the server secret');
   const relay = new Relay(config, new Logger(log));
   const ws = new WsEndpoint(relay);
   const tcp = await listenTcp(relay, config.host, config.tcpPort);
@@ -95,8 +98,19 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
     tcp: `${server.host}:${server.tcpPort}`,
     http: `${server.host}:${server.httpPort}`,
     web: config.webRoot ?? 'not built',
+    access: config.secret === null ? 'open' : 'tokens',
   });
+  if (config.secret === null && !isLoopback(config.host)) {
+    relay.log.warn('open-mode', {
+      host: config.host,
+      hint: 'no FRAMEWIRE_SECRET: anyone who can reach this address can publish and watch',
+    });
+  }
   return server;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

@@ -3,6 +3,7 @@ import {
   type ErrorCode,
   type FrameMessage,
   frameMessage,
+  type HelloMessage,
   LENGTH_PREFIX_BYTES,
   type Message,
   PROTOCOL_VERSION,
@@ -10,6 +11,7 @@ import {
   type PublishMessage,
   type SubscribeMessage,
 } from '../protocol/index.js';
+import { AuthError, allows, verifyToken } from './auth.js';
 import { NAME_PATTERN, type ServerConfig } from './config.js';
 import { Connection } from './connection.js';
 import type { Logger } from './log.js';
@@ -157,22 +159,7 @@ export class Relay {
     if (m.type !== 'hello' && !conn.hello) throw new ProtocolError('FW_NOT_HELLO', `${m.type} before hello`);
     switch (m.type) {
       case 'hello':
-        if (conn.hello) throw new ProtocolError('FW_BAD_MESSAGE', 'hello sent twice');
-        if (m.version !== PROTOCOL_VERSION) {
-          throw new ProtocolError(
-            'FW_BAD_VERSION',
-            `protocol version ${m.version} is not supported (this server speaks ${PROTOCOL_VERSION})`,
-          );
-        }
-        conn.hello = m;
-        conn.send({
-          type: 'hello',
-          version: PROTOCOL_VERSION,
-          role: 'server',
-          agent: SERVER_AGENT,
-          token: '',
-        });
-        this.log.info('hello', { conn: conn.id, role: m.role, agent: m.agent });
+        this.onHello(conn, m);
         return;
       case 'publish':
         this.onPublish(conn, m);
@@ -217,12 +204,57 @@ export class Relay {
     }
   }
 
+  private onHello(conn: Connection, m: HelloMessage): void {
+    if (conn.hello || conn.helloPending) throw new ProtocolError('FW_BAD_MESSAGE', 'hello sent twice');
+    if (m.version !== PROTOCOL_VERSION) {
+      throw new ProtocolError(
+        'FW_BAD_VERSION',
+        `protocol version ${m.version} is not supported (this server speaks ${PROTOCOL_VERSION})`,
+      );
+    }
+    const welcome = () => {
+      conn.hello = m;
+      conn.send({ type: 'hello', version: PROTOCOL_VERSION, role: 'server', agent: SERVER_AGENT, token: '' });
+      this.log.info('hello', { conn: conn.id, role: m.role, agent: m.agent, room: conn.grant?.room });
+    };
+    const { secret } = this.config;
+    if (secret === null) {
+      welcome();
+      return;
+    }
+    // Verifying is async (WebCrypto); until it answers, the peer has no hello and may send nothing else.
+    conn.helloPending = true;
+    verifyToken(secret, m.token).then(
+      (grant) => {
+        if (conn.closing) return;
+        conn.helloPending = false;
+        conn.grant = grant;
+        welcome();
+      },
+      (err: unknown) => {
+        // The token itself is never logged: it is a credential.
+        if (err instanceof AuthError) conn.fail(err.code, `${err.message} (${err.reason})`);
+        else this.reject(conn, err);
+      },
+    );
+  }
+
+  /** In token mode, closes `conn` unless its grant allows `action` on `room`; true when allowed. */
+  private authorized(conn: Connection, action: 'publish' | 'view', room: string): boolean {
+    if (this.config.secret === null) return true;
+    const denied = conn.grant ? allows(conn.grant, action, room) : new AuthError('missing', 'no token');
+    if (!denied) return true;
+    conn.fail(denied.code, `${denied.message} (${denied.reason})`);
+    return false;
+  }
+
   private onPublish(conn: Connection, m: PublishMessage): void {
     const bad = badName(m.room, 'room') ?? badName(m.name, 'stream name');
     if (bad) {
       requestError(conn, m.requestId, 'FW_BAD_NAME', bad);
       return;
     }
+    if (!this.authorized(conn, 'publish', m.room)) return;
     if (m.config.codec.length === 0 || m.config.codec.length > 128) {
       requestError(
         conn,
@@ -289,6 +321,7 @@ export class Relay {
       requestError(conn, m.requestId, 'FW_BAD_NAME', bad);
       return;
     }
+    if (!this.authorized(conn, 'view', m.room)) return;
     if (m.name === '') {
       const room = this.roomFor(m.room);
       if (!room) {

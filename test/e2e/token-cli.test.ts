@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { allows, verifyToken } from '../../src/server/auth.js';
-import { ensureBuilt, killStarted, run } from '../helpers/cli.js';
+import { ensureBuilt, killStarted, probe, publishTestPattern, run, serve } from '../helpers/cli.js';
 
 const SECRET = 'e2e-secret-long-enough-for-hs256-0123456789';
 
@@ -77,5 +80,39 @@ describe('framewire token', { timeout: 60_000 }, () => {
     assert.match(r.stdout, /neither --publish nor --view: view only/);
     const tool = await run(['--help']);
     assert.match(tool.stdout, /^ {2}token +mint an access token/m);
+  });
+});
+
+describe('a server with FRAMEWIRE_SECRET', { timeout: 60_000 }, () => {
+  it('refuses a publisher without a token, and relays one with a token minted by `framewire token`', async () => {
+    const env = { ...process.env, FRAMEWIRE_SECRET: SECRET };
+    const server = await serve({ tcp: 0, http: 0 }, env);
+    const srv = `127.0.0.1:${server.port}`;
+
+    const refused = await run(
+      ['publish', '--server', srv, '--room', 'lab', '--name', 'cam', '--test-pattern'],
+      20_000,
+      env,
+    );
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stderr,
+      /^framewire: the server refused the token \(.*missing.*\): get one with `framewire token/m,
+    );
+
+    const mint = (rights: string[]) => run(['token', '--room', 'lab', ...rights, '--ttl', '5m'], 20_000, env);
+    const pubToken = (await mint(['--publish'])).stdout.trim();
+    const viewToken = (await mint(['--view'])).stdout.trim();
+    const out = join(mkdtempSync(join(tmpdir(), 'fw-token-')), 'lab.webm');
+    const watching = run(
+      ['watch', '--server', srv, '--room', 'lab', '--token', viewToken, '--out', out, '--duration', '4'],
+      20_000,
+      env,
+    );
+    const publishing = publishTestPattern(server.port, 'lab', 'cam', { durationSec: 3, token: pubToken });
+    const [pub, watch] = await Promise.all([publishing, watching]);
+    assert.equal(pub.code, 0, pub.stderr);
+    assert.equal(watch.code, 0, watch.stderr);
+    assert.ok((await probe(out)).frames > 20);
   });
 });

@@ -24,9 +24,13 @@ export function ensureBuilt(needs: string[] = ['dist/cli/main.js']): void {
 }
 
 /** Runs `framewire args...` to completion (killed by PID at the deadline). */
-export function run(args: string[], timeoutMs = 20_000): Promise<Result> {
+export function run(
+  args: string[],
+  timeoutMs = 20_000,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Result> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     started.add(child);
     let stdout = '';
     let stderr = '';
@@ -56,11 +60,15 @@ export interface Served {
 }
 
 /** Starts `framewire serve` (on free ports unless given) and reads both ports from its first lines. */
-export function serve(ports: { tcp: number; http: number } = { tcp: 0, http: 0 }): Promise<Served> {
+export function serve(
+  ports: { tcp: number; http: number } = { tcp: 0, http: 0 },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Served> {
   return new Promise((resolvePromise, reject) => {
     const args = [BIN, 'serve', '--tcp-port', String(ports.tcp), '--http-port', String(ports.http)];
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env,
     });
     started.add(child);
     let out = '';
@@ -150,6 +158,8 @@ export interface TestPatternOptions {
   /** Small and slow by default, so several can run on a 2-core machine. */
   size?: string;
   fps?: number;
+  /** Passed as --token. */
+  token?: string;
 }
 
 /** Runs `framewire publish --test-pattern` as stream `name` of `room` until its duration ends. */
@@ -162,5 +172,6 @@ export function publishTestPattern(
   const args = ['publish', '--server', `127.0.0.1:${port}`, '--room', room, '--name', name, '--test-pattern'];
   args.push('--codec', o.codec ?? 'vp8', '--size', o.size ?? '320x240', '--fps', String(o.fps ?? 15));
   args.push('--duration', String(o.durationSec));
+  if (o.token) args.push('--token', o.token);
   return run(args, (o.durationSec + 20) * 1000);
 }

@@ -32,7 +32,13 @@ describe('a viewer that stops reading', () => {
 
   async function setUp(queue: { viewerQueueBytes: number; viewerQueueAgeMs: number }) {
     // The test floods far faster than real video, so the per-stream rate limit is lifted here.
-    server = await startServer({ tcpPort: 0, httpPort: 0, log: () => {}, maxStreamBytesPerSec: 1e12, ...queue });
+    server = await startServer({
+      tcpPort: 0,
+      httpPort: 0,
+      log: () => {},
+      maxStreamBytesPerSec: 1e12,
+      ...queue,
+    });
     const pub = await WireClient.hello(server.tcpPort, 'publisher');
     const healthy = await WireClient.hello(server.tcpPort, 'viewer');
     const stalled = await WireClient.hello(server.tcpPort, 'viewer');

@@ -50,6 +50,8 @@ export class Connection {
   constructor(
     private readonly url: string,
     private readonly role: 'peer' | 'viewer',
+    /** Access token for rooms that need one (from the page's `?token=`); empty otherwise. */
+    private readonly token: string,
     private readonly handlers: ConnectionHandlers,
   ) {}
 
@@ -111,7 +113,13 @@ export class Connection {
     this.ws = ws;
     ws.onopen = () => {
       ws.send(
-        encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, role: this.role, agent: AGENT, token: '' }),
+        encodeMessage({
+          type: 'hello',
+          version: PROTOCOL_VERSION,
+          role: this.role,
+          agent: AGENT,
+          token: this.token,
+        }),
       );
     };
     ws.onmessage = (event: MessageEvent) => this.onData(ws, event.data);

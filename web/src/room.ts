@@ -44,7 +44,8 @@ export class RoomPage {
   ) {
     document.title = `${room} · Framewire`;
     this.topbar = new TopBar(room, options.watch);
-    this.conn = new Connection(defaultSocketUrl(), options.watch ? 'viewer' : 'peer', {
+    const token = new URLSearchParams(location.search).get('token') ?? '';
+    this.conn = new Connection(defaultSocketUrl(), options.watch ? 'viewer' : 'peer', token, {
       onState: (state, detail) => this.onState(state, detail),
       onSession: () => this.onSession(),
       onMessage: (m) => this.onMessage(m),
@@ -124,7 +125,14 @@ export class RoomPage {
       case 'error':
         if (this.publisher?.handleMessage(m)) return;
         if (m.code === 'FW_SHUTDOWN') this.topbar.setStatus('offline', 'server restarting…');
-        else this.showMessage(`The server said ${m.code}: ${m.message}`);
+        else if (m.code === 'FW_UNAUTHORIZED') {
+          // Retrying with the same token cannot help: stop, and say what would.
+          this.conn.stop();
+          this.topbar.setStatus('offline', 'not allowed');
+          this.showMessage(
+            `This room needs a valid access token (${m.message}). Ask for a link with ?token=… from whoever runs the server.`,
+          );
+        } else this.showMessage(`The server said ${m.code}: ${m.message}`);
         return;
       default:
         return;
