@@ -1,3 +1,4 @@
+import { CLIP_FPS } from '../lib/clip.js';
 import type { SubTally } from '../lib/collector.js';
 import {
   BENCH_ROOM,
@@ -32,7 +33,7 @@ export class FramewireTarget implements LoadTarget {
     return {
       output: {
         send: (index, frame) =>
-          link.sendFrame(streamId, index, frame.key, Math.round((index * 1e6) / 30), frame.annexB),
+          link.sendFrame(streamId, index, frame.key, Math.round((index * 1e6) / CLIP_FPS), frame.annexB),
         get backlogBytes() {
           return link.backlogBytes;
         },

@@ -1,3 +1,4 @@
+import { HttpFlvPlayer, RtmpPlayer, RtmpPublisher } from '../peers/index.js';
 import { CLIP_FPS } from './clip.js';
 import type { Collector, SubTally } from './collector.js';
 import { indexOf } from './pacing.js';
@@ -9,47 +10,17 @@ import {
   type TargetName,
 } from './target.js';
 
-/** The part of bench/peers/index.js the load process uses (RTMP publish; RTMP or HTTP-FLV play). */
-interface PeerClients {
-  RtmpPublisher: {
-    connect(url: string): Promise<{
-      sendVideo(body: Uint8Array, timestampMs: number): void;
-      readonly bufferedBytes: number;
-      close(): void;
-    }>;
-  };
-  RtmpPlayer: PlayerClass;
-  HttpFlvPlayer: PlayerClass;
-}
-type PlayerClass = {
-  connect(
-    url: string,
-    onVideo: (timestampMs: number, bytes: number, body: Uint8Array) => void,
-  ): Promise<{ close(): void }>;
-};
-
-// Resolved at run time so the Framewire targets work without the peers' code.
-const PEERS_MODULE = '../peers/index.js';
-
 /**
  * Load clients for the peers: RTMP publishers for both; RTMP players for nginx-rtmp, HTTP-FLV players
  * for node-media-server. A frame is identified by its timestamp (unique per frame at 30 fps).
  */
 export class PeerTarget implements LoadTarget {
-  private clients: PeerClients | null = null;
-
   constructor(
     private readonly target: TargetName,
     private readonly ctx: LoadContext,
   ) {}
 
-  private async peers(): Promise<PeerClients> {
-    this.clients ??= (await import(PEERS_MODULE)) as PeerClients;
-    return this.clients;
-  }
-
   async openPublisher(k: number): Promise<PublisherHandle> {
-    const { RtmpPublisher } = await this.peers();
     const pub = await RtmpPublisher.connect(
       `rtmp://127.0.0.1:${this.ctx.endpoints.port}/live/${streamName(k)}`,
     );
@@ -66,7 +37,6 @@ export class PeerTarget implements LoadTarget {
   }
 
   async openViewer(watch: readonly number[]): Promise<{ connections: number; close(): void }> {
-    const { RtmpPlayer, HttpFlvPlayer } = await this.peers();
     const { collector, pacers, endpoints } = this.ctx;
     // RTMP and HTTP-FLV carry one stream per connection: a viewer of several streams opens several.
     const players = await Promise.all(

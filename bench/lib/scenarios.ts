@@ -19,7 +19,7 @@ export interface ViewerPlan {
 export function fanout(n: number): Scenario {
   return {
     name: `fanout-${n}`,
-    title: `1 publisher → ${n} viewers`,
+    title: `1 publisher → ${n} viewer${n === 1 ? '' : 's'}`,
     kind: 'fanout',
     publishers: 1,
     viewers: n,
