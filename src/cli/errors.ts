@@ -1,4 +1,4 @@
-import { ClientError } from '../client/errors.js';
+import { ClientError, TlsError, type TlsFailure } from '../client/errors.js';
 import { MediaError } from '../media/errors.js';
 
 /** Exit code of a usage error (unknown command or flag, bad value), as most Unix tools use. */
@@ -25,6 +25,21 @@ export function usageError(command: string, problem: string): CliError {
   return new CliError(`${problem}: see \`${help}\``, EXIT_USAGE);
 }
 
+// FW_TLS_FAILED by cause: what went wrong in a user's words, then what to do about it.
+const TLS_PROBLEM: Record<TlsFailure, string> = {
+  untrusted: "the server's certificate is not trusted",
+  'wrong-host': "the server's certificate is for another name",
+  expired: "the server's certificate has expired or is not yet valid",
+  'not-tls': 'the TLS handshake failed',
+};
+const TLS_FIX: Record<TlsFailure, string> = {
+  untrusted: 'pass --ca FILE with the CA that signed it',
+  'wrong-host':
+    "use the host name or address the certificate names in --server, or add this one to the certificate's subjectAltName",
+  expired: "renew the server's certificate (or check this machine's clock)",
+  'not-tls': 'is the server running with --tls-cert? Without TLS, use --server tcp://HOST:PORT',
+};
+
 /**
  * Turns the typed errors of the libraries into a CliError with a line a user can act on; returns null
  * for anything unexpected (a bug), which the caller reports with its stack.
@@ -34,6 +49,15 @@ export function toCliError(err: unknown): CliError | null {
   if (err instanceof MediaError) {
     // Media messages already say what to do; ffmpeg failures carry ffmpeg's own last lines.
     return new CliError(err.message, EXIT_FAILURE, { cause: err });
+  }
+  if (err instanceof TlsError) {
+    return new CliError(
+      `${TLS_PROBLEM[err.failure]} (${err.detail}): ${TLS_FIX[err.failure]}`,
+      EXIT_FAILURE,
+      {
+        cause: err,
+      },
+    );
   }
   if (err instanceof ClientError) {
     switch (err.code) {

@@ -1,13 +1,13 @@
 import { parseArgs } from 'node:util';
+import type { ClientTlsOptions } from '../client/client.js';
 import { ClientError } from '../client/errors.js';
-import { connectWithReconnect, type ReconnectingPublication } from '../client/reconnect.js';
+import type { ReconnectingPublication } from '../client/reconnect.js';
 import { DEFAULT_KEYFRAME_INTERVAL_SEC } from '../media/ffmpeg-args.js';
 import { type EncodedFrame, type SourceOptions, startEncodedSource } from '../media/source.js';
 import type { DecoderConfig } from '../protocol/messages.js';
 import {
   DEFAULT_SERVER,
   parseBitrate,
-  parseHostPort,
   parsePositive,
   parseSize,
   required,
@@ -17,6 +17,13 @@ import {
 import type { CliContext, Command } from './command.js';
 import { CliError, usageError } from './errors.js';
 import { Meter } from './meter.js';
+import {
+  connectToServer,
+  formatServer,
+  parseServer,
+  type ServerAddress,
+  tlsFromFlags,
+} from './server-address.js';
 import { logReconnects, StatusLine } from './status.js';
 
 const USAGE = `Usage: framewire publish --room R --name N (--camera DEV | --file PATH [--loop] | --test-pattern) [flags]
@@ -32,7 +39,9 @@ Input (exactly one):
   --test-pattern      a generated test picture (no camera needed)
 
 Flags:
-  --server HOST:PORT  the server (default ${DEFAULT_SERVER})
+  --server ADDR       the server: HOST:PORT or tcp://HOST:PORT, or tls://HOST:PORT for a server
+                      with TLS (default ${DEFAULT_SERVER})
+  --ca FILE           with tls://: also trust this PEM CA certificate (e.g. of a self-signed setup)
   --token T           access token, for servers that need one (default: $FRAMEWIRE_TOKEN); mint
                       one with \`framewire token\`
   --room R            room name (letters, digits, . _ -)
@@ -55,9 +64,16 @@ const MAX_EARLY_FRAMES = 120;
 // Keyframe requests come from every viewer that joins or skips; one log line per interval is enough.
 const KEYFRAME_LOG_INTERVAL_MS = 5000;
 
-function parse(
-  argv: string[],
-): SourceOptions & { host: string; port: number; token: string; room: string; name: string } {
+/** What `publish` runs with: the encoder's options and where to send. */
+type PublishOptions = SourceOptions & {
+  server: ServerAddress;
+  tls: ClientTlsOptions | undefined;
+  token: string;
+  room: string;
+  name: string;
+};
+
+function parse(argv: string[]): PublishOptions {
   const f = withUsage(
     'publish',
     () =>
@@ -67,6 +83,7 @@ function parse(
         allowPositionals: false,
         options: {
           server: { type: 'string', default: DEFAULT_SERVER },
+          ca: { type: 'string' },
           token: { type: 'string' },
           room: { type: 'string' },
           name: { type: 'string' },
@@ -101,8 +118,10 @@ function parse(
       : input.kind === 'file'
         ? null
         : { width: 640, height: 480 };
-  const options: SourceOptions & { host: string; port: number; token: string; room: string; name: string } = {
-    ...parseHostPort('publish', f.server),
+  const server = parseServer('publish', f.server);
+  const options: PublishOptions = {
+    server,
+    tls: tlsFromFlags('publish', server, f.ca),
     token: tokenFrom(f.token),
     room: required('publish', 'room', f.room),
     name: required('publish', 'name', f.name),
@@ -122,15 +141,9 @@ function parse(
 
 async function run(argv: string[], ctx: CliContext): Promise<number> {
   const opts = parse(argv);
-  const { host, port, room, name } = opts;
+  const { server, room, name } = opts;
   // Connect before starting ffmpeg: an unreachable server is reported at once, with nothing to clean up.
-  const client = await connectWithReconnect({
-    host,
-    port,
-    token: opts.token,
-    role: 'publisher',
-    agent: 'framewire-cli/0.1.0',
-  });
+  const client = await connectToServer(server, opts.tls, { role: 'publisher', token: opts.token });
   const status = new StatusLine(ctx.stderr);
   const meter = new Meter();
   const source = startEncodedSource(opts);
@@ -174,7 +187,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     ctx.signal.addEventListener('abort', () => resolve(null), { once: true });
   });
 
-  logReconnects(client, status, `${host}:${port}`, 'publishing again');
+  logReconnects(client, status, formatServer(server), 'publishing again');
 
   const ticker = setInterval(() => {
     const r = meter.read();

@@ -3,21 +3,25 @@ import { formatAddress } from '../client/errors.js';
 import { secretFromEnv, WeakSecretError } from '../server/auth.js';
 import { DEFAULT_CONFIG, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT, type ServerConfig } from '../server/config.js';
 import { ConfigError, loadConfigFile } from '../server/config-file.js';
-import { startServer } from '../server/index.js';
+import { startServer, TlsConfigError } from '../server/index.js';
 import { parsePort, withUsage } from './args.js';
 import { aborted, type CliContext, type Command } from './command.js';
-import { CliError } from './errors.js';
+import { CliError, usageError } from './errors.js';
 
-const USAGE = `Usage: framewire serve [--host H] [--tcp-port P] [--http-port P] [--config FILE]
+const USAGE = `Usage: framewire serve [--host H] [--tcp-port P] [--http-port P] [--tls-cert FILE --tls-key FILE]
+                       [--config FILE]
 
 Runs the relay server until Ctrl-C (or SIGTERM), then tells clients it is shutting down and exits.
-Once it listens it prints \`framewire listening on tcp://H:P\`, then a line with the HTTP address
-(web app, JSON API, WebSocket). Log lines go to stderr.
+Once it listens it prints \`framewire listening on tcp://H:P\` (\`tls://H:P\` with TLS), then a line
+with the HTTP address (web app, JSON API, WebSocket). Log lines go to stderr.
 
 Flags:
   --host H         address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
   --tcp-port P     TCP port of the socket protocol (default ${DEFAULT_TCP_PORT}; 0 = any free port)
   --http-port P    HTTP port of the web app, API and WebSocket (default ${DEFAULT_HTTP_PORT}; 0 = any free port)
+  --tls-cert FILE  PEM certificate (chain) of the server; with --tls-key, the TCP port speaks TLS and the
+                   HTTP port HTTPS and WSS (no plain fallback). Clients then use --server tls://H:P
+  --tls-key FILE   PEM private key of --tls-cert
   --config FILE    JSON object of settings (limits, queue bounds, ports...); flags win over the file.
                    Every setting and its default: docs/operations.md
 
@@ -46,6 +50,8 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
           host: { type: 'string' },
           'tcp-port': { type: 'string' },
           'http-port': { type: 'string' },
+          'tls-cert': { type: 'string' },
+          'tls-key': { type: 'string' },
           config: { type: 'string' },
         },
       }).values,
@@ -68,6 +74,16 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     flags['http-port'] === undefined
       ? (file.httpPort ?? DEFAULT_HTTP_PORT)
       : parsePort('serve', 'http-port', flags['http-port']);
+  const tlsCert = flags['tls-cert'] ?? file.tlsCert ?? null;
+  const tlsKey = flags['tls-key'] ?? file.tlsKey ?? null;
+  if ((tlsCert === null) !== (tlsKey === null)) {
+    // Refused rather than served in clear: the operator asked for TLS.
+    const [has, lacks] = tlsCert !== null ? ['--tls-cert', '--tls-key'] : ['--tls-key', '--tls-cert'];
+    throw usageError(
+      'serve',
+      `${has} needs ${lacks} too (TLS takes a certificate and its private key, as flags or as tlsCert and tlsKey in the config file)`,
+    );
+  }
   let secret: string | null;
   try {
     // The environment wins over the file: secrets are better kept out of config files.
@@ -83,25 +99,28 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       host,
       tcpPort,
       httpPort,
+      tlsCert,
+      tlsKey,
       log: (line) => ctx.stderr.write(`${line}\n`),
     });
   } catch (err) {
-    if (err instanceof WeakSecretError) throw new CliError(err.message);
+    if (err instanceof WeakSecretError || err instanceof TlsConfigError) throw new CliError(err.message);
     const { code, port } = err as NodeJS.ErrnoException & { port?: number };
     const fix = code ? LISTEN_ERRORS[code] : undefined;
     if (fix) {
       // Both listeners share the host; the failing port says which flag to change.
       const http = port === httpPort && port !== tcpPort;
-      const where = `${http ? 'http' : 'tcp'}://${formatAddress(host, http ? httpPort : tcpPort)}`;
+      const scheme = tlsCert === null ? (http ? 'http' : 'tcp') : http ? 'https' : 'tls';
+      const where = `${scheme}://${formatAddress(host, http ? httpPort : tcpPort)}`;
       throw new CliError(
         `cannot listen on ${where}: ${fix.replace('FLAG', http ? '--http-port' : '--tcp-port')}`,
       );
     }
     throw err;
   }
-  // The first line is the contract scripts and tests read; keep its form.
-  ctx.stdout.write(`framewire listening on tcp://${formatAddress(server.host, server.tcpPort)}\n`);
-  ctx.stdout.write(`framewire web app and API on http://${formatAddress(server.host, server.httpPort)}\n`);
+  // The first line is the contract scripts and tests read; keep its form (tcp:// or tls://).
+  ctx.stdout.write(`framewire listening on ${server.tcpUrl}\n`);
+  ctx.stdout.write(`framewire web app and API on ${server.httpUrl}\n`);
   await aborted(ctx.signal);
   await server.close();
   return 0;

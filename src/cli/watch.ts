@@ -1,13 +1,13 @@
 import { parseArgs } from 'node:util';
 import { ClientError } from '../client/errors.js';
-import { connectWithReconnect } from '../client/reconnect.js';
 import { type Display, startDisplay } from '../media/display.js';
 import { createRecorder, type Recorder } from '../media/recorder.js';
 import type { DecoderConfig, FrameMessage, StreamAddedMessage } from '../protocol/messages.js';
-import { DEFAULT_SERVER, parseHostPort, parsePositive, required, tokenFrom, withUsage } from './args.js';
+import { DEFAULT_SERVER, parsePositive, required, tokenFrom, withUsage } from './args.js';
 import type { CliContext, Command } from './command.js';
 import { CliError } from './errors.js';
 import { Meter, type MeterReading } from './meter.js';
+import { connectToServer, formatServer, parseServer, tlsFromFlags } from './server-address.js';
 import { logReconnects, StatusLine } from './status.js';
 
 const USAGE = `Usage: framewire watch --room R [--name N] [flags]
@@ -17,7 +17,9 @@ until --duration passes or Ctrl-C. If the server goes away it reconnects and sub
 cannot be reached at start, or stream N does not exist, it exits with an error.
 
 Flags:
-  --server HOST:PORT  the server (default ${DEFAULT_SERVER})
+  --server ADDR       the server: HOST:PORT or tcp://HOST:PORT, or tls://HOST:PORT for a server
+                      with TLS (default ${DEFAULT_SERVER})
+  --ca FILE           with tls://: also trust this PEM CA certificate (e.g. of a self-signed setup)
   --token T           access token, for servers that need one (default: $FRAMEWIRE_TOKEN); mint
                       one with \`framewire token\`
   --room R            room name
@@ -53,6 +55,7 @@ function parse(argv: string[]) {
         allowPositionals: false,
         options: {
           server: { type: 'string', default: DEFAULT_SERVER },
+          ca: { type: 'string' },
           token: { type: 'string' },
           room: { type: 'string' },
           name: { type: 'string', default: '' },
@@ -63,8 +66,10 @@ function parse(argv: string[]) {
         },
       }).values,
   );
+  const server = parseServer('watch', f.server);
   return {
-    ...parseHostPort('watch', f.server),
+    server,
+    tls: tlsFromFlags('watch', server, f.ca),
     token: tokenFrom(f.token),
     room: required('watch', 'room', f.room),
     name: f.name,
@@ -175,14 +180,8 @@ function formatReading(r: MeterReading): string {
 
 async function run(argv: string[], ctx: CliContext): Promise<number> {
   const opts = parse(argv);
-  const { host, port, room, name } = opts;
-  const client = await connectWithReconnect({
-    host,
-    port,
-    token: opts.token,
-    role: 'viewer',
-    agent: 'framewire-cli/0.1.0',
-  });
+  const { server, room, name } = opts;
+  const client = await connectToServer(server, opts.tls, { role: 'viewer', token: opts.token });
   const status = new StatusLine(ctx.stderr);
   const streams = new Map<number, StreamState>();
   const total = new Meter();
@@ -226,7 +225,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     sink.frame(`${s.info.room}/${s.info.name}`, m);
   });
   client.on('close', (err) => stop(err));
-  logReconnects(client, status, `${host}:${port}`, 'subscribing again');
+  logReconnects(client, status, formatServer(server), 'subscribing again');
 
   try {
     await client.subscribe(room, name);

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import tls from 'node:tls';
 import { decodeMessage, encodeMessage } from '../protocol/codec.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, lengthPrefix, MessageDeframer } from '../protocol/framing.js';
@@ -13,7 +14,7 @@ import {
   type StreamAddedMessage,
   type StreamRemovedMessage,
 } from '../protocol/messages.js';
-import { ClientError, connectFailed, formatAddress } from './errors.js';
+import { ClientError, connectFailed, formatAddress, tlsFailed } from './errors.js';
 import { type FrameSink, Publication } from './publication.js';
 
 /** Default socket backlog (2 MiB) above which a publication drops frames until the next keyframe. */
@@ -26,10 +27,18 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
 // growing these maps without limit.
 const MAX_PENDING = 1024;
 
+/** TLS to the server (a `serve --tls-cert` server): the certificate is always verified, host name included. */
+export interface ClientTlsOptions {
+  /** PEM CA certificate(s) trusted in addition to Node's default CAs, e.g. the CA of a self-signed setup. */
+  ca?: string | Buffer;
+}
+
 /** How to reach the server and who we say we are. */
 export interface ConnectOptions {
   host: string;
   port: number;
+  /** Speak TLS on the TCP port; absent for plain TCP. */
+  tls?: ClientTlsOptions;
   role: 'publisher' | 'viewer' | 'peer';
   /** Names the client software in the server's logs. */
   agent?: string;
@@ -80,22 +89,47 @@ function nowMicros(): number {
 /** Connects to a Framewire server over TCP and completes the hello exchange. */
 export async function connect(options: ConnectOptions): Promise<FramewireClient> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const socket = await openSocket(options.host, options.port, timeoutMs);
+  const socket = await openSocket(options.host, options.port, options.tls, timeoutMs);
   const client = new FramewireClient(socket, options);
   await client.handshake(timeoutMs);
   return client;
 }
 
-function openSocket(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+/** Options of tls.connect: `ca` is added to the default CAs (tls.connect's own `ca` would replace them). */
+function tlsConnectOptions(host: string, port: number, options: ClientTlsOptions): tls.ConnectionOptions {
+  return {
+    host,
+    port,
+    // SNI takes host names only; an IP address is still checked against the certificate's IP entries.
+    servername: net.isIP(host) === 0 ? host : undefined,
+    ca: options.ca === undefined ? undefined : [...tls.rootCertificates, options.ca],
+  };
+}
+
+// A TLS socket is a net.Socket once connected, so everything after this (framing, cork + prefix + body
+// writes, backpressure) is the same for both.
+function openSocket(
+  host: string,
+  port: number,
+  tlsOptions: ClientTlsOptions | undefined,
+  timeoutMs: number,
+): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
+    const socket = tlsOptions
+      ? tls.connect(tlsConnectOptions(host, port, tlsOptions))
+      : net.connect({ host, port });
+    // Errors after the TCP connect and before the handshake ends are TLS failures (certificate, not TLS).
+    let tcpConnected = false;
+    socket.once('connect', () => {
+      tcpConnected = true;
+    });
     const fail = (err: unknown): void => {
       socket.destroy();
-      reject(connectFailed(host, port, err));
+      reject(tlsOptions && tcpConnected ? tlsFailed(host, port, err) : connectFailed(host, port, err));
     };
     socket.setTimeout(timeoutMs, () => fail(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
     socket.once('error', fail);
-    socket.once('connect', () => {
+    socket.once(tlsOptions ? 'secureConnect' : 'connect', () => {
       socket.setTimeout(0);
       socket.off('error', fail);
       // Frames are latency-sensitive and already batched by the encoder: no Nagle delay.

@@ -8,6 +8,7 @@ export const CLIENT_ERROR_CODES = [
   'FW_CLIENT_CLOSED',
   'FW_TIMEOUT',
   'FW_TOO_MANY_PENDING',
+  'FW_TLS_FAILED',
 ] as const;
 
 /** Stable codes a ClientError can carry: the client's own and every server code of protocol v1. */
@@ -56,6 +57,72 @@ export function connectFailed(host: string, port: number, cause: unknown): Clien
     undefined,
     { cause },
   );
+}
+
+/** Why a TLS connection failed: each has its own fix (trust a CA, use another name, renew, drop TLS). */
+export type TlsFailure = 'untrusted' | 'wrong-host' | 'expired' | 'not-tls';
+
+/** FW_TLS_FAILED: the TLS handshake with the server failed; {@link TlsError.failure} says why. */
+export class TlsError extends ClientError {
+  constructor(
+    readonly failure: TlsFailure,
+    message: string,
+    /** The TLS library's own words ("self-signed certificate"), for a line that adds its own fix. */
+    readonly detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super('FW_TLS_FAILED', message, undefined, options);
+  }
+}
+
+// OpenSSL's verify results (X509_V_ERR_* without the prefix) that mean "no trusted CA signed this".
+const UNTRUSTED = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'INVALID_CA',
+]);
+
+const EXPIRED = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
+
+// What is wrong with the certificate, after "the certificate of the server at H:P".
+const CERT_WORDS: Record<Exclude<TlsFailure, 'not-tls'>, string> = {
+  untrusted: 'is not trusted: no trusted CA signed it',
+  'wrong-host': 'names another host',
+  expired: 'is out of its validity period',
+};
+
+/**
+ * The FW_TLS_FAILED error for a failure after the TCP connection to `host:port` was made and before the
+ * TLS handshake finished: a certificate we do not trust, or a server that does not speak TLS there.
+ */
+export function tlsFailed(host: string, port: number, cause: unknown): TlsError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code ?? '';
+  // OpenSSL's errors carry a short `reason` ("wrong version number"); their message is a raw multi-line dump.
+  const reason = (cause as { reason?: unknown } | undefined)?.reason;
+  const detail =
+    typeof reason === 'string'
+      ? reason
+      : ((cause instanceof Error ? cause.message : String(cause)).split('\n')[0] ?? '');
+  // Anything unrecognised: the peer closed, or answered bytes that are not TLS (a server without TLS).
+  const failure: TlsFailure = UNTRUSTED.has(code)
+    ? 'untrusted'
+    : EXPIRED.has(code)
+      ? 'expired'
+      : code === 'ERR_TLS_CERT_ALTNAME_INVALID'
+        ? 'wrong-host'
+        : 'not-tls';
+  const where = formatAddress(host, port);
+  const message =
+    failure === 'not-tls'
+      ? `the TLS handshake with the server at ${where} failed (${detail})`
+      : `the certificate of the server at ${where} ${CERT_WORDS[failure]} (${detail})`;
+  return new TlsError(failure, message, detail, { cause });
 }
 
 /** `host:port`, with IPv6 literals bracketed so the port is unambiguous. */

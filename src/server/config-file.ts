@@ -30,7 +30,9 @@ export async function loadConfigFile(path: string): Promise<Partial<ServerConfig
     }
     // Settings whose default is null take a string when given.
     const expected =
-      key === 'webRoot' || key === 'secret' ? 'string' : typeof DEFAULT_CONFIG[key as keyof ServerConfig];
+      DEFAULT_CONFIG[key as keyof ServerConfig] === null
+        ? 'string'
+        : typeof DEFAULT_CONFIG[key as keyof ServerConfig];
     const ok =
       expected === 'number'
         ? typeof value === 'number' && Number.isFinite(value) && value >= 0

@@ -45,6 +45,13 @@ export interface ServerConfig {
    * `serve` reads it from FRAMEWIRE_SECRET.
    */
   secret: string | null;
+  /**
+   * PEM certificate chain file; with {@link tlsKey}, the TCP port speaks TLS and the HTTP port HTTPS (and
+   * WSS). Both or neither; null is plain TCP and HTTP.
+   */
+  tlsCert: string | null;
+  /** PEM private key file of {@link tlsCert}. */
+  tlsKey: string | null;
 }
 
 /** The defaults: sized for a few Mbit/s per stream with well under a second of queued latency. */
@@ -67,6 +74,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
   // 20 Mbit/s: several times a 1080p camera stream; above that someone is flooding, not streaming.
   maxStreamBytesPerSec: 2_500_000,
   secret: null,
+  tlsCert: null,
+  tlsKey: null,
 };
 
 /** Room and stream names: URL-safe, so a room can be a path segment (`/r/<room>`). */

@@ -1,7 +1,9 @@
 import http from 'node:http';
+import https from 'node:https';
 import type { Relay } from './relay.js';
 import type { StaticFiles } from './static-files.js';
 import { snapshotStats } from './stats.js';
+import { logTlsClientErrors, type TlsCredentials, tlsServerOptions } from './tls.js';
 import type { WsEndpoint } from './ws.js';
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
@@ -41,9 +43,17 @@ function serveApi(relay: Relay, urlPath: string, res: http.ServerResponse): bool
   return true;
 }
 
-/** The HTTP side of the server: JSON API, WebSocket upgrades, and the web app's files. */
-export function createHttpServer(relay: Relay, files: StaticFiles, ws: WsEndpoint): http.Server {
-  const server = http.createServer((req, res) => {
+/**
+ * The HTTP side of the server: JSON API, WebSocket upgrades, and the web app's files. With credentials it
+ * is HTTPS (and the WebSocket endpoint WSS) on the same port, with no plain fallback.
+ */
+export function createHttpServer(
+  relay: Relay,
+  files: StaticFiles,
+  ws: WsEndpoint,
+  credentials: TlsCredentials | null = null,
+): http.Server {
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const urlPath = (req.url ?? '/').split('?')[0] as string;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
@@ -67,7 +77,18 @@ export function createHttpServer(relay: Relay, files: StaticFiles, ws: WsEndpoin
         else res.destroy();
       },
     );
-  });
+  };
+  let server: http.Server;
+  if (credentials) {
+    const httpsServer = https.createServer(
+      tlsServerOptions(credentials, relay.config.helloTimeoutMs),
+      onRequest,
+    );
+    logTlsClientErrors(httpsServer, relay.log, 'http');
+    server = httpsServer;
+  } else {
+    server = http.createServer(onRequest);
+  }
   server.on('upgrade', (req, socket, head) => ws.handleUpgrade(req, socket, head));
   // Idle keep-alive sockets must not hold a graceful shutdown open.
   server.keepAliveTimeout = 5000;

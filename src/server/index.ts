@@ -8,10 +8,12 @@ import { Relay } from './relay.js';
 import { defaultWebRoot, StaticFiles } from './static-files.js';
 import { type ServerStats, snapshotStats } from './stats.js';
 import { listenTcp } from './tcp.js';
+import { loadTlsCredentials } from './tls.js';
 import { WsEndpoint } from './ws.js';
 
 export { DEFAULT_CONFIG, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT, type ServerConfig } from './config.js';
 export type { RoomStats, ServerStats, StreamStats, ViewerStats } from './stats.js';
+export { TlsConfigError } from './tls.js';
 
 /** Options of {@link startServer}: any config field, plus where log lines go. */
 export type ServerOptions = Partial<ServerConfig> & { log?: LogSink };
@@ -34,6 +36,8 @@ export class RelayServer {
   readonly host: string;
   readonly tcpPort: number;
   readonly httpPort: number;
+  /** True when both ports speak TLS (tlsCert and tlsKey were given). */
+  readonly tls: boolean;
   private readonly rateTimer: NodeJS.Timeout;
   private closed: Promise<void> | null = null;
 
@@ -41,6 +45,7 @@ export class RelayServer {
     readonly relay: Relay,
     private readonly listeners: Listeners,
   ) {
+    this.tls = relay.config.tlsCert !== null;
     const tcp = listeners.tcp.address() as net.AddressInfo;
     this.host = tcp.address;
     this.tcpPort = tcp.port;
@@ -49,6 +54,16 @@ export class RelayServer {
       relay.sampleRates(RATE_INTERVAL_MS);
       relay.sweepIdle();
     }, RATE_INTERVAL_MS).unref();
+  }
+
+  /** Address of the socket protocol port: `tcp://H:P`, or `tls://H:P` with TLS. */
+  get tcpUrl(): string {
+    return `${this.tls ? 'tls' : 'tcp'}://${hostPort(this.host, this.tcpPort)}`;
+  }
+
+  /** Address of the web app, API and WebSocket port: `http://H:P`, or `https://H:P` with TLS. */
+  get httpUrl(): string {
+    return `${this.tls ? 'https' : 'http'}://${hostPort(this.host, this.httpPort)}`;
   }
 
   /** Counters for every room, stream and viewer, as the HTTP API and tests read them. */
@@ -82,10 +97,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
   const config: ServerConfig = { ...DEFAULT_CONFIG, webRoot: defaultWebRoot(), ...definedOnly(overrides) };
   // A weak secret is refused here, at start, rather than accepted and brute-forced later.
   if (config.secret !== null) checkSecret(config.secret, 'the server secret');
+  // Read before listening: a missing or unreadable file stops the start, naming the file.
+  const credentials = await loadTlsCredentials(config.tlsCert, config.tlsKey);
   const relay = new Relay(config, new Logger(log));
   const ws = new WsEndpoint(relay);
-  const tcp = await listenTcp(relay, config.host, config.tcpPort);
-  const httpServer = createHttpServer(relay, new StaticFiles(config.webRoot), ws);
+  const tcp = await listenTcp(relay, config.host, config.tcpPort, credentials);
+  const httpServer = createHttpServer(relay, new StaticFiles(config.webRoot), ws, credentials);
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', (err) => {
       tcp.close();
@@ -95,8 +112,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
   });
   const server = new RelayServer(relay, { tcp, http: httpServer, ws });
   relay.log.info('listening', {
-    tcp: `${server.host}:${server.tcpPort}`,
-    http: `${server.host}:${server.httpPort}`,
+    tcp: server.tcpUrl,
+    http: server.httpUrl,
     web: config.webRoot ?? 'not built',
     access: config.secret === null ? 'open' : 'tokens',
   });
@@ -107,6 +124,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
     });
   }
   return server;
+}
+
+// IPv6 literals are bracketed so the port is unambiguous.
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 function isLoopback(host: string): boolean {

@@ -4,7 +4,7 @@ import type { Relay } from './relay.js';
 /** One viewer of one stream. */
 export interface ViewerStats {
   connection: number;
-  transport: 'tcp' | 'ws';
+  transport: 'tcp' | 'tls' | 'ws';
   framesSent: number;
   framesDropped: number;
   /** Bytes the viewer's connection holds right now (all its streams): ours plus the socket's. */

@@ -1,15 +1,19 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import { MessageDeframer } from '../protocol/index.js';
 import type { Relay } from './relay.js';
+import { logTlsClientErrors, type TlsCredentials, tlsServerOptions } from './tls.js';
 import type { Outgoing, Transport } from './transport.js';
 
-/** The socket protocol over plain TCP: each message behind a 4-byte length prefix. */
+/** The socket protocol over TCP, or over TLS on TCP: each message behind a 4-byte length prefix. */
 class TcpTransport implements Transport {
-  readonly kind = 'tcp';
   readonly remote: string;
   readonly ip: string;
 
-  constructor(private readonly socket: net.Socket) {
+  constructor(
+    private readonly socket: net.Socket,
+    readonly kind: 'tcp' | 'tls',
+  ) {
     this.ip = socket.remoteAddress ?? 'unknown';
     this.remote = `${this.ip}:${socket.remotePort}`;
   }
@@ -31,12 +35,22 @@ class TcpTransport implements Transport {
   }
 }
 
-/** Accepts TCP connections on host:port and feeds their messages to the relay. */
-export function listenTcp(relay: Relay, host: string, port: number): Promise<net.Server> {
-  const server = net.createServer((socket) => {
+/**
+ * Accepts connections on host:port and feeds their messages to the relay: plain TCP, or TLS when given
+ * credentials (one port, no plain fallback). A TLS socket reaches the relay only once its handshake is
+ * done, and from then on takes the same path as a plain one.
+ */
+export function listenTcp(
+  relay: Relay,
+  host: string,
+  port: number,
+  credentials: TlsCredentials | null = null,
+): Promise<net.Server> {
+  const kind = credentials ? 'tls' : 'tcp';
+  const onConnection = (socket: net.Socket): void => {
     // Frames are written whole and latency matters more than packet count.
     socket.setNoDelay(true);
-    const conn = relay.accept(new TcpTransport(socket));
+    const conn = relay.accept(new TcpTransport(socket, kind));
     const deframer = new MessageDeframer(relay.config.maxMessageBytes);
     const onMessage = (body: Uint8Array, framed: Uint8Array) => relay.receive(conn, body, framed);
     socket.on('data', (chunk: Buffer) => {
@@ -52,7 +66,19 @@ export function listenTcp(relay: Relay, host: string, port: number): Promise<net
       relay.log.info('socket-error', { conn: conn.id, error: err.code ?? err.message });
     });
     socket.on('close', () => relay.disconnect(conn, conn.closing ? 'closed by server' : 'closed by peer'));
-  });
+  };
+  let server: net.Server;
+  if (credentials) {
+    // A handshake that never finishes is bounded like a hello that never comes.
+    const tlsServer = tls.createServer(
+      tlsServerOptions(credentials, relay.config.helloTimeoutMs),
+      onConnection,
+    );
+    logTlsClientErrors(tlsServer, relay.log, 'tcp');
+    server = tlsServer;
+  } else {
+    server = net.createServer(onConnection);
+  }
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

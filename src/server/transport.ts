@@ -9,9 +9,10 @@ export interface Outgoing {
   readonly body: Uint8Array;
 }
 
-/** The byte pipe under one connection (TCP now, WebSocket later): the relay only sees this. */
+/** The byte pipe under one connection (TCP, TLS or WebSocket): the relay only sees this. */
 export interface Transport {
-  readonly kind: 'tcp' | 'ws';
+  /** `tls` is the TCP protocol inside TLS; WebSocket says `ws` over HTTP and HTTPS alike. */
+  readonly kind: 'tcp' | 'tls' | 'ws';
   /** `host:port` of the peer, for logs. */
   readonly remote: string;
   /** The peer's IP address, for per-address limits. */

@@ -57,15 +57,21 @@ export interface Served {
   child: ChildProcess;
   port: number;
   httpPort: number;
+  /** True when serve printed tls:// (and https://). */
+  tls: boolean;
 }
 
-/** Starts `framewire serve` (on free ports unless given) and reads both ports from its first lines. */
+/**
+ * Starts `framewire serve` (on free ports unless given) and reads both ports from its first lines, in
+ * their plain (tcp://, http://) or TLS (tls://, https://) form; `extra` flags go after the ports.
+ */
 export function serve(
   ports: { tcp: number; http: number } = { tcp: 0, http: 0 },
   env: NodeJS.ProcessEnv = process.env,
+  extra: string[] = [],
 ): Promise<Served> {
   return new Promise((resolvePromise, reject) => {
-    const args = [BIN, 'serve', '--tcp-port', String(ports.tcp), '--http-port', String(ports.http)];
+    const args = [BIN, 'serve', '--tcp-port', String(ports.tcp), '--http-port', String(ports.http), ...extra];
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env,
@@ -79,11 +85,11 @@ export function serve(
     const timer = setTimeout(() => reject(new Error(`serve printed no address in time\n${err}`)), 10_000);
     child.stdout.setEncoding('utf8').on('data', (s: string) => {
       out += s;
-      const tcp = /^framewire listening on tcp:\/\/127\.0\.0\.1:(\d+)$/m.exec(out);
-      const http = /^framewire web app and API on http:\/\/127\.0\.0\.1:(\d+)$/m.exec(out);
+      const tcp = /^framewire listening on (tcp|tls):\/\/127\.0\.0\.1:(\d+)$/m.exec(out);
+      const http = /^framewire web app and API on https?:\/\/127\.0\.0\.1:(\d+)$/m.exec(out);
       if (tcp && http) {
         clearTimeout(timer);
-        resolvePromise({ child, port: Number(tcp[1]), httpPort: Number(http[1]) });
+        resolvePromise({ child, port: Number(tcp[2]), httpPort: Number(http[1]), tls: tcp[1] === 'tls' });
       }
     });
     child.on('close', (code) => {
@@ -160,6 +166,10 @@ export interface TestPatternOptions {
   fps?: number;
   /** Passed as --token. */
   token?: string;
+  /** Passed as --server instead of `127.0.0.1:port`, e.g. `tls://127.0.0.1:P`. */
+  server?: string;
+  /** Passed as --ca. */
+  ca?: string;
 }
 
 /** Runs `framewire publish --test-pattern` as stream `name` of `room` until its duration ends. */
@@ -169,9 +179,11 @@ export function publishTestPattern(
   name: string,
   o: TestPatternOptions,
 ): Promise<Result> {
-  const args = ['publish', '--server', `127.0.0.1:${port}`, '--room', room, '--name', name, '--test-pattern'];
+  const server = o.server ?? `127.0.0.1:${port}`;
+  const args = ['publish', '--server', server, '--room', room, '--name', name, '--test-pattern'];
   args.push('--codec', o.codec ?? 'vp8', '--size', o.size ?? '320x240', '--fps', String(o.fps ?? 15));
   args.push('--duration', String(o.durationSec));
   if (o.token) args.push('--token', o.token);
+  if (o.ca) args.push('--ca', o.ca);
   return run(args, (o.durationSec + 20) * 1000);
 }
