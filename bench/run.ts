@@ -2,7 +2,7 @@
 // process and the load in another. Prints a table per scenario and writes bench/results/.
 // Flags: --quick, --targets a,b, --scenarios a,b, --window S, --warmup S, --profile.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +19,7 @@ import { type Endpoints, TARGETS, type TargetName } from './lib/target.js';
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.dirname(BENCH_DIR);
 const RESULTS_DIR = path.join(BENCH_DIR, 'results');
+const SERVER_LOG = path.join(RESULTS_DIR, 'framewire-server.log');
 const GRACE_S = 1;
 const SERVER_START_TIMEOUT_MS = 15_000;
 
@@ -108,7 +109,7 @@ async function startTarget(target: TargetName, opts: Options, workDir: string): 
     const s = await startFramewire({
       repo: REPO,
       workDir,
-      logFile: path.join(RESULTS_DIR, 'framewire-server.log'),
+      logFile: SERVER_LOG,
       profileDir: opts.profile ? path.join(RESULTS_DIR, 'profiles') : null,
       timeoutMs: SERVER_START_TIMEOUT_MS,
     });
@@ -193,6 +194,8 @@ async function runOne(
 async function main(): Promise<void> {
   const opts = options();
   mkdirSync(RESULTS_DIR, { recursive: true });
+  // One log per `npm run bench`; each server run appends to it.
+  writeFileSync(SERVER_LOG, '');
   const clipFile = ensureClip();
   const clip = loadClip(clipFile);
   const machine = machineInfo();
