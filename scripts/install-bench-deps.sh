@@ -5,6 +5,9 @@
 # bench clip, from scripts/install-system-deps.sh.
 set -euo pipefail
 
+# shellcheck source=lib/apt-install.sh
+source "$(dirname "$0")/lib/apt-install.sh"
+
 NGINX=/usr/sbin/nginx
 # Debian puts dynamic modules here; the package also drops a load_module line in /etc/nginx/modules-enabled.
 RTMP_MODULE=/usr/lib/nginx/modules/ngx_rtmp_module.so
@@ -28,26 +31,8 @@ if [ "${#packages[@]}" -eq 0 ]; then
   exit 0
 fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-bench-deps: apt-get not found; install nginx with the RTMP module with your system's package manager: ${packages[*]}" >&2
-  exit 1
-fi
-
-sudo_cmd=()
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then
-    sudo_cmd=(sudo)
-  else
-    echo "install-bench-deps: not root and sudo not found; run as root: apt-get install ${packages[*]}" >&2
-    exit 1
-  fi
-fi
-
-echo "install-bench-deps: ${sudo_cmd[*]:+${sudo_cmd[*]} }apt-get update"
-"${sudo_cmd[@]}" apt-get update
-echo "install-bench-deps: ${sudo_cmd[*]:+${sudo_cmd[*]} }apt-get install -y --no-install-recommends ${packages[*]}"
 # The package's own nginx service is not used: the bench starts nginx with a config of its own.
-"${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}"
+apt_install install-bench-deps "${packages[@]}"
 
 if [ ! -x "$NGINX" ] || [ ! -f "$RTMP_MODULE" ]; then
   echo "install-bench-deps: nginx or its RTMP module still missing after installing ${packages[*]}" >&2

@@ -4,6 +4,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/apt-install.sh
+source scripts/lib/apt-install.sh
 
 # command → Debian package that provides it.
 declare -A PACKAGE_FOR=(
@@ -31,25 +33,7 @@ fi
 # De-duplicate (ffmpeg provides both ffmpeg and ffprobe) and sort for a stable log line.
 mapfile -t packages < <(printf '%s\n' "${missing_packages[@]}" | sort -u)
 
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-system-deps: apt-get not found; install these packages with your system's package manager: ${packages[*]}" >&2
-  exit 1
-fi
-
-sudo_cmd=()
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then
-    sudo_cmd=(sudo)
-  else
-    echo "install-system-deps: not root and sudo not found; run as root: apt-get install ${packages[*]}" >&2
-    exit 1
-  fi
-fi
-
-echo "install-system-deps: ${sudo_cmd[*]:+${sudo_cmd[*]} }apt-get update"
-"${sudo_cmd[@]}" apt-get update
-echo "install-system-deps: ${sudo_cmd[*]:+${sudo_cmd[*]} }apt-get install -y --no-install-recommends ${packages[*]}"
-"${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}"
+apt_install install-system-deps "${packages[@]}"
 
 # Fail here, not in the tests, if a package did not provide the command we needed it for.
 for cmd in "${!PACKAGE_FOR[@]}"; do

@@ -3,6 +3,7 @@ import type { Grant } from './auth.js';
 import type { Room } from './room.js';
 import type { Stream } from './stream.js';
 import type { Subscription } from './subscription.js';
+import type { TickBatcher } from './tick-batcher.js';
 import { outgoing, type Transport } from './transport.js';
 import { type FrameSink, type QueueLimits, ViewerQueue } from './viewer-queue.js';
 
@@ -38,9 +39,11 @@ export class Connection {
       onSkip: (sink: FrameSink) => void;
       /** The connection is being closed for `code` (for the log). */
       onFail: (code: ErrorCode, text: string) => void;
+      /** Where a connection watching several streams batches its writes of one event-loop turn. */
+      batcher: TickBatcher;
     },
   ) {
-    this.queue = new ViewerQueue(transport, limits, hooks.onSkip);
+    this.queue = new ViewerQueue(transport, limits, hooks.onSkip, hooks.batcher);
   }
 
   /** Sends a control message; a peer that has stopped reading even these is cut off. */

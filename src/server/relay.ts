@@ -18,6 +18,7 @@ import type { Logger } from './log.js';
 import { Room } from './room.js';
 import { Stream } from './stream.js';
 import { Subscription } from './subscription.js';
+import { TickBatcher } from './tick-batcher.js';
 import type { Outgoing, Transport } from './transport.js';
 
 /** Identifies this server in its hello. */
@@ -36,6 +37,7 @@ export class Relay {
   readonly connections = new Set<Connection>();
   /** Open connections per IP address, for the per-address limit. */
   private readonly perIp = new Map<string, number>();
+  private readonly batcher = new TickBatcher();
   private nextStreamId = 1;
   private nextConnectionId = 1;
 
@@ -52,6 +54,7 @@ export class Relay {
       { maxBytes: this.config.viewerQueueBytes, maxAgeMs: this.config.viewerQueueAgeMs },
       {
         onSkip: (sink) => this.onSkip(sink as Subscription),
+        batcher: this.batcher,
         onFail: (code, error) => {
           // Shutdown closes everyone for the same reason; the shutdown line already says so.
           if (code !== 'FW_SHUTDOWN') this.log.warn('closing', { conn: conn.id, code, error });
@@ -271,12 +274,7 @@ export class Relay {
     }
     const room = this.roomFor(m.room);
     if (!room) {
-      requestError(
-        conn,
-        m.requestId,
-        'FW_LIMIT',
-        `the server has reached its limit of ${this.config.maxRooms} rooms`,
-      );
+      this.roomLimitReached(conn, m.requestId);
       return;
     }
     if (room.streams.has(m.name)) {
@@ -325,12 +323,7 @@ export class Relay {
     if (m.name === '') {
       const room = this.roomFor(m.room);
       if (!room) {
-        requestError(
-          conn,
-          m.requestId,
-          'FW_LIMIT',
-          `the server has reached its limit of ${this.config.maxRooms} rooms`,
-        );
+        this.roomLimitReached(conn, m.requestId);
         return;
       }
       room.subscribers.add(conn);
@@ -390,6 +383,7 @@ export class Relay {
     }
     const sub = new Subscription(conn, stream);
     conn.subscriptions.set(stream.id, sub);
+    if (conn.subscriptions.size > 1) conn.queue.batching = true;
     stream.subscriptions.add(sub);
     if (!conn.queue.sendControl(stream.added)) {
       conn.fail('FW_SLOW_CONSUMER', 'connection stopped reading');
@@ -432,6 +426,15 @@ export class Relay {
         queued: sub.conn.queue.bytes,
       });
     }
+  }
+
+  private roomLimitReached(conn: Connection, requestId: number): void {
+    requestError(
+      conn,
+      requestId,
+      'FW_LIMIT',
+      `the server has reached its limit of ${this.config.maxRooms} rooms`,
+    );
   }
 
   /** The room named `name`, created if needed; null when creating it would pass the room limit. */

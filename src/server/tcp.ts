@@ -26,6 +26,14 @@ class TcpTransport implements Transport {
     this.socket.write(message.framed);
   }
 
+  cork(): void {
+    this.socket.cork();
+  }
+
+  uncork(): void {
+    this.socket.uncork();
+  }
+
   end(): void {
     this.socket.end();
   }

@@ -21,6 +21,10 @@ export interface Transport {
   readonly bufferedBytes: number;
   /** Sends one message; never blocks (the viewer queue decides what to write and when). */
   write(message: Outgoing): void;
+  /** Holds writes in memory until {@link uncork}, so several go out in one syscall. */
+  cork(): void;
+  /** Sends what was held since {@link cork}. */
+  uncork(): void;
   /** Flushes what was written, then closes. */
   end(): void;
   /** Closes now, discarding anything unsent. */

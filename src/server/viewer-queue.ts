@@ -1,4 +1,5 @@
 import { Fifo } from './fifo.js';
+import type { Batchable, TickBatcher } from './tick-batcher.js';
 import type { Outgoing, Transport } from './transport.js';
 
 /** Per-stream delivery state of one viewer, as the queue policy needs it. */
@@ -39,15 +40,22 @@ export interface QueueLimits {
  *   and latency snaps back instead of creeping.
  * - Control messages are never dropped; a peer that lets them pile up past the bound is cut off.
  */
-export class ViewerQueue {
+export class ViewerQueue implements Batchable {
   private readonly queue = new Fifo<Queued>();
   private queuedBytes = 0;
+  /**
+   * Set for connections that watch several streams: their writes of one event-loop turn are corked and
+   * flushed together. A one-stream viewer gets one frame per turn, so it writes straight through.
+   */
+  batching = false;
+  private corked = false;
 
   constructor(
     private readonly transport: Transport,
     private readonly limits: QueueLimits,
     /** Called when `sink` lost frames and waits for a keyframe (to request one, and to log). */
     private readonly onSkip: (sink: FrameSink) => void,
+    private readonly batcher: TickBatcher | null = null,
   ) {}
 
   /** Bytes this viewer holds: queued by us plus buffered in the transport. */
@@ -65,7 +73,7 @@ export class ViewerQueue {
     if (this.queue.length === 0 && this.canWriteNow(size)) {
       sink.needsKey = false;
       sink.framesSent++;
-      this.transport.write(message);
+      this.write(message);
       return;
     }
     const oldest = this.queue.peek();
@@ -86,7 +94,7 @@ export class ViewerQueue {
   /** Sends a control message (never dropped). Returns false if the peer has stopped reading. */
   sendControl(message: Outgoing): boolean {
     if (this.queue.length === 0 && this.canWriteNow(message.framed.length)) {
-      this.transport.write(message);
+      this.write(message);
       return true;
     }
     this.enqueue({ message, sink: null, at: performance.now() });
@@ -101,8 +109,24 @@ export class ViewerQueue {
       if (item === undefined) return;
       this.queuedBytes -= item.message.framed.length;
       if (item.sink) item.sink.framesSent++;
-      this.transport.write(item.message);
+      this.write(item.message);
     }
+  }
+
+  /** Ends this turn's batch: sends what was corked, then whatever the queue can add. */
+  flushBatch(): void {
+    this.corked = false;
+    this.transport.uncork();
+    this.pump();
+  }
+
+  private write(message: Outgoing): void {
+    if (this.batching && !this.corked && this.batcher) {
+      this.corked = true;
+      this.transport.cork();
+      this.batcher.hold(this);
+    }
+    this.transport.write(message);
   }
 
   private canWriteNow(size: number): boolean {

@@ -38,6 +38,11 @@ class WsTransport implements Transport {
     this.ws.send(message.body, SEND_OPTIONS, this.onSent);
   }
 
+  // ws writes each message through its own sender; batching there would mean reaching into its socket.
+  cork(): void {}
+
+  uncork(): void {}
+
   end(): void {
     this.ws.close(1000);
   }

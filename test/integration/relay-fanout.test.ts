@@ -172,4 +172,30 @@ describe('relay fan-out', () => {
     const { type: _t, streamId: _s, ...figures } = report;
     assert.deepEqual({ ...seen, at: 0 }, { ...figures, at: 0 });
   });
+  it('a viewer of several streams (its writes batched per event-loop turn) gets every frame of each, in order', async () => {
+    const pubs = [
+      track(await WireClient.hello(server.tcpPort, 'publisher')),
+      track(await WireClient.hello(server.tcpPort, 'publisher')),
+      track(await WireClient.hello(server.tcpPort, 'publisher')),
+    ];
+    const ids = [];
+    for (const [i, p] of pubs.entries()) ids.push(await p.publish('wall', `cam${i}`));
+    const wall = track(await WireClient.hello(server.tcpPort, 'viewer'));
+    wall.send({ type: 'subscribe', requestId: 1, room: 'wall', name: '' });
+    await wall.until(() => wall.received.filter((m) => m.type === 'stream-added').length === 3);
+    const sent = new Map<number, unknown[]>(ids.map((id) => [id, []]));
+    for (let seq = 0; seq < 100; seq++) {
+      for (const [i, p] of pubs.entries()) {
+        const id = ids[i] as number;
+        const f = testFrame(id, seq, seq % 25 === 0, 800 + i * 100);
+        sent.get(id)?.push(f);
+        p.send(f);
+      }
+      if (seq % 10 === 9) await new Promise((r) => setTimeout(r, 5));
+    }
+    for (const id of ids) {
+      await wall.until(() => wall.frames(id).length === 100);
+      assert.deepEqual(wall.frames(id), sent.get(id));
+    }
+  });
 });
