@@ -12,7 +12,7 @@ export interface FramewireServer {
 }
 
 /**
- * Starts `node bin/framewire serve` as its own process on free ports (what users run; never the
+ * Starts `bin/framewire serve` as its own process on free ports (what users run; never the
  * in-process startServer, whose CPU would mix with the load's). Its log goes to `logFile`.
  * All viewers of a run come from 127.0.0.1, so the per-IP connection limit is raised for the bench.
  */
@@ -26,25 +26,19 @@ export async function startFramewire(opts: {
   mkdirSync(opts.workDir, { recursive: true });
   const configFile = path.join(opts.workDir, 'framewire-bench.json');
   writeFileSync(configFile, `${JSON.stringify({ maxConnectionsPerIp: 10_000 })}\n`);
-  const nodeArgs = opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : [];
-  if (opts.profileDir) mkdirSync(opts.profileDir, { recursive: true });
+  // Run as an executable, so the launcher's own node flags (its shebang line) apply as they do for users.
+  const env = { ...process.env };
+  if (opts.profileDir) {
+    mkdirSync(opts.profileDir, { recursive: true });
+    env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${opts.profileDir}`;
+  }
   const child = spawn(
-    process.execPath,
-    [
-      ...nodeArgs,
-      path.join(opts.repo, 'bin', 'framewire'),
-      'serve',
-      '--tcp-port',
-      '0',
-      '--http-port',
-      '0',
-      '--config',
-      configFile,
-    ],
-    { cwd: opts.repo, stdio: ['ignore', 'pipe', openSync(opts.logFile, 'a')] },
+    path.join(opts.repo, 'bin', 'framewire'),
+    ['serve', '--tcp-port', '0', '--http-port', '0', '--config', configFile],
+    { cwd: opts.repo, env, stdio: ['ignore', 'pipe', openSync(opts.logFile, 'a')] },
   );
   const pid = child.pid;
-  if (pid === undefined) throw new Error('could not start node bin/framewire serve');
+  if (pid === undefined) throw new Error('could not start bin/framewire serve');
   const ports = await new Promise<{ tcp: number; http: number }>((resolve, reject) => {
     let tcp = 0;
     const timer = setTimeout(() => {

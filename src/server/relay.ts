@@ -4,7 +4,6 @@ import {
   type FrameMessage,
   frameMessage,
   type HelloMessage,
-  LENGTH_PREFIX_BYTES,
   type Message,
   PROTOCOL_VERSION,
   ProtocolError,
@@ -19,7 +18,7 @@ import { Room } from './room.js';
 import { Stream } from './stream.js';
 import { Subscription } from './subscription.js';
 import { TickBatcher } from './tick-batcher.js';
-import type { Outgoing, Transport } from './transport.js';
+import { type Outgoing, outgoingFramed, type Transport } from './transport.js';
 
 /** Identifies this server in its hello. */
 export const SERVER_AGENT = 'framewire/0.1.0';
@@ -470,5 +469,5 @@ function requestError(conn: Connection, requestId: number, code: ErrorCode, mess
 function frameOutgoing(body: Uint8Array, framed?: Uint8Array): Outgoing {
   let f = framed;
   if (!f || f.buffer.byteLength > 2 * f.byteLength) f = frameMessage(body);
-  return { framed: f, body: f.subarray(LENGTH_PREFIX_BYTES) };
+  return outgoingFramed(f);
 }

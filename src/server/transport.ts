@@ -7,6 +7,8 @@ import { frameMessage, LENGTH_PREFIX_BYTES } from '../protocol/index.js';
 export interface Outgoing {
   readonly framed: Uint8Array;
   readonly body: Uint8Array;
+  /** The same message as a WebSocket frame, built by the first WebSocket recipient and kept for the rest. */
+  wsFrame: Uint8Array | null;
 }
 
 /** The byte pipe under one connection (TCP, TLS or WebSocket): the relay only sees this. */
@@ -33,6 +35,10 @@ export interface Transport {
 
 /** Wraps an encoded message body for sending: one allocation holding the prefix and the body. */
 export function outgoing(body: Uint8Array): Outgoing {
-  const framed = frameMessage(body);
-  return { framed, body: framed.subarray(LENGTH_PREFIX_BYTES) };
+  return outgoingFramed(frameMessage(body));
+}
+
+/** Wraps a message that already has its length prefix (as read from TCP): no copy. */
+export function outgoingFramed(framed: Uint8Array): Outgoing {
+  return { framed, body: framed.subarray(LENGTH_PREFIX_BYTES), wsFrame: null };
 }

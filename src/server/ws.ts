@@ -1,29 +1,28 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type WebSocket, WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { Connection } from './connection.js';
 import type { Relay } from './relay.js';
 import type { Outgoing, Transport } from './transport.js';
+import { wsBinaryFrame } from './ws-frame.js';
 
 /** Path of the WebSocket endpoint on the HTTP port. */
 export const WS_PATH = '/ws';
 
-// One options object for every send: no allocation per frame per viewer.
-const SEND_OPTIONS = { binary: true } as const;
-
-/** The socket protocol over WebSocket: one protocol message per binary WebSocket message, no prefix. */
+/**
+ * The socket protocol over WebSocket: one protocol message per binary WebSocket message, no prefix.
+ *
+ * `ws` reads the socket and answers pings and closes; our messages skip its sender and go straight to
+ * the socket as frames built once per message ({@link wsBinaryFrame}). That is safe because with
+ * compression off `ws` writes each of its own frames whole and at once, so frames never interleave.
+ */
 class WsTransport implements Transport {
   readonly kind = 'ws';
-  conn: Connection | null = null;
-  /** Bound once: ws calls it when a message has been handed to the socket, so the queue can refill it. */
-  private readonly onSent = () => {
-    if (this.conn && !this.conn.closing) this.conn.queue.pump();
-  };
-
   readonly remote: string;
 
   constructor(
     private readonly ws: WebSocket,
+    private readonly socket: Duplex,
     readonly ip: string,
     port: number | undefined,
   ) {
@@ -35,13 +34,19 @@ class WsTransport implements Transport {
   }
 
   write(message: Outgoing): void {
-    this.ws.send(message.body, SEND_OPTIONS, this.onSent);
+    // Once a close frame has gone out, nothing may follow it.
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    message.wsFrame ??= wsBinaryFrame(message.body);
+    this.socket.write(message.wsFrame);
   }
 
-  // ws writes each message through its own sender; batching there would mean reaching into its socket.
-  cork(): void {}
+  cork(): void {
+    this.socket.cork();
+  }
 
-  uncork(): void {}
+  uncork(): void {
+    this.socket.uncork();
+  }
 
   end(): void {
     this.ws.close(1000);
@@ -76,9 +81,13 @@ export class WsEndpoint {
   }
 
   private accept(ws: WebSocket, req: IncomingMessage): void {
-    const transport = new WsTransport(ws, req.socket.remoteAddress ?? 'unknown', req.socket.remotePort);
+    // req.socket is the socket ws reads from and writes its own frames to.
+    const { socket } = req;
+    const transport = new WsTransport(ws, socket, socket.remoteAddress ?? 'unknown', socket.remotePort);
     const conn = this.relay.accept(transport);
-    transport.conn = conn;
+    socket.on('drain', () => {
+      if (!conn.closing) conn.queue.pump();
+    });
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (conn.closing) return;
       if (!isBinary) {

@@ -3,6 +3,7 @@ import { afterEach, describe, it } from 'node:test';
 import type { FrameMessage } from '../../src/protocol/index.js';
 import { type RelayServer, startServer } from '../../src/server/index.js';
 import { testFrame, WireClient } from '../helpers/wire-client.js';
+import { WsWireClient } from '../helpers/ws-client.js';
 
 const FRAME_BYTES = 16 * 1024;
 const GOP = 25;
@@ -135,5 +136,28 @@ describe('a viewer that stops reading', () => {
     await sendPaced(pub, healthy, streamId, seq, seq + 2 * GOP);
     await stalled.until(() => stalled.frames(streamId).some((f) => f.seq === last + 2 * GOP), 10_000);
     assert.ok(assertGapsEndOnKeyframes(stalled.frames(streamId)) >= 1);
+  });
+
+  it('sheds and resumes on a keyframe for a WebSocket viewer too (its writes bypass ws)', async () => {
+    const bound = 256 * 1024;
+    const { pub, healthy, streamId } = await setUp({ viewerQueueBytes: bound, viewerQueueAgeMs: 60_000 });
+    const wsViewer = await WsWireClient.hello(server.httpPort);
+    try {
+      wsViewer.send({ type: 'subscribe', requestId: 1, room: 'slow', name: 'cam' });
+      await wsViewer.until(() => wsViewer.received.find((m) => m.type === 'stream-added'));
+      wsViewer.ws.pause();
+      await sendPaced(pub, healthy, streamId, 0, 1200);
+      const viewers = server.stats().streams[0]?.viewers ?? [];
+      const ws = viewers.find((v) => v.transport === 'ws');
+      assert.ok(ws && ws.framesDropped > 0, 'the stalled WebSocket viewer dropped frames');
+      assert.ok(ws.queuedBytes <= bound, `its queue stays within the bound (${ws.queuedBytes})`);
+      // Resuming lets the socket drain; the drain event is what refills it.
+      wsViewer.ws.resume();
+      await sendPaced(pub, healthy, streamId, 1200, 1260);
+      await wsViewer.until(() => wsViewer.frames(streamId).some((f) => f.seq === 1259), 10_000);
+      assert.ok(assertGapsEndOnKeyframes(wsViewer.frames(streamId)) >= 1);
+    } finally {
+      wsViewer.close();
+    }
   });
 });
