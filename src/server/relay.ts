@@ -1,4 +1,5 @@
 import {
+  type DecoderConfig,
   decodeMessage,
   type ErrorCode,
   type FrameMessage,
@@ -15,9 +16,10 @@ import { NAME_PATTERN, type ServerConfig } from './config.js';
 import { Connection } from './connection.js';
 import type { Logger } from './log.js';
 import { Room } from './room.js';
-import { Stream } from './stream.js';
+import { type Publisher, Stream } from './stream.js';
 import { Subscription } from './subscription.js';
 import { TickBatcher } from './tick-batcher.js';
+import { Totals } from './totals.js';
 import { type Outgoing, outgoingFramed, type Transport } from './transport.js';
 
 /** Identifies this server in its hello. */
@@ -37,6 +39,10 @@ export class Relay {
   /** Open connections per IP address, for the per-address limit. */
   private readonly perIp = new Map<string, number>();
   private readonly batcher = new TickBatcher();
+  /** Running totals since start, for /metrics. */
+  readonly totals = new Totals();
+  /** Called with each stream as it opens (recordings start here). */
+  readonly streamListeners = new Set<(stream: Stream) => void>();
   private nextStreamId = 1;
   private nextConnectionId = 1;
 
@@ -271,45 +277,58 @@ export class Relay {
       requestError(conn, m.requestId, 'FW_LIMIT', `a connection may publish at most ${limit} streams`);
       return;
     }
-    const room = this.roomFor(m.room);
-    if (!room) {
-      this.roomLimitReached(conn, m.requestId);
+    const opened = this.openStream(conn, m.room, m.name, m.config);
+    if (!(opened instanceof Stream)) {
+      requestError(conn, m.requestId, opened.code, opened.message);
       return;
     }
-    if (room.streams.has(m.name)) {
+    conn.send({ type: 'published', requestId: m.requestId, streamId: opened.id });
+    this.log.info('publish', { conn: conn.id, ...streamFields(opened) });
+  }
+
+  /**
+   * Opens stream `name` in room `roomName` fed by `publisher`, and starts every room subscriber on it;
+   * or says why not. Names and access are the caller's to check.
+   */
+  openStream(
+    publisher: Publisher,
+    roomName: string,
+    name: string,
+    config: DecoderConfig,
+  ): Stream | { code: ErrorCode; message: string } {
+    const room = this.roomFor(roomName);
+    if (!room) {
+      return {
+        code: 'FW_LIMIT',
+        message: `the server has reached its limit of ${this.config.maxRooms} rooms`,
+      };
+    }
+    if (room.streams.has(name)) {
       this.forgetIfEmpty(room);
-      requestError(
-        conn,
-        m.requestId,
-        'FW_STREAM_EXISTS',
-        `room ${m.room} already has a stream named ${m.name}`,
-      );
-      return;
+      return { code: 'FW_STREAM_EXISTS', message: `room ${roomName} already has a stream named ${name}` };
     }
     const { gopCacheBytes, maxStreamBytesPerSec } = this.config;
     const stream = new Stream(
       this.nextStreamId++,
       room,
-      m.name,
-      m.config,
-      conn,
+      name,
+      config,
+      publisher,
       gopCacheBytes,
       maxStreamBytesPerSec,
+      this.totals,
     );
-    room.streams.set(m.name, stream);
+    room.streams.set(name, stream);
     this.streams.set(stream.id, stream);
-    conn.published.set(stream.id, stream);
-    conn.send({ type: 'published', requestId: m.requestId, streamId: stream.id });
-    const { codec, codedWidth, codedHeight } = m.config;
-    this.log.info('publish', {
-      conn: conn.id,
-      stream: stream.id,
-      room: m.room,
-      name: m.name,
-      codec,
-      size: `${codedWidth}x${codedHeight}`,
-    });
+    publisher.published.set(stream.id, stream);
     for (const viewer of room.subscribers) this.attach(viewer, stream);
+    for (const listener of this.streamListeners) listener(stream);
+    return stream;
+  }
+
+  /** The live stream `name` in room `room`, if any. */
+  findStream(room: string, name: string): Stream | undefined {
+    return this.rooms.get(room)?.streams.get(name);
   }
 
   private onSubscribe(conn: Connection, m: SubscribeMessage): void {
@@ -336,7 +355,7 @@ export class Relay {
       requestError(conn, m.requestId, 'FW_NO_SUCH_STREAM', `no stream ${m.name} in room ${m.room}`);
       return;
     }
-    if (stream.subscriptions.size >= this.config.maxViewersPerStream) {
+    if (stream.viewerCount >= this.config.maxViewersPerStream) {
       requestError(
         conn,
         m.requestId,
@@ -369,7 +388,7 @@ export class Relay {
   private attach(conn: Connection, stream: Stream): void {
     // A peer in a call watches its room but not its own camera.
     if (stream.publisher === conn || conn.subscriptions.has(stream.id)) return;
-    if (stream.subscriptions.size >= this.config.maxViewersPerStream) {
+    if (stream.viewerCount >= this.config.maxViewersPerStream) {
       // A room viewer is told, and simply does not get this stream; its other streams go on.
       const limit = this.config.maxViewersPerStream;
       conn.send({
@@ -393,7 +412,8 @@ export class Relay {
     stream.requestKeyframe(this.config.keyframeRequestIntervalMs);
   }
 
-  private endStream(stream: Stream, reason: string): void {
+  /** Ends `stream`: its viewers are told why, its taps finish, and its name is free again. */
+  endStream(stream: Stream, reason: string): void {
     if (!this.streams.delete(stream.id)) return;
     stream.room.streams.delete(stream.name);
     stream.publisher.published.delete(stream.id);
@@ -402,6 +422,8 @@ export class Relay {
       sub.conn.send({ type: 'stream-removed', streamId: stream.id, reason });
     }
     stream.subscriptions.clear();
+    for (const tap of stream.taps) tap.end(reason);
+    stream.taps.clear();
     stream.gop.clear();
     this.forgetIfEmpty(stream.room);
     this.log.info('stream-end', {
@@ -470,4 +492,16 @@ function frameOutgoing(body: Uint8Array, framed?: Uint8Array): Outgoing {
   let f = framed;
   if (!f || f.buffer.byteLength > 2 * f.byteLength) f = frameMessage(body);
   return outgoingFramed(f);
+}
+
+/** The log fields that name a stream and say what it carries. */
+export function streamFields(stream: Stream): Record<string, string | number> {
+  const { codec, codedWidth, codedHeight } = stream.config;
+  return {
+    stream: stream.id,
+    room: stream.room.name,
+    name: stream.name,
+    codec,
+    size: `${codedWidth}x${codedHeight}`,
+  };
 }

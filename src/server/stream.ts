@@ -1,9 +1,18 @@
-import { type DecoderConfig, encodeMessage } from '../protocol/index.js';
-import type { Connection } from './connection.js';
+import { type DecoderConfig, encodeMessage, type Message } from '../protocol/index.js';
 import { GopCache } from './gop-cache.js';
 import type { Room } from './room.js';
+import type { StreamTap } from './stream-tap.js';
 import type { Subscription } from './subscription.js';
+import type { Totals } from './totals.js';
 import { type Outgoing, outgoing } from './transport.js';
+
+/** Who feeds a stream: a client connection, or the server's own ingest of a pushed stream. */
+export interface Publisher {
+  /** The streams it feeds, by id. */
+  readonly published: Map<number, Stream>;
+  /** Sends it a control message (a keyframe request); an ingest that cannot ask its encoder ignores it. */
+  send(message: Message): void;
+}
 
 /** Seconds of average rate a publisher may send in one burst. */
 const BURST_SECONDS = 3;
@@ -11,6 +20,8 @@ const BURST_SECONDS = 3;
 /** A live stream: exists while its publisher is connected; fans each frame out to its subscribers. */
 export class Stream {
   readonly subscriptions = new Set<Subscription>();
+  /** In-process consumers: live HTTP viewers and recordings. */
+  readonly taps = new Set<StreamTap>();
   readonly gop: GopCache;
   /** The stream-added message, encoded once and sent to every viewer that joins. */
   readonly added: Outgoing;
@@ -33,9 +44,10 @@ export class Stream {
     readonly room: Room,
     readonly name: string,
     readonly config: DecoderConfig,
-    readonly publisher: Connection,
+    readonly publisher: Publisher,
     gopCacheBytes: number,
     private readonly maxBytesPerSec: number,
+    private readonly totals: Totals,
   ) {
     this.gop = new GopCache(gopCacheBytes);
     this.credit = maxBytesPerSec * BURST_SECONDS;
@@ -60,9 +72,24 @@ export class Stream {
   relay(frame: Outgoing, key: boolean, now: number): void {
     this.framesIn++;
     this.bytesIn += frame.body.length;
+    this.totals.framesIn++;
+    this.totals.bytesIn += frame.body.length;
     if (key) this.keyframes++;
     this.gop.add(frame, key);
     for (const sub of this.subscriptions) sub.conn.queue.offerFrame(sub, frame, key, now);
+    for (const tap of this.taps) tap.frame(frame, key);
+  }
+
+  /** Viewers of every kind: connections plus in-process taps (the per-stream viewer limit counts both). */
+  get viewerCount(): number {
+    return this.subscriptions.size + this.taps.size;
+  }
+
+  /** Adds an in-process consumer and starts it on the cached GOP. */
+  addTap(tap: StreamTap): void {
+    this.taps.add(tap);
+    const gop = this.gop.snapshot;
+    for (let i = 0; i < gop.length; i++) tap.frame(gop[i] as Outgoing, i === 0);
   }
 
   /** Starts a new viewer on the cached GOP, so it decodes at once rather than at the next keyframe. */
