@@ -1,11 +1,12 @@
 import type http from 'node:http';
 import type net from 'node:net';
+import { apiRoute } from './api.js';
 import { checkSecret } from './auth.js';
 import { DEFAULT_CONFIG, type ServerConfig } from './config.js';
 import { createHttpServer } from './http.js';
 import { Logger, type LogSink } from './log.js';
 import { Relay } from './relay.js';
-import { defaultWebRoot, StaticFiles } from './static-files.js';
+import { defaultWebRoot, StaticFiles, staticRoute } from './static-files.js';
 import { type ServerStats, snapshotStats } from './stats.js';
 import { listenTcp } from './tcp.js';
 import { loadTlsCredentials } from './tls.js';
@@ -102,7 +103,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
   const relay = new Relay(config, new Logger(log));
   const ws = new WsEndpoint(relay);
   const tcp = await listenTcp(relay, config.host, config.tcpPort, credentials);
-  const httpServer = createHttpServer(relay, new StaticFiles(config.webRoot), ws, credentials);
+  // In order: the first route that claims a request answers it; the web app's files come last.
+  const routes = [apiRoute(relay), staticRoute(new StaticFiles(config.webRoot))];
+  const httpServer = createHttpServer(relay, routes, ws, credentials);
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', (err) => {
       tcp.close();

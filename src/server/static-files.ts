@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type HttpRoute, refuseMethod } from './http-util.js';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -57,4 +58,12 @@ export class StaticFiles {
     createReadStream(file).pipe(res);
     return true;
   }
+}
+
+/** The web app's files, last in the route list: anything no other route claimed is a file or a 404. */
+export function staticRoute(files: StaticFiles): HttpRoute {
+  return async (request) => {
+    if (refuseMethod(request, ['GET', 'HEAD'])) return true;
+    return files.serve(request.url.pathname, request.res);
+  };
 }
