@@ -53,6 +53,12 @@ export const CONTAINER_CODECS: Record<Container, readonly VideoCodec[]> = {
   mp4: ['avc', 'vp8', 'vp9', 'av1'],
 };
 
+/** Whether `container` can hold `codec` (a WebCodecs codec string). */
+export function canHold(container: Container, codec: string): boolean {
+  const c = mediabunnyCodec(codec);
+  return c !== null && CONTAINER_CODECS[container].includes(c);
+}
+
 /** The container a stream of `codec` is best kept in: WebM for VP8/VP9/AV1, MP4 for H.264. */
 export function preferredContainer(codec: string): Container | null {
   const c = mediabunnyCodec(codec);
@@ -89,7 +95,7 @@ export async function createMuxer(
   live = false,
 ): Promise<FrameMuxer> {
   const codec = mediabunnyCodec(config.codec);
-  if (codec === null || !CONTAINER_CODECS[container].includes(codec)) {
+  if (codec === null || !canHold(container, config.codec)) {
     const hint = codec === 'avc' ? ': use .mp4 for H.264' : '';
     throw new MediaError('FW_UNSUPPORTED_CODEC', `cannot put ${config.codec} into .${container}${hint}`);
   }
