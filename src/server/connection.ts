@@ -4,6 +4,7 @@ import type { Room } from './room.js';
 import type { Stream } from './stream.js';
 import type { Subscription } from './subscription.js';
 import type { TickBatcher } from './tick-batcher.js';
+import type { Totals } from './totals.js';
 import { outgoing, type Transport } from './transport.js';
 import { type FrameSink, type QueueLimits, ViewerQueue } from './viewer-queue.js';
 
@@ -34,6 +35,7 @@ export class Connection {
     readonly id: number,
     readonly transport: Transport,
     limits: QueueLimits,
+    totals: Totals,
     private readonly hooks: {
       /** A subscription lost frames and waits for a keyframe. */
       onSkip: (sink: FrameSink) => void;
@@ -43,7 +45,7 @@ export class Connection {
       batcher: TickBatcher;
     },
   ) {
-    this.queue = new ViewerQueue(transport, limits, hooks.onSkip, hooks.batcher);
+    this.queue = new ViewerQueue(transport, limits, totals, hooks.onSkip, hooks.batcher);
   }
 
   /** Sends a control message; a peer that has stopped reading even these is cut off. */

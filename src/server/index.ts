@@ -6,6 +6,7 @@ import { DEFAULT_CONFIG, type ServerConfig } from './config.js';
 import { createHttpServer } from './http.js';
 import { liveRoute } from './live-http.js';
 import { Logger, type LogSink } from './log.js';
+import { metricsRoute } from './metrics.js';
 import { Relay } from './relay.js';
 import { defaultWebRoot, StaticFiles, staticRoute } from './static-files.js';
 import { type ServerStats, snapshotStats } from './stats.js';
@@ -105,7 +106,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
   const ws = new WsEndpoint(relay);
   const tcp = await listenTcp(relay, config.host, config.tcpPort, credentials);
   // In order: the first route that claims a request answers it; the web app's files come last.
-  const routes = [apiRoute(relay), liveRoute(relay), staticRoute(new StaticFiles(config.webRoot))];
+  const routes = [
+    apiRoute(relay),
+    liveRoute(relay),
+    metricsRoute(relay),
+    staticRoute(new StaticFiles(config.webRoot)),
+  ];
   const httpServer = createHttpServer(relay, routes, ws, credentials);
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', (err) => {

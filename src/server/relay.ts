@@ -9,6 +9,7 @@ import {
   PROTOCOL_VERSION,
   ProtocolError,
   type PublishMessage,
+  type ReceiverReportMessage,
   type SubscribeMessage,
 } from '../protocol/index.js';
 import { AuthError, allows, verifyToken } from './auth.js';
@@ -43,6 +44,8 @@ export class Relay {
   readonly totals = new Totals();
   /** Called with each stream as it opens (recordings start here). */
   readonly streamListeners = new Set<(stream: Stream) => void>();
+  /** Called with each receiver report from a viewer of the stream it names (/metrics keeps latencies). */
+  readonly reportListeners = new Set<(report: ReceiverReportMessage) => void>();
   private nextStreamId = 1;
   private nextConnectionId = 1;
 
@@ -57,6 +60,7 @@ export class Relay {
       this.nextConnectionId++,
       transport,
       { maxBytes: this.config.viewerQueueBytes, maxAgeMs: this.config.viewerQueueAgeMs },
+      this.totals,
       {
         onSkip: (sink) => this.onSkip(sink as Subscription),
         batcher: this.batcher,
@@ -199,7 +203,9 @@ export class Relay {
       case 'receiver-report': {
         // Reports for streams this connection does not watch are ignored, not an error: they race unsubscribes.
         const sub = conn.subscriptions.get(m.streamId);
-        if (sub) sub.report = { ...m, at: Date.now() };
+        if (!sub) return;
+        sub.report = { ...m, at: Date.now() };
+        for (const listener of this.reportListeners) listener(m);
         return;
       }
       case 'error':

@@ -1,5 +1,6 @@
 import { Fifo } from './fifo.js';
 import type { Batchable, TickBatcher } from './tick-batcher.js';
+import type { Totals } from './totals.js';
 import type { Outgoing, Transport } from './transport.js';
 
 /** Per-stream delivery state of one viewer, as the queue policy needs it. */
@@ -53,6 +54,8 @@ export class ViewerQueue implements Batchable {
   constructor(
     private readonly transport: Transport,
     private readonly limits: QueueLimits,
+    /** Server-wide counters this queue adds its sent and dropped frames to (plain increments: hot path). */
+    private readonly totals: Totals,
     /** Called when `sink` lost frames and waits for a keyframe (to request one, and to log). */
     private readonly onSkip: (sink: FrameSink) => void,
     private readonly batcher: TickBatcher | null = null,
@@ -67,12 +70,14 @@ export class ViewerQueue implements Batchable {
   offerFrame(sink: FrameSink, message: Outgoing, key: boolean, now: number): void {
     if (sink.needsKey && !key) {
       sink.framesDropped++;
+      this.totals.framesDropped++;
       return;
     }
     const size = message.framed.length;
     if (this.queue.length === 0 && this.canWriteNow(size)) {
       sink.needsKey = false;
       sink.framesSent++;
+      this.countSent(message);
       this.write(message);
       return;
     }
@@ -108,7 +113,10 @@ export class ViewerQueue implements Batchable {
       const item = this.queue.shift();
       if (item === undefined) return;
       this.queuedBytes -= item.message.framed.length;
-      if (item.sink) item.sink.framesSent++;
+      if (item.sink) {
+        item.sink.framesSent++;
+        this.countSent(item.message);
+      }
       this.write(item.message);
     }
   }
@@ -127,6 +135,12 @@ export class ViewerQueue implements Batchable {
       this.batcher.hold(this);
     }
     this.transport.write(message);
+  }
+
+  // Bytes count the message without transport framing, as the totals' bytes in do, so out/in compare.
+  private countSent(message: Outgoing): void {
+    this.totals.framesOut++;
+    this.totals.bytesOut += message.body.length;
   }
 
   private canWriteNow(size: number): boolean {
@@ -149,13 +163,17 @@ export class ViewerQueue implements Batchable {
       this.queuedBytes -= item.message.framed.length;
       const sink = item.sink as FrameSink;
       sink.framesDropped++;
+      this.totals.framesDropped++;
       skipped.add(sink);
     }
     for (const sink of skipped) this.skip(sink, false);
   }
 
   private skip(sink: FrameSink, countThisFrame = true): void {
-    if (countThisFrame) sink.framesDropped++;
+    if (countThisFrame) {
+      sink.framesDropped++;
+      this.totals.framesDropped++;
+    }
     sink.needsKey = true;
     this.onSkip(sink);
   }

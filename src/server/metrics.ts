@@ -1,0 +1,137 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { type HttpRoute, refuseMethod } from './http-util.js';
+import type { Relay } from './relay.js';
+import type { Totals } from './totals.js';
+
+/**
+ * Buckets of viewer-reported latency, in seconds (Prometheus' base unit): a live relay should sit
+ * between tens and a few hundred ms; past a few seconds a viewer is effectively broken.
+ */
+const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+const TRANSPORTS = ['tcp', 'tls', 'ws'] as const;
+
+let processRegistry: Registry | null = null;
+
+/**
+ * Process metrics (CPU, memory, handles, event-loop lag, GC), registered once per process and shared
+ * by every server in it: collectDefaultMetrics starts an event-loop delay monitor and a GC observer
+ * that it never stops, so calling it per server would leak both with each start.
+ */
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+/**
+ * The relay's metrics in their own registry (not prom-client's global one, so several servers can run
+ * in one process), merged with the process metrics. Values are read from relay state at each scrape,
+ * so nothing is updated on the frame path; only the latency histogram is fed as reports arrive.
+ */
+export function relayMetrics(relay: Relay): Registry {
+  const registers = [new Registry()];
+  const { totals } = relay;
+
+  new Gauge({
+    name: 'framewire_connections',
+    help: 'Open client connections, by transport.',
+    labelNames: ['transport'],
+    registers,
+    collect() {
+      const counts = { tcp: 0, tls: 0, ws: 0 };
+      for (const conn of relay.connections) counts[conn.transport.kind]++;
+      for (const transport of TRANSPORTS) this.set({ transport }, counts[transport]);
+    },
+  });
+  gauge(registers, 'framewire_rooms', 'Rooms with a stream or a subscriber.', () => relay.rooms.size);
+  gauge(registers, 'framewire_streams', 'Live streams.', () => relay.streams.size);
+  gauge(
+    registers,
+    'framewire_viewers',
+    'Viewers summed over streams (connections and in-process taps).',
+    () => {
+      let viewers = 0;
+      for (const stream of relay.streams.values()) viewers += stream.viewerCount;
+      return viewers;
+    },
+  );
+  gauge(registers, 'framewire_queued_bytes', 'Bytes held for viewers: queued plus socket buffers.', () => {
+    let bytes = 0;
+    for (const conn of relay.connections) bytes += conn.queue.bytes;
+    return bytes;
+  });
+  counter(registers, totals, 'framesIn', 'framewire_frames_in_total', 'Frames received from publishers.');
+  counter(registers, totals, 'bytesIn', 'framewire_bytes_in_total', 'Frame message bytes received.');
+  counter(registers, totals, 'framesOut', 'framewire_frames_out_total', 'Frames written to viewers.');
+  counter(registers, totals, 'bytesOut', 'framewire_bytes_out_total', 'Frame message bytes written.');
+  counter(
+    registers,
+    totals,
+    'framesDropped',
+    'framewire_frames_dropped_total',
+    'Frames not sent to a viewer: it fell behind, or waits for a keyframe.',
+  );
+
+  const latency = new Histogram({
+    name: 'framewire_viewer_latency_seconds',
+    help: 'Glass-to-glass latency viewers report: the p50 of each receiver report.',
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  // Reports arrive about once a second per viewer, not per frame, so observing them as they come is cheap.
+  relay.reportListeners.add((report) => {
+    if (report.latencyP50Ms >= 0) latency.observe(report.latencyP50Ms / 1000);
+  });
+
+  return Registry.merge([...registers, processMetrics()]);
+}
+
+/** GET /metrics: the relay and process metrics in Prometheus text format (not access-controlled). */
+export function metricsRoute(relay: Relay): HttpRoute {
+  const registry = relayMetrics(relay);
+  return async ({ req, res, url }) => {
+    if (url.pathname !== '/metrics') return false;
+    if (refuseMethod({ req, res, url }, ['GET', 'HEAD'])) return true;
+    const body = await registry.metrics();
+    res.writeHead(200, {
+      'content-type': registry.contentType,
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+    });
+    res.end(body);
+    return true;
+  };
+}
+
+function gauge(registers: Registry[], name: string, help: string, read: () => number): void {
+  new Gauge({
+    name,
+    help,
+    registers,
+    collect() {
+      this.set(read());
+    },
+  });
+}
+
+// A counter mirrors one of the relay's running totals: reset, then raised to the total, at each scrape.
+function counter(
+  registers: Registry[],
+  totals: Totals,
+  field: keyof Totals,
+  name: string,
+  help: string,
+): void {
+  new Counter({
+    name,
+    help,
+    registers,
+    collect() {
+      this.reset();
+      this.inc(totals[field]);
+    },
+  });
+}
