@@ -122,6 +122,29 @@ describe('access tokens, enforced by the relay', () => {
     await refused(cams, /wrong-room/);
   });
 
+  it('checks live video over HTTP: a view token for the room, by ?token= or Bearer', async () => {
+    const url = `http://127.0.0.1:${server.httpPort}/live/lab/cam.webm`;
+    const status = async (init: { query?: string; bearer?: string }) => {
+      const controller = new AbortController();
+      const headers: Record<string, string> = init.bearer ? { authorization: `Bearer ${init.bearer}` } : {};
+      const res = await fetch(`${url}${init.query ?? ''}`, { headers, signal: controller.signal });
+      const body = res.status === 200 ? null : ((await res.json()) as { error: { code: string } });
+      controller.abort(); // a 200 is a live stream that never ends
+      return { status: res.status, code: body?.error.code };
+    };
+    assert.deepEqual(await status({}), { status: 401, code: 'FW_UNAUTHORIZED' });
+    assert.deepEqual(await status({ query: `?token=${await token('lab', { publish: true })}` }), {
+      status: 401,
+      code: 'FW_UNAUTHORIZED',
+    });
+    assert.deepEqual(await status({ query: `?token=${await token('other', { view: true })}` }), {
+      status: 401,
+      code: 'FW_UNAUTHORIZED',
+    });
+    assert.equal((await status({ query: `?token=${await token('lab', { view: true })}` })).status, 200);
+    assert.equal((await status({ bearer: await token('lab', { view: true }) })).status, 200);
+  });
+
   it('left the authorised stream untouched: every frame, in order', async () => {
     const before = seq;
     await viewer.until(() => viewer.frames(streamId).some((f) => f.seq >= before + 5));
