@@ -3,13 +3,13 @@ import { formatAddress } from '../client/errors.js';
 import { secretFromEnv, WeakSecretError } from '../server/auth.js';
 import { DEFAULT_CONFIG, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT, type ServerConfig } from '../server/config.js';
 import { ConfigError, loadConfigFile } from '../server/config-file.js';
-import { startServer, TlsConfigError } from '../server/index.js';
+import { RecordDirError, startServer, TlsConfigError } from '../server/index.js';
 import { parsePort, withUsage } from './args.js';
 import { aborted, type CliContext, type Command } from './command.js';
 import { CliError, usageError } from './errors.js';
 
 const USAGE = `Usage: framewire serve [--host H] [--tcp-port P] [--http-port P] [--tls-cert FILE --tls-key FILE]
-                       [--config FILE]
+                       [--record DIR] [--config FILE]
 
 Runs the relay server until Ctrl-C (or SIGTERM), then tells clients it is shutting down and exits.
 Once it listens it prints \`framewire listening on tcp://H:P\` (\`tls://H:P\` with TLS), then a line
@@ -22,6 +22,8 @@ Flags:
   --tls-cert FILE  PEM certificate (chain) of the server; with --tls-key, the TCP port speaks TLS and the
                    HTTP port HTTPS and WSS (no plain fallback). Clients then use --server tls://H:P
   --tls-key FILE   PEM private key of --tls-cert
+  --record DIR     record every stream to DIR/<room>/<name>-<UTC time>.webm (VP8/VP9/AV1) or .mp4 (H.264);
+                   the API can stop and restart a stream's recording. Ctrl-C/SIGTERM finalise the files
   --config FILE    JSON object of settings (limits, queue bounds, ports...); flags win over the file.
                    Every setting and its default: docs/operations.md
 
@@ -52,6 +54,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
           'http-port': { type: 'string' },
           'tls-cert': { type: 'string' },
           'tls-key': { type: 'string' },
+          record: { type: 'string' },
           config: { type: 'string' },
         },
       }).values,
@@ -76,6 +79,8 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       : parsePort('serve', 'http-port', flags['http-port']);
   const tlsCert = flags['tls-cert'] ?? file.tlsCert ?? null;
   const tlsKey = flags['tls-key'] ?? file.tlsKey ?? null;
+  const recordDir = flags.record ?? file.recordDir ?? null;
+  if (recordDir === '') throw usageError('serve', '--record needs a folder name');
   if ((tlsCert === null) !== (tlsKey === null)) {
     // Refused rather than served in clear: the operator asked for TLS.
     const [has, lacks] = tlsCert !== null ? ['--tls-cert', '--tls-key'] : ['--tls-key', '--tls-cert'];
@@ -101,10 +106,12 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       httpPort,
       tlsCert,
       tlsKey,
+      recordDir,
       log: (line) => ctx.stderr.write(`${line}\n`),
     });
   } catch (err) {
-    if (err instanceof WeakSecretError || err instanceof TlsConfigError) throw new CliError(err.message);
+    if (err instanceof WeakSecretError || err instanceof TlsConfigError || err instanceof RecordDirError)
+      throw new CliError(err.message);
     const { code, port } = err as NodeJS.ErrnoException & { port?: number };
     const fix = code ? LISTEN_ERRORS[code] : undefined;
     if (fix) {

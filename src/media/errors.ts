@@ -5,6 +5,7 @@ export type MediaErrorCode =
   | 'FW_CAMERA_BUSY'
   | 'FW_FILE_MISSING'
   | 'FW_FFMPEG_FAILED'
+  | 'FW_FFMPEG_TIMEOUT'
   | 'FW_UNSUPPORTED_CODEC';
 
 /** A media failure with a stable code and a message that says what to do about it. */

@@ -52,6 +52,12 @@ export interface ServerConfig {
   tlsCert: string | null;
   /** PEM private key file of {@link tlsCert}. */
   tlsKey: string | null;
+  /**
+   * Folder recordings are written to (`<dir>/<room>/<name>-<UTC time>.webm|mp4`); every stream is recorded
+   * from the moment it opens, and the API can stop and restart a recording. Null: nothing is recorded and
+   * the API refuses to start a recording. `serve --record DIR` sets it.
+   */
+  recordDir: string | null;
 }
 
 /** The defaults: sized for a few Mbit/s per stream with well under a second of queued latency. */
@@ -76,6 +82,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   secret: null,
   tlsCert: null,
   tlsKey: null,
+  recordDir: null,
 };
 
 /** Room and stream names: URL-safe, so a room can be a path segment (`/r/<room>`). */

@@ -7,7 +7,10 @@ import { createHttpServer } from './http.js';
 import { liveRoute } from './live-http.js';
 import { Logger, type LogSink } from './log.js';
 import { metricsRoute } from './metrics.js';
+import { recordingRoute } from './recording-api.js';
+import { prepareRecordDir, Recordings } from './recordings.js';
 import { Relay } from './relay.js';
+import { snapshotRoute } from './snapshot.js';
 import { defaultWebRoot, StaticFiles, staticRoute } from './static-files.js';
 import { type ServerStats, snapshotStats } from './stats.js';
 import { listenTcp } from './tcp.js';
@@ -15,6 +18,7 @@ import { loadTlsCredentials } from './tls.js';
 import { WsEndpoint } from './ws.js';
 
 export { DEFAULT_CONFIG, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT, type ServerConfig } from './config.js';
+export { RecordDirError } from './recordings.js';
 export type { RoomStats, ServerStats, StreamStats, ViewerStats } from './stats.js';
 export { TlsConfigError } from './tls.js';
 
@@ -47,6 +51,8 @@ export class RelayServer {
   constructor(
     readonly relay: Relay,
     private readonly listeners: Listeners,
+    /** The server's recordings (with `recordDir`); close() finalises them. */
+    readonly recordings: Recordings,
   ) {
     this.tls = relay.config.tlsCert !== null;
     const tcp = listeners.tcp.address() as net.AddressInfo;
@@ -80,6 +86,9 @@ export class RelayServer {
       const { relay, listeners } = this;
       relay.log.info('shutdown', { connections: relay.connections.size });
       clearInterval(this.rateTimer);
+      // Recordings end now, at the shutdown, not when their publishers go; close() resolves once every
+      // file is finalised, so a SIGTERM never leaves a file without its index.
+      const recorded = this.recordings.close();
       const tcpClosed = new Promise<void>((resolve) => listeners.tcp.close(() => resolve()));
       const httpClosed = new Promise<void>((resolve) => listeners.http.close(() => resolve()));
       for (const conn of relay.connections) conn.fail('FW_SHUTDOWN', 'server is shutting down');
@@ -88,7 +97,7 @@ export class RelayServer {
       for (const conn of relay.connections) conn.transport.destroy();
       listeners.ws.close();
       listeners.http.closeAllConnections();
-      await Promise.all([tcpClosed, httpClosed]);
+      await Promise.all([tcpClosed, httpClosed, recorded]);
     })();
     return this.closed;
   }
@@ -102,7 +111,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
   if (config.secret !== null) checkSecret(config.secret, 'the server secret');
   // Read before listening: a missing or unreadable file stops the start, naming the file.
   const credentials = await loadTlsCredentials(config.tlsCert, config.tlsKey);
+  if (config.recordDir !== null) await prepareRecordDir(config.recordDir);
   const relay = new Relay(config, new Logger(log));
+  // Before listening, so no stream can open unrecorded.
+  const recordings = new Recordings(relay);
   const ws = new WsEndpoint(relay);
   const tcp = await listenTcp(relay, config.host, config.tcpPort, credentials);
   // In order: the first route that claims a request answers it; the web app's files come last.
@@ -110,6 +122,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
     apiRoute(relay),
     liveRoute(relay),
     metricsRoute(relay),
+    recordingRoute(relay, recordings),
+    snapshotRoute(relay),
     staticRoute(new StaticFiles(config.webRoot)),
   ];
   const httpServer = createHttpServer(relay, routes, ws, credentials);
@@ -120,12 +134,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
     });
     httpServer.listen(config.httpPort, config.host, () => resolve());
   });
-  const server = new RelayServer(relay, { tcp, http: httpServer, ws });
+  const server = new RelayServer(relay, { tcp, http: httpServer, ws }, recordings);
   relay.log.info('listening', {
     tcp: server.tcpUrl,
     http: server.httpUrl,
     web: config.webRoot ?? 'not built',
     access: config.secret === null ? 'open' : 'tokens',
+    record: config.recordDir ?? undefined,
   });
   if (config.secret === null && !isLoopback(config.host)) {
     relay.log.warn('open-mode', {

@@ -1,4 +1,5 @@
 import type { ReceiverReportMessage } from '../protocol/index.js';
+import { recordingFile } from './recording.js';
 import type { Relay } from './relay.js';
 
 /** One viewer of one stream. */
@@ -29,6 +30,8 @@ export interface StreamStats {
   keyframes: number;
   gopCacheBytes: number;
   startedAt: number;
+  /** The file the stream is being recorded to, or null. */
+  recording: string | null;
   viewers: ViewerStats[];
 }
 
@@ -70,6 +73,7 @@ export function snapshotStats(relay: Relay): ServerStats {
       keyframes: s.keyframes,
       gopCacheBytes: s.gop.byteLength,
       startedAt: s.startedAt,
+      recording: recordingFile(s),
       viewers: [...s.subscriptions].map((sub) => ({
         connection: sub.conn.id,
         transport: sub.conn.transport.kind,
