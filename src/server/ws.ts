@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { Connection } from './connection.js';
 import type { Relay } from './relay.js';
 import type { Outgoing, Transport } from './transport.js';
 import { wsBinaryFrame } from './ws-frame.js';
