@@ -38,6 +38,8 @@ export interface ServerConfig {
   maxRooms: number;
   /** Connections from one IP address at once (TCP and WebSocket together). */
   maxConnectionsPerIp: number;
+  /** HTTP ingests (PUT /ingest/…) from one IP address at once; each holds a demuxer worker and its buffers. */
+  maxIngestsPerIp: number;
   /** Average bytes per second one published stream may send, measured over a few seconds. */
   maxStreamBytesPerSec: number;
   /**
@@ -77,6 +79,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   maxViewersPerStream: 2000,
   maxRooms: 1000,
   maxConnectionsPerIp: 500,
+  maxIngestsPerIp: 8,
   // 20 Mbit/s: several times a 1080p camera stream; above that someone is flooding, not streaming.
   maxStreamBytesPerSec: 2_500_000,
   secret: null,

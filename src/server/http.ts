@@ -39,7 +39,15 @@ export function createHttpServer(
     server = http.createServer(onRequest);
   }
   server.on('upgrade', (req, socket, head) => ws.handleUpgrade(req, socket, head));
+  // Expect: 100-continue: an ingest sends 100 only once it accepts the stream, so ffmpeg can print a refusal
+  // (-send_expect_100 1); every other request continues at once, as Node does by default.
+  server.on('checkContinue', (req, res) => {
+    if (!req.url?.startsWith('/ingest/')) res.writeContinue();
+    void onRequest(req, res);
+  });
   // Idle keep-alive sockets must not hold a graceful shutdown open.
   server.keepAliveTimeout = 5000;
+  // Node's 5-minute limit on a whole request would cut live ingest bodies; ingests time out when idle instead.
+  server.requestTimeout = 0;
   return server;
 }

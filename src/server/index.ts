@@ -4,6 +4,7 @@ import { apiRoute } from './api.js';
 import { checkSecret } from './auth.js';
 import { DEFAULT_CONFIG, type ServerConfig } from './config.js';
 import { createHttpServer } from './http.js';
+import { ingestRoute } from './ingest.js';
 import { liveRoute } from './live-http.js';
 import { Logger, type LogSink } from './log.js';
 import { metricsRoute } from './metrics.js';
@@ -124,6 +125,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
     metricsRoute(relay),
     recordingRoute(relay, recordings),
     snapshotRoute(relay),
+    ingestRoute(relay),
     staticRoute(new StaticFiles(config.webRoot)),
   ];
   const httpServer = createHttpServer(relay, routes, ws, credentials);

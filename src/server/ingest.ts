@@ -1,0 +1,61 @@
+import { NAME_PATTERN } from './config.js';
+import { authorizeHttp, type HttpRoute, pathSegments, refuseMethod, sendError } from './http-util.js';
+import { runIngest } from './ingest-session.js';
+import type { Relay } from './relay.js';
+
+/**
+ * PUT or POST /ingest/<room>/<stream>: publishes the live MPEG-TS or WebM/Matroska body (plain ffmpeg, OBS's
+ * custom FFmpeg output) as a stream, until the body ends. Answers at the end, with a JSON summary, or with
+ * a JSON error as soon as the stream is refused.
+ */
+export function ingestRoute(relay: Relay): HttpRoute {
+  /** Ingests running per client address, for `maxIngestsPerIp`. */
+  const perIp = new Map<string, number>();
+  return async (request) => {
+    const { req, res, url } = request;
+    const parts = pathSegments(url.pathname);
+    if (parts?.[0] !== 'ingest') return false;
+    if (refuseMethod(request, ['PUT', 'POST'])) return true;
+    // A refusal comes before the body is read: close the connection rather than drain a live stream.
+    res.setHeader('connection', 'close');
+    const [, room = '', name = ''] = parts;
+    const refuse = (status: number, code: string, message: string) => {
+      relay.log.warn('ingest-refused', { room, name, code, error: message });
+      sendError(res, status, code, message);
+    };
+    if (parts.length !== 3 || !NAME_PATTERN.test(room) || !NAME_PATTERN.test(name)) {
+      refuse(
+        400,
+        'FW_BAD_NAME',
+        'push to /ingest/<room>/<stream>, each name 1-64 of A-Z a-z 0-9 . _ - (starting with a letter or digit)',
+      );
+      return true;
+    }
+    if (!(await authorizeHttp(relay, request, 'publish', room))) return true;
+    if (relay.findStream(room, name)) {
+      refuse(409, 'FW_STREAM_EXISTS', `room ${room} already has a stream named ${name}`);
+      return true;
+    }
+    const ip = req.socket.remoteAddress ?? '';
+    const running = perIp.get(ip) ?? 0;
+    if (running >= relay.config.maxIngestsPerIp) {
+      refuse(
+        429,
+        'FW_LIMIT',
+        `${ip} already pushes ${running} streams (limit ${relay.config.maxIngestsPerIp})`,
+      );
+      return true;
+    }
+    res.removeHeader('connection');
+    if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
+    perIp.set(ip, running + 1);
+    try {
+      await runIngest(relay, request, room, name);
+    } finally {
+      const left = (perIp.get(ip) ?? 1) - 1;
+      if (left > 0) perIp.set(ip, left);
+      else perIp.delete(ip);
+    }
+    return true;
+  };
+}
