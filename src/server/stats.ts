@@ -32,6 +32,8 @@ export interface StreamStats {
   startedAt: number;
   /** The file the stream is being recorded to, or null. */
   recording: string | null;
+  /** Players watching over HTTP (`/live/...`): in-process taps other than the recording. */
+  players: number;
   viewers: ViewerStats[];
 }
 
@@ -74,6 +76,7 @@ export function snapshotStats(relay: Relay): ServerStats {
       gopCacheBytes: s.gop.byteLength,
       startedAt: s.startedAt,
       recording: recordingFile(s),
+      players: s.taps.size - (recordingFile(s) === null ? 0 : 1),
       viewers: [...s.subscriptions].map((sub) => ({
         connection: sub.conn.id,
         transport: sub.conn.transport.kind,

@@ -133,6 +133,7 @@ describe('live video over HTTP for any player', () => {
     assert.equal(res.headers['content-type'], 'video/webm');
     const taps = () => server.relay.findStream('live', 'vp8')?.taps.size;
     await poll(() => taps() === 1, 5000, 'the tap');
+    assert.equal(server.stats().streams.find((s) => s.name === 'vp8')?.players, 1, 'the API counts it');
     req.destroy();
     await poll(() => taps() === 0, 5000, 'the tap to go');
     await poll(
