@@ -178,6 +178,13 @@ describe('browser app in Chromium with a fake camera', { timeout: 120_000 }, () 
       await expectLiveTile(wall, 'pattern', 8000);
       const s = (await stats(wall)).streams.pattern;
       assert.match(s?.codec ?? '', codec === 'vp8' ? /^vp8$/ : /^avc1\./);
+      // The tile links to the same stream as plain video, in the container that suits its codec.
+      const href = await wall.locator('[data-stream-name="pattern"] a.tile-link').getAttribute('href');
+      const ext = codec === 'vp8' ? 'webm' : 'mp4';
+      assert.equal(href, `http://127.0.0.1:${server.httpPort}/live/${room}/pattern.${ext}`);
+      const video = await fetch(href ?? '');
+      assert.equal(video.headers.get('content-type'), `video/${ext}`);
+      await video.body?.cancel();
       await wall.context().close();
       const pub = await publishing;
       assert.equal(pub.code, 0, pub.stderr);

@@ -2,7 +2,7 @@
 import type { FrameMessage, StreamAddedMessage } from '../../src/protocol/index.js';
 import type { ServerClock } from './clock.js';
 import { RemoteStream } from './remote-stream.js';
-import { remoteTile, type Tile } from './tile.js';
+import { liveVideoUrl, remoteTile, type Tile } from './tile.js';
 
 /** A remote stream with its tile. */
 export interface RemoteEntry {
@@ -52,6 +52,7 @@ export class RemoteSet {
       return;
     }
     const { tile, canvas } = remoteTile(m.room, m.name);
+    tile.setPlayerLink(liveVideoUrl(m.room, m.name, m.config.codec));
     const stream = new RemoteStream(info, canvas, this.deps);
     const entry = { stream, tile, stale: false };
     this.byId.set(m.streamId, entry);

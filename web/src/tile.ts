@@ -69,6 +69,17 @@ export class Tile {
     this.badge.dataset.tone = tone;
   }
 
+  /**
+   * Puts a small link in the top corner to the stream as plain video (`/live/...`), for opening it in a
+   * new tab or copying it into VLC or ffplay. Its click does not enlarge the tile.
+   */
+  setPlayerLink(href: string): void {
+    const link = el('a', { class: 'tile-link', href, target: '_blank', rel: 'noopener' }, 'open as video');
+    link.title = 'This stream as plain video: open it in a tab, or copy the link into VLC or ffplay';
+    link.addEventListener('click', (e) => e.stopPropagation());
+    this.element.append(link);
+  }
+
   /** Dims the tile while its stream is not live (e.g. during a reconnect). */
   setStale(stale: boolean): void {
     this.element.classList.toggle('stale', stale);
@@ -83,6 +94,21 @@ export function remoteTile(room: string, streamName: string): { tile: Tile; canv
     'data-room': room,
   });
   return { tile, canvas };
+}
+
+/**
+ * The address of a stream as plain video: WebM for VP8/VP9/AV1 (no added latency), fragmented MP4 for
+ * H.264 (what a `<video>` plays for it). The page's own `?token=` goes along, since the server checks it.
+ */
+export function liveVideoUrl(room: string, streamName: string, codec: string): string {
+  const ext = codec.startsWith('avc') ? 'mp4' : 'webm';
+  const url = new URL(
+    `/live/${encodeURIComponent(room)}/${encodeURIComponent(streamName)}.${ext}`,
+    location.href,
+  );
+  const token = new URLSearchParams(location.search).get('token');
+  if (token) url.searchParams.set('token', token);
+  return url.href;
 }
 
 /** A tile for our own camera, from the camera's MediaStream (not the encoded stream). */
