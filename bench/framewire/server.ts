@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -26,16 +26,18 @@ export async function startFramewire(opts: {
   mkdirSync(opts.workDir, { recursive: true });
   const configFile = path.join(opts.workDir, 'framewire-bench.json');
   writeFileSync(configFile, `${JSON.stringify({ maxConnectionsPerIp: 10_000 })}\n`);
-  // Run as an executable, so the launcher's own node flags (its shebang line) apply as they do for users.
-  const env = { ...process.env };
+  const bin = path.join(opts.repo, 'bin', 'framewire');
+  // The launcher's own node flags (its shebang line) apply here as they do for users; --cpu-prof cannot
+  // go through NODE_OPTIONS, so node is started directly with both.
+  const nodeArgs = launcherNodeFlags(bin);
   if (opts.profileDir) {
     mkdirSync(opts.profileDir, { recursive: true });
-    env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${opts.profileDir}`;
+    nodeArgs.push('--cpu-prof', '--cpu-prof-dir', opts.profileDir);
   }
   const child = spawn(
-    path.join(opts.repo, 'bin', 'framewire'),
-    ['serve', '--tcp-port', '0', '--http-port', '0', '--config', configFile],
-    { cwd: opts.repo, env, stdio: ['ignore', 'pipe', openSync(opts.logFile, 'a')] },
+    process.execPath,
+    [...nodeArgs, bin, 'serve', '--tcp-port', '0', '--http-port', '0', '--config', configFile],
+    { cwd: opts.repo, stdio: ['ignore', 'pipe', openSync(opts.logFile, 'a')] },
   );
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not start bin/framewire serve');
@@ -68,6 +70,15 @@ export async function startFramewire(opts: {
     });
   });
   return { pid, tcpPort: ports.tcp, httpPort: ports.http, stop: () => stopProcess(child, 5000) };
+}
+
+/** The node flags on the launcher's first line (`#!/usr/bin/env -S node FLAGS`). */
+function launcherNodeFlags(bin: string): string[] {
+  const first = readFileSync(bin, 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!.*\bnode((?:\s+--\S+)*)\s*$/.exec(first);
+  if (!m)
+    throw new Error(`${bin}: expected a first line like "#!/usr/bin/env -S node --flag", got "${first}"`);
+  return (m[1] ?? '').trim().split(/\s+/).filter(Boolean);
 }
 
 /** SIGTERM (so a --cpu-prof profile is written), then SIGKILL after `graceMs`. */
