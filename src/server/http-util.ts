@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import { AuthError, allows, verifyToken } from './auth.js';
 import type { Relay } from './relay.js';
+import type { Stream } from './stream.js';
 
 /** One request as a route sees it: the parsed URL (path and query) next to the raw pair. */
 export interface HttpRequest {
@@ -50,6 +51,27 @@ export function pathSegments(pathname: string): string[] | null {
   } catch {
     return null;
   }
+}
+
+/** Room and stream of `/api/rooms/:room/streams/:name/<leaf>`; null for any other path. */
+export function streamResource(pathname: string, leaf: string): { room: string; name: string } | null {
+  const parts = pathSegments(pathname);
+  if (parts?.length !== 6 || parts[0] !== 'api' || parts[1] !== 'rooms' || parts[3] !== 'streams')
+    return null;
+  if (parts[5] !== leaf) return null;
+  return { room: parts[2] as string, name: parts[4] as string };
+}
+
+/** The live stream `name` of `room`; or null, having answered 404 naming it. */
+export function streamOr404(
+  relay: Relay,
+  res: http.ServerResponse,
+  room: string,
+  name: string,
+): Stream | null {
+  const stream = relay.findStream(room, name);
+  if (!stream) notFound(res, `stream ${name} in room ${room}`);
+  return stream ?? null;
 }
 
 /**

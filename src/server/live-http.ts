@@ -9,10 +9,10 @@ import {
 import {
   authorizeHttp,
   type HttpRoute,
-  notFound,
   pathSegments,
   refuseMethod,
   sendError,
+  streamOr404,
 } from './http-util.js';
 import { MuxTap } from './mux-tap.js';
 import type { Relay } from './relay.js';
@@ -44,11 +44,8 @@ export function liveRoute(relay: Relay): HttpRoute {
       return true;
     }
     if (!(await authorizeHttp(relay, request, 'view', room))) return true;
-    const stream = relay.findStream(room, name);
-    if (!stream) {
-      notFound(res, `stream ${name} in room ${room}`);
-      return true;
-    }
+    const stream = streamOr404(relay, res, room, name);
+    if (!stream) return true;
     if (stream.viewerCount >= relay.config.maxViewersPerStream) {
       const limit = relay.config.maxViewersPerStream;
       sendError(res, 503, 'FW_LIMIT', `stream ${name} has its maximum of ${limit} viewers`);
@@ -60,17 +57,17 @@ export function liveRoute(relay: Relay): HttpRoute {
       sendError(res, 415, 'FW_UNSUPPORTED_CODEC', `.${container} cannot hold ${stream.config.codec}${hint}`);
       return true;
     }
+    res.writeHead(200, { 'content-type': CONTENT_TYPES[container], 'cache-control': 'no-store' });
+    if (req.method === 'HEAD') {
+      res.end();
+      return true;
+    }
     const target = new AppendOnlyStreamTarget(
       new WritableStream<Uint8Array>({
         // Copied: the muxer may reuse its buffer once the write resolves, while the socket still holds it.
         write: (chunk) => void res.write(Buffer.from(chunk)),
       }),
     );
-    res.writeHead(200, { 'content-type': CONTENT_TYPES[container], 'cache-control': 'no-store' });
-    if (req.method === 'HEAD') {
-      res.end();
-      return true;
-    }
     const muxer = await createMuxer(container, stream.config, target, true);
     const fields = { room, name, container, remote: `${req.socket.remoteAddress}:${req.socket.remotePort}` };
     const started = Date.now();

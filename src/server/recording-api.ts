@@ -2,11 +2,11 @@ import {
   authorizeHttp,
   type HttpRequest,
   type HttpRoute,
-  notFound,
-  pathSegments,
   refuseMethod,
   sendError,
   sendJson,
+  streamOr404,
+  streamResource,
 } from './http-util.js';
 import { Recording } from './recording.js';
 import type { RecordingRefusal, Recordings } from './recordings.js';
@@ -29,27 +29,15 @@ const REFUSAL_STATUS: Record<RecordingRefusal['code'], number> = {
  */
 export function recordingRoute(relay: Relay, recordings: Recordings): HttpRoute {
   return async (request) => {
-    const parts = pathSegments(request.url.pathname);
-    if (
-      parts?.length !== 6 ||
-      parts[0] !== 'api' ||
-      parts[1] !== 'rooms' ||
-      parts[3] !== 'streams' ||
-      parts[5] !== 'recording'
-    ) {
-      return false;
-    }
+    const path = streamResource(request.url.pathname, 'recording');
+    if (!path) return false;
     if (refuseMethod(request, ['GET', 'POST', 'DELETE'])) return true;
-    const room = parts[2] as string;
-    const name = parts[4] as string;
+    const { room, name } = path;
     const method = request.req.method ?? 'GET';
     // Recording writes to the server's disk: the same right as putting a stream into the room.
     if (method !== 'GET' && !(await authorizeHttp(relay, request, 'publish', room))) return true;
-    const stream = relay.findStream(room, name);
-    if (!stream) {
-      notFound(request.res, `stream ${name} in room ${room}`);
-      return true;
-    }
+    const stream = streamOr404(relay, request.res, room, name);
+    if (!stream) return true;
     if (method === 'POST') await startRecording(request, recordings.start(stream));
     else if (method === 'DELETE') await stopRecording(request, recordings, stream);
     else {

@@ -4,10 +4,10 @@ import { decodeMessage, type FrameMessage } from '../protocol/index.js';
 import {
   authorizeHttp,
   type HttpRoute,
-  notFound,
-  pathSegments,
   refuseMethod,
   sendError,
+  streamOr404,
+  streamResource,
 } from './http-util.js';
 import type { Relay } from './relay.js';
 import type { Stream } from './stream.js';
@@ -85,25 +85,13 @@ const FAILURE_STATUS: Partial<Record<MediaError['code'], number>> = {
 export function snapshotRoute(relay: Relay, snapshots = new Snapshots()): HttpRoute {
   return async (request) => {
     const { res, url } = request;
-    const parts = pathSegments(url.pathname);
-    if (
-      parts?.length !== 6 ||
-      parts[0] !== 'api' ||
-      parts[1] !== 'rooms' ||
-      parts[3] !== 'streams' ||
-      parts[5] !== 'snapshot.jpg'
-    ) {
-      return false;
-    }
+    const path = streamResource(url.pathname, 'snapshot.jpg');
+    if (!path) return false;
     if (refuseMethod(request, ['GET'])) return true;
-    const room = parts[2] as string;
-    const name = parts[4] as string;
+    const { room, name } = path;
     if (!(await authorizeHttp(relay, request, 'view', room))) return true;
-    const stream = relay.findStream(room, name);
-    if (!stream) {
-      notFound(res, `stream ${name} in room ${room}`);
-      return true;
-    }
+    const stream = streamOr404(relay, res, room, name);
+    if (!stream) return true;
     const taken = snapshots.take(stream);
     if (taken === 'no-keyframe' || taken === 'busy') {
       res.setHeader('retry-after', '1');
