@@ -120,8 +120,7 @@ export function runIngest(relay: Relay, request: HttpRequest, room: string, name
     const frame = outgoingFramed(framed);
     const now = performance.now();
     if (!stream.spend(frame.body.length, now)) {
-      const limit = Math.round((relay.config.maxStreamBytesPerSec * 8) / 1000);
-      fail(429, 'FW_LIMIT', `stream ${name} sends more than ${limit} kbit/s`);
+      fail(429, 'FW_LIMIT', stream.overLimitMessage);
       return;
     }
     frames++;

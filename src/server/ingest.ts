@@ -1,4 +1,5 @@
 import { NAME_PATTERN } from './config.js';
+import { CountMap } from './count-map.js';
 import { authorizeHttp, type HttpRoute, pathSegments, refuseMethod, sendError } from './http-util.js';
 import { runIngest } from './ingest-session.js';
 import type { Relay } from './relay.js';
@@ -10,7 +11,7 @@ import type { Relay } from './relay.js';
  */
 export function ingestRoute(relay: Relay): HttpRoute {
   /** Ingests running per client address, for `maxIngestsPerIp`. */
-  const perIp = new Map<string, number>();
+  const perIp = new CountMap<string>();
   return async (request) => {
     const { req, res, url } = request;
     const parts = pathSegments(url.pathname);
@@ -37,7 +38,7 @@ export function ingestRoute(relay: Relay): HttpRoute {
       return true;
     }
     const ip = req.socket.remoteAddress ?? '';
-    const running = perIp.get(ip) ?? 0;
+    const running = perIp.get(ip);
     if (running >= relay.config.maxIngestsPerIp) {
       refuse(
         429,
@@ -48,13 +49,11 @@ export function ingestRoute(relay: Relay): HttpRoute {
     }
     res.removeHeader('connection');
     if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
-    perIp.set(ip, running + 1);
+    perIp.add(ip);
     try {
       await runIngest(relay, request, room, name);
     } finally {
-      const left = (perIp.get(ip) ?? 1) - 1;
-      if (left > 0) perIp.set(ip, left);
-      else perIp.delete(ip);
+      perIp.remove(ip);
     }
     return true;
   };

@@ -15,6 +15,7 @@ import {
 import { AuthError, allows, verifyToken } from './auth.js';
 import { NAME_PATTERN, type ServerConfig } from './config.js';
 import { Connection } from './connection.js';
+import { CountMap } from './count-map.js';
 import type { Logger } from './log.js';
 import { Room } from './room.js';
 import { type Publisher, Stream } from './stream.js';
@@ -38,7 +39,7 @@ export class Relay {
   readonly streams = new Map<number, Stream>();
   readonly connections = new Set<Connection>();
   /** Open connections per IP address, for the per-address limit. */
-  private readonly perIp = new Map<string, number>();
+  private readonly perIp = new CountMap<string>();
   private readonly batcher = new TickBatcher();
   /** Running totals since start, for /metrics. */
   readonly totals = new Totals();
@@ -72,8 +73,7 @@ export class Relay {
     );
     this.connections.add(conn);
     this.log.info('connect', { conn: conn.id, transport: transport.kind, remote: transport.remote });
-    const fromIp = (this.perIp.get(transport.ip) ?? 0) + 1;
-    this.perIp.set(transport.ip, fromIp);
+    const fromIp = this.perIp.add(transport.ip);
     if (fromIp > this.config.maxConnectionsPerIp) {
       conn.fail(
         'FW_LIMIT',
@@ -136,9 +136,7 @@ export class Relay {
   disconnect(conn: Connection, reason: string): void {
     if (!this.connections.delete(conn)) return;
     conn.closing = true;
-    const fromIp = (this.perIp.get(conn.transport.ip) ?? 1) - 1;
-    if (fromIp > 0) this.perIp.set(conn.transport.ip, fromIp);
-    else this.perIp.delete(conn.transport.ip);
+    this.perIp.remove(conn.transport.ip);
     for (const stream of conn.published.values()) this.endStream(stream, 'disconnected');
     for (const sub of conn.subscriptions.values()) sub.stream.subscriptions.delete(sub);
     conn.subscriptions.clear();
@@ -160,10 +158,7 @@ export class Relay {
     if (!stream)
       throw new ProtocolError('FW_NOT_OWNER', `stream ${frame.streamId} is not published by this connection`);
     const now = performance.now();
-    if (!stream.spend(body.length, now)) {
-      const limit = Math.round((this.config.maxStreamBytesPerSec * 8) / 1000);
-      throw new ProtocolError('FW_LIMIT', `stream ${stream.name} sends more than ${limit} kbit/s`);
-    }
+    if (!stream.spend(body.length, now)) throw new ProtocolError('FW_LIMIT', stream.overLimitMessage);
     stream.relay(frameOutgoing(body, framed), frame.key, now);
   }
 
@@ -303,12 +298,7 @@ export class Relay {
     config: DecoderConfig,
   ): Stream | { code: ErrorCode; message: string } {
     const room = this.roomFor(roomName);
-    if (!room) {
-      return {
-        code: 'FW_LIMIT',
-        message: `the server has reached its limit of ${this.config.maxRooms} rooms`,
-      };
-    }
+    if (!room) return { code: 'FW_LIMIT', message: this.roomLimitMessage };
     if (room.streams.has(name)) {
       this.forgetIfEmpty(room);
       return { code: 'FW_STREAM_EXISTS', message: `room ${roomName} already has a stream named ${name}` };
@@ -347,7 +337,7 @@ export class Relay {
     if (m.name === '') {
       const room = this.roomFor(m.room);
       if (!room) {
-        this.roomLimitReached(conn, m.requestId);
+        requestError(conn, m.requestId, 'FW_LIMIT', this.roomLimitMessage);
         return;
       }
       room.subscribers.add(conn);
@@ -455,13 +445,8 @@ export class Relay {
     }
   }
 
-  private roomLimitReached(conn: Connection, requestId: number): void {
-    requestError(
-      conn,
-      requestId,
-      'FW_LIMIT',
-      `the server has reached its limit of ${this.config.maxRooms} rooms`,
-    );
+  private get roomLimitMessage(): string {
+    return `the server has reached its limit of ${this.config.maxRooms} rooms`;
   }
 
   /** The room named `name`, created if needed; null when creating it would pass the room limit. */

@@ -68,6 +68,11 @@ export class Stream {
     return this.credit >= 0;
   }
 
+  /** Why {@link spend} refused, for the error the publisher gets: the limit in kbit/s. */
+  get overLimitMessage(): string {
+    return `stream ${this.name} sends more than ${Math.round((this.maxBytesPerSec * 8) / 1000)} kbit/s`;
+  }
+
   /** Relays one frame: the same bytes are offered to every subscriber's queue (hot path). */
   relay(frame: Outgoing, key: boolean, now: number): void {
     this.framesIn++;

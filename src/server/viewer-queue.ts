@@ -69,8 +69,7 @@ export class ViewerQueue implements Batchable {
   /** Offers one relayed frame to this viewer; it is sent, queued or dropped by the policy above. */
   offerFrame(sink: FrameSink, message: Outgoing, key: boolean, now: number): void {
     if (sink.needsKey && !key) {
-      sink.framesDropped++;
-      this.totals.framesDropped++;
+      this.countDropped(sink);
       return;
     }
     const size = message.framed.length;
@@ -143,6 +142,11 @@ export class ViewerQueue implements Batchable {
     this.totals.bytesOut += message.body.length;
   }
 
+  private countDropped(sink: FrameSink): void {
+    sink.framesDropped++;
+    this.totals.framesDropped++;
+  }
+
   private canWriteNow(size: number): boolean {
     const buffered = this.transport.bufferedBytes;
     // An empty transport always takes one message, even one larger than the bound, so a huge keyframe
@@ -162,18 +166,14 @@ export class ViewerQueue implements Batchable {
     for (const item of removed) {
       this.queuedBytes -= item.message.framed.length;
       const sink = item.sink as FrameSink;
-      sink.framesDropped++;
-      this.totals.framesDropped++;
+      this.countDropped(sink);
       skipped.add(sink);
     }
     for (const sink of skipped) this.skip(sink, false);
   }
 
   private skip(sink: FrameSink, countThisFrame = true): void {
-    if (countThisFrame) {
-      sink.framesDropped++;
-      this.totals.framesDropped++;
-    }
+    if (countThisFrame) this.countDropped(sink);
     sink.needsKey = true;
     this.onSkip(sink);
   }
