@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { DecoderConfig } from '../protocol/messages.js';
-import { MediaError } from './errors.js';
+import { MediaError, startError } from './errors.js';
 import { writeIvfFrameHeader, writeIvfHeader } from './ivf.js';
 
 /** A live window showing frames as they arrive. */
@@ -93,17 +93,7 @@ class FfplayDisplay extends EventEmitter implements Display {
     });
     // EPIPE when the window was closed: the 'close' handler reports the exit; nothing to add here.
     this.child.stdin?.on('error', () => {});
-    this.child.on('error', (err: NodeJS.ErrnoException) => {
-      const error =
-        err.code === 'ENOENT'
-          ? new MediaError(
-              'FW_FFMPEG_MISSING',
-              `ffplay not found (${ffplay}): install it with \`apt-get install ffmpeg\` (or run scripts/install-system-deps.sh)`,
-              { cause: err },
-            )
-          : new MediaError('FW_FFMPEG_FAILED', `could not start ffplay: ${err.message}`, { cause: err });
-      this.onExit(error);
-    });
+    this.child.on('error', (err: NodeJS.ErrnoException) => this.onExit(startError(err, 'ffplay', ffplay)));
     this.child.on('close', (code, signal) => {
       const failed = code !== 0 && code !== null && signal === null;
       this.onExit(

@@ -19,3 +19,18 @@ export class MediaError extends Error {
     super(message, options);
   }
 }
+
+/**
+ * The MediaError for a media tool (`ffmpeg` or `ffplay`, started as `path`) that could not start:
+ * FW_FFMPEG_MISSING, saying how to install it, when it is not there; FW_FFMPEG_FAILED otherwise.
+ */
+export function startError(err: NodeJS.ErrnoException, tool: 'ffmpeg' | 'ffplay', path: string): MediaError {
+  if (err.code === 'ENOENT') {
+    return new MediaError(
+      'FW_FFMPEG_MISSING',
+      `${tool} not found (${path}): install it with \`apt-get install ffmpeg\` (or run scripts/install-system-deps.sh)`,
+      { cause: err },
+    );
+  }
+  return new MediaError('FW_FFMPEG_FAILED', `could not start ${tool}: ${err.message}`, { cause: err });
+}

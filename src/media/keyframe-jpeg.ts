@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { BufferTarget } from 'mediabunny';
 import type { DecoderConfig } from '../protocol/messages.js';
-import { MediaError } from './errors.js';
+import { MediaError, startError } from './errors.js';
 import { createMuxer, preferredContainer } from './muxer.js';
 
 /** Options of {@link keyframeToJpeg}. */
@@ -67,15 +67,7 @@ function runFfmpeg(format: string, input: Uint8Array, opts: KeyframeJpegOptions)
     );
     child.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(
-        err.code === 'ENOENT'
-          ? new MediaError(
-              'FW_FFMPEG_MISSING',
-              `ffmpeg not found (${ffmpeg}): install it with \`apt-get install ffmpeg\` (or run scripts/install-system-deps.sh)`,
-              { cause: err },
-            )
-          : new MediaError('FW_FFMPEG_FAILED', `could not start ffmpeg: ${err.message}`, { cause: err }),
-      );
+      reject(startError(err, 'ffmpeg', ffmpeg));
     });
     child.stdout.on('data', (chunk: Buffer) => {
       bytes += chunk.length;

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import type { DecoderConfig } from '../protocol/messages.js';
 import { createH264Parser, createVp8Parser, type EncodedFrame, type ParsedChunk } from './depacketize.js';
-import { MediaError } from './errors.js';
+import { MediaError, startError } from './errors.js';
 import { buildEncodeArgs, type EncodeArgsOptions, type SourceInput } from './ffmpeg-args.js';
 
 export type { EncodedFrame } from './depacketize.js';
@@ -95,21 +95,9 @@ export class EncodedSource extends EventEmitter<EncodedSourceEvents> {
       if (this.stderrTail.length > STDERR_LINES_KEPT)
         this.stderrTail.splice(0, this.stderrTail.length - STDERR_LINES_KEPT);
     });
-    child.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') {
-        this.finish(
-          new MediaError(
-            'FW_FFMPEG_MISSING',
-            `ffmpeg not found (${this.opts.ffmpegPath ?? 'ffmpeg'}): install it with \`apt-get install ffmpeg\` (or run scripts/install-system-deps.sh)`,
-            { cause: err },
-          ),
-        );
-      } else {
-        this.finish(
-          new MediaError('FW_FFMPEG_FAILED', `could not start ffmpeg: ${err.message}`, { cause: err }),
-        );
-      }
-    });
+    child.on('error', (err: NodeJS.ErrnoException) =>
+      this.finish(startError(err, 'ffmpeg', this.opts.ffmpegPath ?? 'ffmpeg')),
+    );
     // 'close' rather than 'exit': stdout has been read to the end by then, so no frame is lost.
     child.on('close', (code, signal) => {
       if (this.finished) return;
