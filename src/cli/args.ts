@@ -1,4 +1,4 @@
-import { DEFAULT_TCP_PORT } from '../server/config.js';
+import { DEFAULT_TCP_PORT } from '../server/ops/config.js';
 import { usageError } from './errors.js';
 
 /** Default `--server` of publish and watch: a server on this machine with the default port. */

@@ -1,9 +1,14 @@
 import { parseArgs } from 'node:util';
 import { formatAddress } from '../client/errors.js';
-import { secretFromEnv, WeakSecretError } from '../server/auth.js';
-import { DEFAULT_CONFIG, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT, type ServerConfig } from '../server/config.js';
-import { ConfigError, loadConfigFile } from '../server/config-file.js';
 import { RecordDirError, startServer, TlsConfigError } from '../server/index.js';
+import { secretFromEnv, WeakSecretError } from '../server/ops/auth.js';
+import {
+  DEFAULT_CONFIG,
+  DEFAULT_HTTP_PORT,
+  DEFAULT_TCP_PORT,
+  type ServerConfig,
+} from '../server/ops/config.js';
+import { ConfigError, loadConfigFile } from '../server/ops/config-file.js';
 import { parsePort, withUsage } from './args.js';
 import { aborted, type CliContext, type Command } from './command.js';
 import { CliError, usageError } from './errors.js';

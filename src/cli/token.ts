@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { checkSecret, mintToken, verifyToken, WeakSecretError } from '../server/auth.js';
-import { NAME_PATTERN } from '../server/config.js';
+import { checkSecret, mintToken, verifyToken, WeakSecretError } from '../server/ops/auth.js';
+import { NAME_PATTERN } from '../server/ops/config.js';
 import { required, withUsage } from './args.js';
 import type { CliContext, Command } from './command.js';
 import { CliError, usageError } from './errors.js';

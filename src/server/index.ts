@@ -1,27 +1,27 @@
 import type http from 'node:http';
 import type net from 'node:net';
-import { apiRoute } from './api.js';
-import { checkSecret } from './auth.js';
-import { DEFAULT_CONFIG, type ServerConfig } from './config.js';
-import { createHttpServer } from './http.js';
-import { ingestRoute } from './ingest.js';
-import { liveRoute } from './live-http.js';
-import { Logger, type LogSink } from './log.js';
-import { metricsRoute } from './metrics.js';
-import { recordingRoute } from './recording-api.js';
-import { prepareRecordDir, Recordings } from './recordings.js';
-import { Relay } from './relay.js';
-import { snapshotRoute } from './snapshot.js';
-import { defaultWebRoot, StaticFiles, staticRoute } from './static-files.js';
-import { type ServerStats, snapshotStats } from './stats.js';
-import { listenTcp } from './tcp.js';
-import { loadTlsCredentials } from './tls.js';
-import { WsEndpoint } from './ws.js';
+import { Relay } from './core/relay.js';
+import { ingestRoute } from './http/routes/ingest.js';
+import { liveRoute } from './http/routes/live.js';
+import { metricsRoute } from './http/routes/metrics.js';
+import { recordingRoute } from './http/routes/recording.js';
+import { apiRoute } from './http/routes/rooms.js';
+import { snapshotRoute } from './http/routes/snapshot.js';
+import { createHttpServer } from './http/server.js';
+import { defaultWebRoot, StaticFiles, staticRoute } from './http/static-files.js';
+import { checkSecret } from './ops/auth.js';
+import { DEFAULT_CONFIG, type ServerConfig } from './ops/config.js';
+import { Logger, type LogSink } from './ops/log.js';
+import { type ServerStats, snapshotStats } from './ops/stats.js';
+import { prepareRecordDir, Recordings } from './recording/recordings.js';
+import { listenTcp } from './transport/tcp.js';
+import { loadTlsCredentials } from './transport/tls.js';
+import { WsEndpoint } from './transport/ws.js';
 
-export { DEFAULT_CONFIG, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT, type ServerConfig } from './config.js';
-export { RecordDirError } from './recordings.js';
-export type { RoomStats, ServerStats, StreamStats, ViewerStats } from './stats.js';
-export { TlsConfigError } from './tls.js';
+export { DEFAULT_CONFIG, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT, type ServerConfig } from './ops/config.js';
+export type { RoomStats, ServerStats, StreamStats, ViewerStats } from './ops/stats.js';
+export { RecordDirError } from './recording/recordings.js';
+export { TlsConfigError } from './transport/tls.js';
 
 /** Options of {@link startServer}: any config field, plus where log lines go. */
 export type ServerOptions = Partial<ServerConfig> & { log?: LogSink };

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { Message } from '../../src/protocol/index.js';
-import { mintToken } from '../../src/server/auth.js';
+import { mintToken } from '../../src/server/ops/auth.js';
 import { launchChromium } from '../helpers/browser.js';
 import { ensureBuilt, exited, killStarted, poll, run, type Served, serve } from '../helpers/cli.js';
 import { WireClient } from '../helpers/wire-client.js';

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect } from '../../src/client/index.js';
-import { mintToken } from '../../src/server/auth.js';
 import { startServer } from '../../src/server/index.js';
+import { mintToken } from '../../src/server/ops/auth.js';
 import { ensureBuilt, exited, killStarted, poll, serve } from '../helpers/cli.js';
 import { ffprobe, type LivePublisher, startLivePublisher } from '../helpers/live-publisher.js';
 

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect } from '../../src/client/index.js';
 import { MediaError } from '../../src/media/errors.js';
-import { mintToken } from '../../src/server/auth.js';
+import type { Stream } from '../../src/server/core/stream.js';
+import { Snapshots } from '../../src/server/http/routes/snapshot.js';
 import { type RelayServer, startServer } from '../../src/server/index.js';
-import { Snapshots } from '../../src/server/snapshot.js';
-import type { Stream } from '../../src/server/stream.js';
+import { mintToken } from '../../src/server/ops/auth.js';
 import { ensureBuilt, exited, killStarted, poll, serve } from '../helpers/cli.js';
 import { ffprobe, type LivePublisher, startLivePublisher } from '../helpers/live-publisher.js';
 

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { allows, verifyToken } from '../../src/server/auth.js';
+import { allows, verifyToken } from '../../src/server/ops/auth.js';
 import { ensureBuilt, killStarted, probe, publishTestPattern, run, serve } from '../helpers/cli.js';
 
 const SECRET = 'e2e-secret-long-enough-for-hs256-0123456789';

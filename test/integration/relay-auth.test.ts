@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import type { Message } from '../../src/protocol/index.js';
-import { mintToken } from '../../src/server/auth.js';
 import { type RelayServer, startServer } from '../../src/server/index.js';
+import { mintToken } from '../../src/server/ops/auth.js';
 import { testFrame, WireClient } from '../helpers/wire-client.js';
 
 const SECRET = 'a-test-secret-that-is-long-enough-for-hs256!';

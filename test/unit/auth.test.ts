@@ -10,7 +10,7 @@ import {
   secretFromEnv,
   verifyToken,
   WeakSecretError,
-} from '../../src/server/auth.js';
+} from '../../src/server/ops/auth.js';
 
 const SECRET = 'a-test-secret-that-is-at-least-32-bytes-long';
 const OTHER = 'another-secret-that-is-also-32-bytes-or-more';

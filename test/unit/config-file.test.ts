@@ -3,7 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfigFile } from '../../src/server/config-file.js';
+import { ConfigError, loadConfigFile } from '../../src/server/ops/config-file.js';
 
 async function file(content: string): Promise<string> {
   const p = path.join(await mkdtemp(path.join(tmpdir(), 'fw-config-')), 'framewire.json');

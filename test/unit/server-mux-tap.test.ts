@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import { ALL_FORMATS, BufferSource, BufferTarget, EncodedPacketSink, Input } from 'mediabunny';
 import { createMuxer } from '../../src/media/muxer.js';
 import { encodeMessage } from '../../src/protocol/index.js';
-import { MuxTap } from '../../src/server/mux-tap.js';
-import { outgoing } from '../../src/server/transport.js';
+import { outgoing } from '../../src/server/core/transport.js';
+import { MuxTap } from '../../src/server/recording/mux-tap.js';
 
 const GOP = 10;
 const CONFIG = { codec: 'vp8', codedWidth: 320, codedHeight: 240 };

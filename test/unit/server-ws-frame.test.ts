@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
-import { wsBinaryFrame } from '../../src/server/ws-frame.js';
+import { wsBinaryFrame } from '../../src/server/transport/ws-frame.js';
 
 // ws's own frame builder: untyped, so it is loaded here only, as the reference to compare with.
 const { Sender } = createRequire(import.meta.url)('ws') as {

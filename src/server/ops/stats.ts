@@ -1,6 +1,6 @@
-import type { ReceiverReportMessage } from '../protocol/index.js';
-import { recordingFile } from './recording.js';
-import type { Relay } from './relay.js';
+import type { ReceiverReportMessage } from '../../protocol/index.js';
+import type { Relay } from '../core/relay.js';
+import { recordingFile } from '../recording/recording.js';
 
 /** One viewer of one stream. */
 export interface ViewerStats {

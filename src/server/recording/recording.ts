@@ -1,9 +1,9 @@
 import { mkdir, open, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { FilePathTarget } from 'mediabunny';
-import { type Container, createMuxer, type FrameMuxer, type MuxFrame } from '../media/muxer.js';
+import { type Container, createMuxer, type FrameMuxer, type MuxFrame } from '../../media/muxer.js';
+import type { Stream } from '../core/stream.js';
 import { MuxTap, type MuxTapLimits } from './mux-tap.js';
-import type { Stream } from './stream.js';
 
 /**
  * `mkdir -p` that cannot spin. Node's `mkdir(dir, { recursive: true })` never settles, at 100% CPU, when a

@@ -1,7 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { type HttpRoute, refuseMethod } from './http-util.js';
-import type { Relay } from './relay.js';
-import type { Totals } from './totals.js';
+import type { Relay } from '../../core/relay.js';
+import type { Totals } from '../../core/totals.js';
+import { type HttpRoute, refuseMethod } from '../reply.js';
 
 /**
  * Buckets of viewer-reported latency, in seconds (Prometheus' base unit): a live relay should sit

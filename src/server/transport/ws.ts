@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { Relay } from './relay.js';
-import type { Outgoing, Transport } from './transport.js';
+import type { Relay } from '../core/relay.js';
+import type { Outgoing, Transport } from '../core/transport.js';
 import { wsBinaryFrame } from './ws-frame.js';
 
 /** Path of the WebSocket endpoint on the HTTP port. */

@@ -1,5 +1,5 @@
-import type { Message } from '../protocol/index.js';
-import type { Publisher, Stream } from './stream.js';
+import type { Message } from '../../protocol/index.js';
+import type { Publisher, Stream } from '../core/stream.js';
 
 /**
  * The publisher of a pushed stream. Its frames come from a demuxer, so it has no way back to the encoder:

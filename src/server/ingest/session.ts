@@ -1,12 +1,12 @@
 import { Worker } from 'node:worker_threads';
-import type { DemuxErrorCode } from '../media/demux.js';
-import type { DecoderConfig } from '../protocol/index.js';
-import { type HttpRequest, sendError, sendJson } from './http-util.js';
-import { IngestPublisher } from './ingest-publisher.js';
-import type { FromDemuxer, IngestWorkerData, ToDemuxer } from './ingest-worker.js';
-import type { Relay } from './relay.js';
-import { Stream } from './stream.js';
-import { outgoingFramed } from './transport.js';
+import type { DemuxErrorCode } from '../../media/demux.js';
+import type { DecoderConfig } from '../../protocol/index.js';
+import type { Relay } from '../core/relay.js';
+import { Stream } from '../core/stream.js';
+import { outgoingFramed } from '../core/transport.js';
+import { type HttpRequest, sendError, sendJson } from '../http/reply.js';
+import { IngestPublisher } from './publisher.js';
+import type { FromDemuxer, IngestWorkerData, ToDemuxer } from './worker.js';
 
 /** Input mediabunny may keep behind its read position: a few frames of a live stream, never a file. */
 const CACHE_BYTES = 4 * 1024 * 1024;
@@ -205,9 +205,8 @@ export function runIngest(relay: Relay, request: HttpRequest, room: string, name
  */
 function startWorker(data: IngestWorkerData): Worker {
   const options = { workerData: data, resourceLimits: { maxOldGenerationSizeMb: 64 } };
-  if (!import.meta.url.endsWith('.ts'))
-    return new Worker(new URL('./ingest-worker.js', import.meta.url), options);
-  const entry = new URL('./ingest-worker.ts', import.meta.url).href;
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url), options);
+  const entry = new URL('./worker.ts', import.meta.url).href;
   const tsx = import.meta.resolve('tsx/esm/api');
   const boot = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry)}); });`;
   return new Worker(boot, { ...options, eval: true });

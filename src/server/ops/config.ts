@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/index.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../../protocol/index.js';
 
 /** Default TCP port of `framewire serve` (the socket protocol). */
 export const DEFAULT_TCP_PORT = 7420;

@@ -1,4 +1,4 @@
-import type { ReceiverReportMessage } from '../protocol/index.js';
+import type { ReceiverReportMessage } from '../../protocol/index.js';
 import type { Connection } from './connection.js';
 import type { Stream } from './stream.js';
 import type { FrameSink } from './viewer-queue.js';

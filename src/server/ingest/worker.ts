@@ -1,6 +1,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { DemuxError, type DemuxErrorCode, type DemuxLimits, demuxVideo } from '../media/demux.js';
-import { type DecoderConfig, encodeMessage, frameMessage, LENGTH_PREFIX_BYTES } from '../protocol/index.js';
+import { DemuxError, type DemuxErrorCode, type DemuxLimits, demuxVideo } from '../../media/demux.js';
+import {
+  type DecoderConfig,
+  encodeMessage,
+  frameMessage,
+  LENGTH_PREFIX_BYTES,
+} from '../../protocol/index.js';
 
 /**
  * The demuxer of one pushed stream, in a worker thread: mediabunny runs here so that input which sends it

@@ -1,4 +1,4 @@
-import { frameMessage, LENGTH_PREFIX_BYTES } from '../protocol/index.js';
+import { frameMessage, LENGTH_PREFIX_BYTES } from '../../protocol/index.js';
 
 /**
  * One message ready to send, encoded once and shared by every recipient: `framed` carries the TCP

@@ -1,3 +1,7 @@
+import type { Relay } from '../../core/relay.js';
+import type { Stream } from '../../core/stream.js';
+import { Recording } from '../../recording/recording.js';
+import type { RecordingRefusal, Recordings } from '../../recording/recordings.js';
 import {
   authorizeHttp,
   type HttpRequest,
@@ -7,11 +11,7 @@ import {
   sendJson,
   streamOr404,
   streamResource,
-} from './http-util.js';
-import { Recording } from './recording.js';
-import type { RecordingRefusal, Recordings } from './recordings.js';
-import type { Relay } from './relay.js';
-import type { Stream } from './stream.js';
+} from '../reply.js';
 
 /** HTTP status of each refusal to start: a conflict with the server's or the stream's state, or a codec. */
 const REFUSAL_STATUS: Record<RecordingRefusal['code'], number> = {

@@ -1,9 +1,9 @@
 import http from 'node:http';
 import https from 'node:https';
-import { type HttpRoute, notFound, sendError } from './http-util.js';
-import type { Relay } from './relay.js';
-import { logTlsClientErrors, type TlsCredentials, tlsServerOptions } from './tls.js';
-import type { WsEndpoint } from './ws.js';
+import type { Relay } from '../core/relay.js';
+import { logTlsClientErrors, type TlsCredentials, tlsServerOptions } from '../transport/tls.js';
+import type { WsEndpoint } from '../transport/ws.js';
+import { type HttpRoute, notFound, sendError } from './reply.js';
 
 /**
  * The HTTP side of the server: each route in turn (JSON API, live video, ingest, metrics, the web app's

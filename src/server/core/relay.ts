@@ -11,12 +11,12 @@ import {
   type PublishMessage,
   type ReceiverReportMessage,
   type SubscribeMessage,
-} from '../protocol/index.js';
-import { AuthError, allows, verifyToken } from './auth.js';
-import { NAME_PATTERN, type ServerConfig } from './config.js';
+} from '../../protocol/index.js';
+import { AuthError, allows, verifyToken } from '../ops/auth.js';
+import { NAME_PATTERN, type ServerConfig } from '../ops/config.js';
+import type { Logger } from '../ops/log.js';
 import { Connection } from './connection.js';
 import { CountMap } from './count-map.js';
-import type { Logger } from './log.js';
 import { Room } from './room.js';
 import { type Publisher, Stream } from './stream.js';
 import { Subscription } from './subscription.js';

@@ -1,7 +1,7 @@
-import type { FrameMuxer } from '../media/muxer.js';
-import { decodeMessage, type FrameMessage } from '../protocol/index.js';
-import type { StreamTap } from './stream-tap.js';
-import type { Outgoing } from './transport.js';
+import type { FrameMuxer } from '../../media/muxer.js';
+import { decodeMessage, type FrameMessage } from '../../protocol/index.js';
+import type { StreamTap } from '../core/stream-tap.js';
+import type { Outgoing } from '../core/transport.js';
 
 /** Bounds of one muxing tap. */
 export interface MuxTapLimits {

@@ -1,6 +1,6 @@
-import { type HttpRoute, notFound, pathSegments, refuseMethod, sendJson } from './http-util.js';
-import type { Relay } from './relay.js';
-import { snapshotStats } from './stats.js';
+import type { Relay } from '../../core/relay.js';
+import { snapshotStats } from '../../ops/stats.js';
+import { type HttpRoute, notFound, pathSegments, refuseMethod, sendJson } from '../reply.js';
 
 /** The JSON API's read side: GET /api/rooms and GET /api/rooms/:room. */
 export function apiRoute(relay: Relay): HttpRoute {

@@ -1,6 +1,6 @@
 import { webcrypto } from 'node:crypto';
 import { errors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
-import type { ErrorCode } from '../protocol/index.js';
+import type { ErrorCode } from '../../protocol/index.js';
 
 /** What a verified token lets its holder do, and until when. */
 export interface Grant {

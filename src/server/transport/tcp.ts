@@ -1,9 +1,9 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { MessageDeframer } from '../protocol/index.js';
-import type { Relay } from './relay.js';
+import { MessageDeframer } from '../../protocol/index.js';
+import type { Relay } from '../core/relay.js';
+import type { Outgoing, Transport } from '../core/transport.js';
 import { logTlsClientErrors, type TlsCredentials, tlsServerOptions } from './tls.js';
-import type { Outgoing, Transport } from './transport.js';
 
 /** The socket protocol over TCP, or over TLS on TCP: each message behind a 4-byte length prefix. */
 class TcpTransport implements Transport {

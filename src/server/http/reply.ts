@@ -1,7 +1,7 @@
 import type http from 'node:http';
-import { AuthError, allows, verifyToken } from './auth.js';
-import type { Relay } from './relay.js';
-import type { Stream } from './stream.js';
+import type { Relay } from '../core/relay.js';
+import type { Stream } from '../core/stream.js';
+import { AuthError, allows, verifyToken } from '../ops/auth.js';
 
 /** One request as a route sees it: the parsed URL (path and query) next to the raw pair. */
 export interface HttpRequest {

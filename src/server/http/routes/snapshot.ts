@@ -1,6 +1,9 @@
-import { MediaError } from '../media/errors.js';
-import { keyframeToJpeg } from '../media/keyframe-jpeg.js';
-import { decodeMessage, type FrameMessage } from '../protocol/index.js';
+import { MediaError } from '../../../media/errors.js';
+import { keyframeToJpeg } from '../../../media/keyframe-jpeg.js';
+import { decodeMessage, type FrameMessage } from '../../../protocol/index.js';
+import type { Relay } from '../../core/relay.js';
+import type { Stream } from '../../core/stream.js';
+import type { Outgoing } from '../../core/transport.js';
 import {
   authorizeHttp,
   type HttpRoute,
@@ -8,10 +11,7 @@ import {
   sendError,
   streamOr404,
   streamResource,
-} from './http-util.js';
-import type { Relay } from './relay.js';
-import type { Stream } from './stream.js';
-import type { Outgoing } from './transport.js';
+} from '../reply.js';
 
 /** Bounds of snapshot decoding. */
 export interface SnapshotLimits {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type net from 'node:net';
 import tls from 'node:tls';
-import type { Logger } from './log.js';
+import type { Logger } from '../ops/log.js';
 
 /** TLS settings that cannot be used: one of the pair missing, or a file unreadable or not PEM. */
 export class TlsConfigError extends Error {

@@ -1,11 +1,11 @@
 import { constants, existsSync } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { type Container, preferredContainer } from '../media/muxer.js';
-import { NAME_PATTERN } from './config.js';
+import { type Container, preferredContainer } from '../../media/muxer.js';
+import { type Relay, streamFields } from '../core/relay.js';
+import type { Stream } from '../core/stream.js';
+import { NAME_PATTERN } from '../ops/config.js';
 import { makeDirs, Recording, type RecordingResult } from './recording.js';
-import { type Relay, streamFields } from './relay.js';
-import type { Stream } from './stream.js';
 
 /**
  * Bytes a recording may hold in memory while its file is slow (a stalled disk, a busy NFS mount) before

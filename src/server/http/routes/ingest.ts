@@ -1,8 +1,8 @@
-import { NAME_PATTERN } from './config.js';
-import { CountMap } from './count-map.js';
-import { authorizeHttp, type HttpRoute, pathSegments, refuseMethod, sendError } from './http-util.js';
-import { runIngest } from './ingest-session.js';
-import type { Relay } from './relay.js';
+import { CountMap } from '../../core/count-map.js';
+import type { Relay } from '../../core/relay.js';
+import { runIngest } from '../../ingest/session.js';
+import { NAME_PATTERN } from '../../ops/config.js';
+import { authorizeHttp, type HttpRoute, pathSegments, refuseMethod, sendError } from '../reply.js';
 
 /**
  * PUT or POST /ingest/<room>/<stream>: publishes the live MPEG-TS or WebM/Matroska body (plain ffmpeg, OBS's

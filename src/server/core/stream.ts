@@ -1,4 +1,4 @@
-import { type DecoderConfig, encodeMessage, type Message } from '../protocol/index.js';
+import { type DecoderConfig, encodeMessage, type Message } from '../../protocol/index.js';
 import { GopCache } from './gop-cache.js';
 import type { Room } from './room.js';
 import type { StreamTap } from './stream-tap.js';

@@ -5,7 +5,9 @@ import {
   canHold,
   createMuxer,
   preferredContainer,
-} from '../media/muxer.js';
+} from '../../../media/muxer.js';
+import type { Relay } from '../../core/relay.js';
+import { MuxTap } from '../../recording/mux-tap.js';
 import {
   authorizeHttp,
   type HttpRoute,
@@ -13,9 +15,7 @@ import {
   refuseMethod,
   sendError,
   streamOr404,
-} from './http-util.js';
-import { MuxTap } from './mux-tap.js';
-import type { Relay } from './relay.js';
+} from '../reply.js';
 
 const CONTENT_TYPES: Record<Container, string> = {
   webm: 'video/webm',
