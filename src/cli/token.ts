@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
+import { isValidName } from '../protocol/index.js';
 import { checkSecret, mintToken, verifyToken, WeakSecretError } from '../server/ops/auth.js';
-import { NAME_PATTERN } from '../server/ops/config.js';
 import { required, withUsage } from './args.js';
 import type { CliContext, Command } from './command.js';
 import { CliError, usageError } from './errors.js';
@@ -59,7 +59,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       }).values,
   );
   const room = required('token', 'room', flags.room);
-  if (!NAME_PATTERN.test(room)) {
+  if (!isValidName(room)) {
     throw usageError(
       'token',
       `--room "${room}" is not a room name (1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit)`,

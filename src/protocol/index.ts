@@ -3,3 +3,4 @@ export * from './codec.js';
 export * from './errors.js';
 export * from './framing.js';
 export * from './messages.js';
+export * from './names.js';

@@ -9,8 +9,8 @@ import { apiRoute } from './http/routes/rooms.js';
 import { snapshotRoute } from './http/routes/snapshot.js';
 import { createHttpServer } from './http/server.js';
 import { defaultWebRoot, StaticFiles, staticRoute } from './http/static-files.js';
-import { checkSecret } from './ops/auth.js';
-import { DEFAULT_CONFIG, type ServerConfig } from './ops/config.js';
+import { checkSecret, tokenVerifier } from './ops/auth.js';
+import { DEFAULT_CONFIG, type ServerConfig, type ServerRelay } from './ops/config.js';
 import { Logger, type LogSink } from './ops/log.js';
 import { type ServerStats, snapshotStats } from './ops/stats.js';
 import { prepareRecordDir, Recordings } from './recording/recordings.js';
@@ -50,7 +50,7 @@ export class RelayServer {
   private closed: Promise<void> | null = null;
 
   constructor(
-    readonly relay: Relay,
+    readonly relay: ServerRelay,
     private readonly listeners: Listeners,
     /** The server's recordings (with `recordDir`); close() finalises them. */
     readonly recordings: Recordings,
@@ -113,7 +113,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
   // Read before listening: a missing or unreadable file stops the start, naming the file.
   const credentials = await loadTlsCredentials(config.tlsCert, config.tlsKey);
   if (config.recordDir !== null) await prepareRecordDir(config.recordDir);
-  const relay = new Relay(config, new Logger(log));
+  const relay = new Relay(
+    config,
+    new Logger(log),
+    config.secret === null ? null : tokenVerifier(config.secret),
+  );
   // Before listening, so no stream can open unrecorded.
   const recordings = new Recordings(relay);
   const ws = new WsEndpoint(relay);

@@ -1,12 +1,6 @@
-// Room and stream names as the server accepts them (src/server/config.ts NAME_PATTERN, FW_BAD_NAME).
+// Names as people type and read them; the rule itself is the protocol's (src/protocol/names.ts).
 
-/** The server's rule for room and stream names: URL-safe, so a room is also a path segment. */
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
-/** True when the server will accept `name` as a room or stream name. */
-export function isValidName(name: string): boolean {
-  return NAME_PATTERN.test(name);
-}
+export { isValidName } from '../../src/protocol/index.js';
 
 /** Lowercase letters and digits, joined by '-': the safe part of what a person typed. */
 export function slugify(text: string, maxLength = 40): string {

@@ -1,5 +1,5 @@
 import { type ErrorCode, encodeMessage, type HelloMessage, type Message } from '../../protocol/index.js';
-import type { Grant } from '../ops/auth.js';
+import type { Grant } from './access.js';
 import type { Room } from './room.js';
 import type { Stream } from './stream.js';
 import type { Subscription } from './subscription.js';

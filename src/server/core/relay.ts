@@ -1,4 +1,5 @@
 import {
+  badName,
   type DecoderConfig,
   decodeMessage,
   type ErrorCode,
@@ -12,11 +13,11 @@ import {
   type ReceiverReportMessage,
   type SubscribeMessage,
 } from '../../protocol/index.js';
-import { AuthError, allows, verifyToken } from '../ops/auth.js';
-import { NAME_PATTERN, type ServerConfig } from '../ops/config.js';
-import type { Logger } from '../ops/log.js';
+import { AuthError, allows, type TokenVerifier } from './access.js';
+import type { RelayConfig } from './config.js';
 import { Connection } from './connection.js';
 import { CountMap } from './count-map.js';
+import type { Log } from './log.js';
 import { Room } from './room.js';
 import { type Publisher, Stream } from './stream.js';
 import { Subscription } from './subscription.js';
@@ -34,7 +35,7 @@ const DROP_LOG_INTERVAL_MS = 5000;
  * The relay: rooms, streams and connections, and what each message does to them. Transports feed it
  * decoded bytes; it never decodes video, only the key/delta flag of each frame.
  */
-export class Relay {
+export class Relay<C extends RelayConfig = RelayConfig> {
   readonly rooms = new Map<string, Room>();
   readonly streams = new Map<number, Stream>();
   readonly connections = new Set<Connection>();
@@ -51,8 +52,10 @@ export class Relay {
   private nextConnectionId = 1;
 
   constructor(
-    readonly config: ServerConfig,
-    readonly log: Logger,
+    readonly config: C,
+    readonly log: Log,
+    /** Checks hello tokens in token mode; null is open mode (anyone may publish and view). */
+    readonly verifier: TokenVerifier | null = null,
   ) {}
 
   /** Registers a new connection; it must say hello within the configured time. */
@@ -226,14 +229,14 @@ export class Relay {
       conn.send({ type: 'hello', version: PROTOCOL_VERSION, role: 'server', agent: SERVER_AGENT, token: '' });
       this.log.info('hello', { conn: conn.id, role: m.role, agent: m.agent, room: conn.grant?.room });
     };
-    const { secret } = this.config;
-    if (secret === null) {
+    const { verifier } = this;
+    if (verifier === null) {
       welcome();
       return;
     }
     // Verifying is async (WebCrypto); until it answers, the peer has no hello and may send nothing else.
     conn.helloPending = true;
-    verifyToken(secret, m.token).then(
+    verifier(m.token).then(
       (grant) => {
         if (conn.closing) return;
         conn.helloPending = false;
@@ -250,7 +253,7 @@ export class Relay {
 
   /** In token mode, closes `conn` unless its grant allows `action` on `room`; true when allowed. */
   private authorized(conn: Connection, action: 'publish' | 'view', room: string): boolean {
-    if (this.config.secret === null) return true;
+    if (this.verifier === null) return true;
     const denied = conn.grant ? allows(conn.grant, action, room) : new AuthError('missing', 'no token');
     if (!denied) return true;
     conn.fail(denied.code, `${denied.message} (${denied.reason})`);
@@ -463,12 +466,6 @@ export class Relay {
   private forgetIfEmpty(room: Room): void {
     if (room.isEmpty) this.rooms.delete(room.name);
   }
-}
-
-function badName(name: string, what: string): string | undefined {
-  return NAME_PATTERN.test(name)
-    ? undefined
-    : `${what} ${JSON.stringify(name)} must be 1-64 of A-Z a-z 0-9 . _ - (starting with a letter or digit)`;
 }
 
 function requestError(conn: Connection, requestId: number, code: ErrorCode, message: string): void {

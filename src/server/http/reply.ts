@@ -1,7 +1,7 @@
 import type http from 'node:http';
+import { AuthError, allows } from '../core/access.js';
 import type { Relay } from '../core/relay.js';
 import type { Stream } from '../core/stream.js';
-import { AuthError, allows, verifyToken } from '../ops/auth.js';
 
 /** One request as a route sees it: the parsed URL (path and query) next to the raw pair. */
 export interface HttpRequest {
@@ -84,15 +84,15 @@ export async function authorizeHttp(
   action: 'publish' | 'view',
   room: string,
 ): Promise<boolean> {
-  const { secret } = relay.config;
-  if (secret === null) return true;
+  const { verifier } = relay;
+  if (verifier === null) return true;
   const header = request.req.headers.authorization;
   const token = header?.startsWith('Bearer ')
     ? header.slice(7)
     : (request.url.searchParams.get('token') ?? '');
   let refusal: AuthError | null;
   try {
-    refusal = allows(await verifyToken(secret, token), action, room);
+    refusal = allows(await verifier(token), action, room);
   } catch (err) {
     if (!(err instanceof AuthError)) throw err;
     refusal = err;

@@ -1,10 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import type { DemuxErrorCode } from '../../media/demux.js';
 import type { DecoderConfig } from '../../protocol/index.js';
-import type { Relay } from '../core/relay.js';
 import { Stream } from '../core/stream.js';
 import { outgoingFramed } from '../core/transport.js';
 import { type HttpRequest, sendError, sendJson } from '../http/reply.js';
+import type { ServerRelay } from '../ops/config.js';
 import { IngestPublisher } from './publisher.js';
 import type { FromDemuxer, IngestWorkerData, ToDemuxer } from './worker.js';
 
@@ -41,7 +41,12 @@ interface Outcome {
  * Runs one HTTP ingest to its end: the body goes to a demuxer worker as it asks for it, the demuxed frames
  * go out as stream `name` of `room`, and the request is answered when the stream ends. Resolves then.
  */
-export function runIngest(relay: Relay, request: HttpRequest, room: string, name: string): Promise<void> {
+export function runIngest(
+  relay: ServerRelay,
+  request: HttpRequest,
+  room: string,
+  name: string,
+): Promise<void> {
   const { req, res } = request;
   const fields: Record<string, string | number> = { room, name, remote: req.socket.remoteAddress ?? '' };
   const startedAt = performance.now();

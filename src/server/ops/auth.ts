@@ -1,35 +1,8 @@
 import { webcrypto } from 'node:crypto';
 import { errors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
-import type { ErrorCode } from '../../protocol/index.js';
+import { AuthError, CLOCK_TOLERANCE_SEC, expired, type Grant, type TokenVerifier } from '../core/access.js';
 
-/** What a verified token lets its holder do, and until when. */
-export interface Grant {
-  /** A room name, or a room-name prefix when `prefix` is true. */
-  room: string;
-  /** true: `room` is a prefix ("lab-" grants "lab-1", "lab-2"...). */
-  prefix: boolean;
-  publish: boolean;
-  view: boolean;
-  /** Expiry, ms since the epoch. */
-  expiresAt: number;
-}
-
-/** Why a token was refused: for logs and for the text the client sees (the wire code is always FW_UNAUTHORIZED). */
-export type AuthReason = 'missing' | 'malformed' | 'expired' | 'bad-signature' | 'wrong-room' | 'not-allowed';
-
-/** A refused token or request; `code` goes on the wire and the connection is closed. */
-export class AuthError extends Error {
-  override readonly name = 'AuthError';
-  // Typed against the protocol's list so a renamed code breaks the build, not the clients.
-  readonly code: Extract<ErrorCode, 'FW_UNAUTHORIZED'> = 'FW_UNAUTHORIZED';
-  constructor(
-    readonly reason: AuthReason,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
+export { AuthError, type AuthReason, allows, type Grant } from '../core/access.js';
 
 /** A secret too short for HS256 (or empty): a configuration error, raised at start, never per client. */
 export class WeakSecretError extends Error {
@@ -41,9 +14,6 @@ export const MIN_SECRET_BYTES = 32;
 
 /** Issuer of every token, checked on verify so a JWT minted for something else with the same secret fails. */
 const ISSUER = 'framewire';
-
-/** Clock skew allowed between the machine that minted a token and the server (exp and nbf). */
-const CLOCK_TOLERANCE_SEC = 5;
 
 /** Longer tokens are refused before any parsing; ours are ~250 characters. */
 const MAX_TOKEN_CHARS = 4096;
@@ -146,29 +116,9 @@ export async function verifyToken(secret: string, token: string, now?: number): 
   return { room, prefix, publish: pub, view, expiresAt: exp * 1000 };
 }
 
-/**
- * Whether `grant` allows `action` in `room` at `now`; returns the refusal, or null. Called on every
- * publish and subscribe, not only at hello, so a token that expires mid-session stops new requests
- * (streams already running are not cut).
- */
-export function allows(
-  grant: Grant,
-  action: 'publish' | 'view',
-  room: string,
-  now = Date.now(),
-): AuthError | null {
-  // Same tolerance as at hello, so a token accepted there is not refused a moment later.
-  if (now >= grant.expiresAt + CLOCK_TOLERANCE_SEC * 1000) return expired(grant.expiresAt);
-  const inRoom = grant.prefix ? room.startsWith(grant.room) : room === grant.room;
-  if (!inRoom) {
-    const granted = grant.prefix ? `rooms starting with "${grant.room}"` : `room "${grant.room}"`;
-    return new AuthError('wrong-room', `the access token is for ${granted}, not room "${room}"`);
-  }
-  if (!grant[action]) {
-    const verb = action === 'publish' ? 'publishing' : 'viewing';
-    return new AuthError('not-allowed', `the access token does not allow ${verb} in room "${room}"`);
-  }
-  return null;
+/** Token mode's verifier for the relay: tokens signed with `secret`. */
+export function tokenVerifier(secret: string): TokenVerifier {
+  return (token) => verifyToken(secret, token);
 }
 
 /**
@@ -184,13 +134,6 @@ export function secretFromEnv(env: NodeJS.ProcessEnv = process.env): string | nu
 
 function malformed(cause?: unknown): AuthError {
   return new AuthError('malformed', 'the access token is not a valid Framewire token', { cause });
-}
-
-function expired(expiresAt: number): AuthError {
-  return new AuthError(
-    'expired',
-    `the access token expired at ${new Date(expiresAt).toISOString()}: get a new one`,
-  );
 }
 
 /** Maps jose's error classes to our reasons; anything that is not a JOSE error is a bug and is rethrown. */

@@ -1,4 +1,6 @@
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../../protocol/index.js';
+import type { RelayConfig } from '../core/config.js';
+import type { Relay } from '../core/relay.js';
 
 /** Default TCP port of `framewire serve` (the socket protocol). */
 export const DEFAULT_TCP_PORT = 7420;
@@ -6,8 +8,8 @@ export const DEFAULT_TCP_PORT = 7420;
 /** Default HTTP port: the web app, its WebSocket endpoint (/ws) and the JSON API (/api). */
 export const DEFAULT_HTTP_PORT = 7480;
 
-/** Every limit and knob of the relay, with its default in {@link DEFAULT_CONFIG}. */
-export interface ServerConfig {
+/** Every limit and knob of the server, with its default in {@link DEFAULT_CONFIG}. */
+export interface ServerConfig extends RelayConfig {
   /** Address to listen on; loopback by default so a fresh install is not open to the network. */
   host: string;
   /** TCP port for the socket protocol; 0 picks a free one. */
@@ -18,30 +20,8 @@ export interface ServerConfig {
   webRoot: string | null;
   /** Largest message accepted, checked against the length prefix before anything is allocated. */
   maxMessageBytes: number;
-  /** Bytes a viewer connection may have queued (ours plus the socket's) before it skips to a keyframe. */
-  viewerQueueBytes: number;
-  /** Age of the oldest queued frame after which a viewer skips ahead instead of catching up slowly. */
-  viewerQueueAgeMs: number;
-  /** Bytes of the current GOP kept per stream for late joiners; a longer GOP is not cached. */
-  gopCacheBytes: number;
-  /** Keyframe requests forwarded to a publisher at most this often, per stream. */
-  keyframeRequestIntervalMs: number;
-  /** A connection that has not said hello within this time is closed. */
-  helloTimeoutMs: number;
-  /** A connection that sends nothing (not even a pong to our ping) for this long is closed. */
-  idleTimeoutMs: number;
-  /** Streams one connection may publish at once. */
-  maxStreamsPerConnection: number;
-  /** Viewers of one stream. */
-  maxViewersPerStream: number;
-  /** Rooms that exist at once (a room lives while it has a stream or a subscriber). */
-  maxRooms: number;
-  /** Connections from one IP address at once (TCP and WebSocket together). */
-  maxConnectionsPerIp: number;
   /** HTTP ingests (PUT /ingest/…) from one IP address at once; each holds a demuxer worker and its buffers. */
   maxIngestsPerIp: number;
-  /** Average bytes per second one published stream may send, measured over a few seconds. */
-  maxStreamBytesPerSec: number;
   /**
    * HS256 secret that access tokens are signed with; null is open mode (anyone may publish and view).
    * `serve` reads it from FRAMEWIRE_SECRET.
@@ -88,5 +68,5 @@ export const DEFAULT_CONFIG: ServerConfig = {
   recordDir: null,
 };
 
-/** Room and stream names: URL-safe, so a room can be a path segment (`/r/<room>`). */
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** The relay as the server runs it: its core limits plus everything the server around it reads. */
+export type ServerRelay = Relay<ServerConfig>;

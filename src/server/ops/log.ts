@@ -1,8 +1,7 @@
+import type { Log, LogFields } from '../core/log.js';
+
 /** A log sink: receives one finished line per event. */
 export type LogSink = (line: string) => void;
-
-/** Field values a log line can carry. */
-export type LogFields = Record<string, string | number | boolean | undefined>;
 
 function formatValue(v: string | number | boolean): string {
   const s = String(v);
@@ -11,7 +10,7 @@ function formatValue(v: string | number | boolean): string {
 }
 
 /** Structured logger: one line per event, `time level event key=value ...`. */
-export class Logger {
+export class Logger implements Log {
   constructor(private readonly sink: LogSink = (line) => process.stderr.write(`${line}\n`)) {}
 
   info(event: string, fields: LogFields = {}): void {

@@ -2,9 +2,10 @@ import { constants, existsSync } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { type Container, preferredContainer } from '../../media/muxer.js';
-import { type Relay, streamFields } from '../core/relay.js';
+import { isValidName } from '../../protocol/index.js';
+import { streamFields } from '../core/relay.js';
 import type { Stream } from '../core/stream.js';
-import { NAME_PATTERN } from '../ops/config.js';
+import type { ServerRelay } from '../ops/config.js';
 import { makeDirs, Recording, type RecordingResult } from './recording.js';
 
 /**
@@ -66,7 +67,7 @@ export class Recordings {
     }
   };
 
-  constructor(private readonly relay: Relay) {
+  constructor(private readonly relay: ServerRelay) {
     relay.streamListeners.add(this.onStream);
   }
 
@@ -100,7 +101,7 @@ export class Recordings {
       };
     }
     // Names are checked at publish; checked again here because they become path segments.
-    if (!NAME_PATTERN.test(stream.room.name) || !NAME_PATTERN.test(stream.name)) {
+    if (!isValidName(stream.room.name) || !isValidName(stream.name)) {
       return {
         code: 'FW_BAD_NAME',
         message: `room or stream name cannot be a file name: ${stream.room.name}/${stream.name}`,

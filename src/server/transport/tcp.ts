@@ -1,8 +1,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { MessageDeframer } from '../../protocol/index.js';
-import type { Relay } from '../core/relay.js';
 import type { Outgoing, Transport } from '../core/transport.js';
+import type { ServerRelay } from '../ops/config.js';
 import { logTlsClientErrors, type TlsCredentials, tlsServerOptions } from './tls.js';
 
 /** The socket protocol over TCP, or over TLS on TCP: each message behind a 4-byte length prefix. */
@@ -49,7 +49,7 @@ class TcpTransport implements Transport {
  * done, and from then on takes the same path as a plain one.
  */
 export function listenTcp(
-  relay: Relay,
+  relay: ServerRelay,
   host: string,
   port: number,
   credentials: TlsCredentials | null = null,

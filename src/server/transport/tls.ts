@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type net from 'node:net';
 import tls from 'node:tls';
-import type { Logger } from '../ops/log.js';
+import type { Log } from '../core/log.js';
 
 /** TLS settings that cannot be used: one of the pair missing, or a file unreadable or not PEM. */
 export class TlsConfigError extends Error {
@@ -68,7 +68,7 @@ export function tlsServerOptions(credentials: TlsCredentials, handshakeTimeoutMs
  * Logs failed handshakes (a plain client on the TLS port, an untrusting client, a scanner): they never
  * become connections, so without this they would leave no trace.
  */
-export function logTlsClientErrors(server: tls.Server, log: Logger, port: 'tcp' | 'http'): void {
+export function logTlsClientErrors(server: tls.Server, log: Log, port: 'tcp' | 'http'): void {
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket | net.Socket) => {
     log.info('tls-error', {
       port,

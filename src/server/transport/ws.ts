@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { Relay } from '../core/relay.js';
 import type { Outgoing, Transport } from '../core/transport.js';
+import type { ServerRelay } from '../ops/config.js';
 import { wsBinaryFrame } from './ws-frame.js';
 
 /** Path of the WebSocket endpoint on the HTTP port. */
@@ -60,7 +60,7 @@ class WsTransport implements Transport {
 export class WsEndpoint {
   private readonly wss: WebSocketServer;
 
-  constructor(private readonly relay: Relay) {
+  constructor(private readonly relay: ServerRelay) {
     // maxPayload: ws refuses a larger message (close code 1009) before buffering it whole.
     this.wss = new WebSocketServer({
       noServer: true,

@@ -1,7 +1,7 @@
+import { isValidName, NAME_RULE } from '../../../protocol/index.js';
 import { CountMap } from '../../core/count-map.js';
-import type { Relay } from '../../core/relay.js';
 import { runIngest } from '../../ingest/session.js';
-import { NAME_PATTERN } from '../../ops/config.js';
+import type { ServerRelay } from '../../ops/config.js';
 import { authorizeHttp, type HttpRoute, pathSegments, refuseMethod, sendError } from '../reply.js';
 
 /**
@@ -9,7 +9,7 @@ import { authorizeHttp, type HttpRoute, pathSegments, refuseMethod, sendError } 
  * custom FFmpeg output) as a stream, until the body ends. Answers at the end, with a JSON summary, or with
  * a JSON error as soon as the stream is refused.
  */
-export function ingestRoute(relay: Relay): HttpRoute {
+export function ingestRoute(relay: ServerRelay): HttpRoute {
   /** Ingests running per client address, for `maxIngestsPerIp`. */
   const perIp = new CountMap<string>();
   return async (request) => {
@@ -24,12 +24,8 @@ export function ingestRoute(relay: Relay): HttpRoute {
       relay.log.warn('ingest-refused', { room, name, code, error: message });
       sendError(res, status, code, message);
     };
-    if (parts.length !== 3 || !NAME_PATTERN.test(room) || !NAME_PATTERN.test(name)) {
-      refuse(
-        400,
-        'FW_BAD_NAME',
-        'push to /ingest/<room>/<stream>, each name 1-64 of A-Z a-z 0-9 . _ - (starting with a letter or digit)',
-      );
+    if (parts.length !== 3 || !isValidName(room) || !isValidName(name)) {
+      refuse(400, 'FW_BAD_NAME', `push to /ingest/<room>/<stream>, each name ${NAME_RULE}`);
       return true;
     }
     if (!(await authorizeHttp(relay, request, 'publish', room))) return true;
