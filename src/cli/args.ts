@@ -1,4 +1,4 @@
-import { DEFAULT_TCP_PORT } from '../server/ops/config.js';
+import { CONFIG_RANGES, DEFAULT_TCP_PORT } from '../server/ops/config.js';
 import { usageError } from './errors.js';
 
 /** Default `--server` of publish and watch: a server on this machine with the default port. */
@@ -35,12 +35,15 @@ export function parseHostPort(command: string, text: string): { host: string; po
   return { host: m[1], port };
 }
 
-/** A TCP port to listen on: 0..65535, where 0 asks the system for a free one. */
+/** A TCP port to listen on, in the range of the config's ports (0 asks the system for a free one). */
 export function parsePort(command: string, flag: string, text: string): number {
-  if (!/^\d+$/.test(text) || Number(text) > 65535) {
-    throw usageError(command, `--${flag} "${text}" is not a port number (0..65535)`);
+  // tcpPort and httpPort share one range; the flag and the config file must not disagree on it.
+  const { min, max } = CONFIG_RANGES.tcpPort;
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port < min || port > max) {
+    throw usageError(command, `--${flag} "${text}" is not a port number (${min}..${max})`);
   }
-  return Number(text);
+  return port;
 }
 
 /** `WxH`, both even (4:2:0 encoders need even sizes) and within what the wire's u16 fields carry. */

@@ -131,6 +131,15 @@ describe('framewire CLI failures and help', { timeout: 30_000 }, () => {
     });
   }
 
+  it('serve --http-port 99999 is a usage error naming the flag and the range', async () => {
+    const r = await run(['serve', '--http-port', '99999']);
+    assert.equal(r.code, 2);
+    assert.equal(
+      r.stderr,
+      'framewire: --http-port "99999" is not a port number (0..65535): see `framewire serve --help`\n',
+    );
+  });
+
   it('publish with two inputs is a usage error naming the rule', async () => {
     const r = await run([
       'publish',

@@ -1,15 +1,13 @@
 import { readFile } from 'node:fs/promises';
-import { DEFAULT_CONFIG, type ServerConfig } from './config.js';
+import { CONFIG_RANGES, ConfigError, checkConfig, DEFAULT_CONFIG, type ServerConfig } from './config.js';
 
-/** A config file that cannot be used; the message names the file and the field. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  readonly code = 'FW_BAD_CONFIG';
-}
+// Callers catch it from here, where config files are read; it lives with the ranges it reports on.
+export { ConfigError };
 
 /**
- * Reads a JSON config file: an object with any {@link ServerConfig} field. Unknown fields and wrong types
- * are errors (a misspelt limit silently left at its default is worse than a refusal to start).
+ * Reads a JSON config file: an object with any {@link ServerConfig} field. Unknown fields, wrong types and
+ * numbers outside {@link CONFIG_RANGES} are errors (a misspelt limit silently left at its default, or a
+ * port that cannot exist, is worse than a refusal to start).
  */
 export async function loadConfigFile(path: string): Promise<Partial<ServerConfig>> {
   let parsed: unknown;
@@ -21,27 +19,23 @@ export async function loadConfigFile(path: string): Promise<Partial<ServerConfig
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new ConfigError(`config ${path} must be a JSON object of settings`);
   }
+  const where = `config ${path}`;
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(parsed)) {
     if (!(key in DEFAULT_CONFIG)) {
       throw new ConfigError(
-        `config ${path}: unknown setting "${key}" (known: ${Object.keys(DEFAULT_CONFIG).join(', ')})`,
+        `${where}: unknown setting "${key}" (known: ${Object.keys(DEFAULT_CONFIG).join(', ')})`,
       );
     }
-    // Settings whose default is null take a string when given.
-    const expected =
-      DEFAULT_CONFIG[key as keyof ServerConfig] === null
-        ? 'string'
-        : typeof DEFAULT_CONFIG[key as keyof ServerConfig];
-    const ok =
-      expected === 'number'
-        ? typeof value === 'number' && Number.isFinite(value) && value >= 0
-        : typeof value === expected;
-    if (!ok)
-      throw new ConfigError(
-        `config ${path}: "${key}" must be a ${expected === 'number' ? 'number ≥ 0' : expected}`,
-      );
+    // Numbers are checked, type and range, by checkConfig below. Settings whose default is null take a
+    // string when given.
+    const fallback = DEFAULT_CONFIG[key as keyof ServerConfig];
+    const expected = fallback === null ? 'string' : typeof fallback;
+    if (!Object.hasOwn(CONFIG_RANGES, key) && typeof value !== expected) {
+      throw new ConfigError(`${where}: "${key}" must be a ${expected}`);
+    }
     out[key] = value;
   }
+  checkConfig(out as Partial<ServerConfig>, where);
   return out as Partial<ServerConfig>;
 }

@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_MESSAGE_BYTES } from '../../protocol/index.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, LENGTH_PREFIX_BYTES } from '../../protocol/index.js';
 import type { RelayConfig } from '../core/config.js';
 import type { Relay } from '../core/relay.js';
 
@@ -8,7 +8,7 @@ export const DEFAULT_TCP_PORT = 7420;
 /** Default HTTP port: the web app, its WebSocket endpoint (/ws) and the JSON API (/api). */
 export const DEFAULT_HTTP_PORT = 7480;
 
-/** Every limit and knob of the server, with its default in {@link DEFAULT_CONFIG}. */
+/** Every limit and knob of the server, with its default in {@link DEFAULT_CONFIG} and range in {@link CONFIG_RANGES}. */
 export interface ServerConfig extends RelayConfig {
   /** Address to listen on; loopback by default so a fresh install is not open to the network. */
   host: string;
@@ -67,6 +67,72 @@ export const DEFAULT_CONFIG: ServerConfig = {
   tlsKey: null,
   recordDir: null,
 };
+
+/** The settings that are numbers: each has a range in {@link CONFIG_RANGES}. */
+export type NumericKey = {
+  [K in keyof ServerConfig]: ServerConfig[K] extends number ? K : never;
+}[keyof ServerConfig];
+
+/** The values a numeric setting accepts: integers from `min` to `max`, both included. */
+export interface ConfigRange {
+  min: number;
+  max: number;
+}
+
+// Node's setTimeout (and socket/TLS timeouts built on it) treat a delay above 2**31-1 ms as 1 ms: a
+// "very long" timeout would fire at once. About 24.8 days.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+// Comparisons only (counts, byte budgets): no ceiling short of where integers stop being exact.
+const UNBOUNDED = Number.MAX_SAFE_INTEGER;
+// The TCP length prefix is a u32, and the deframer allocates prefix and body as one buffer, which must fit
+// in a u32 length too (and in Node 20's 4 GiB buffer limit). So the body can be at most this.
+const MAX_MESSAGE_BYTES = 2 ** (8 * LENGTH_PREFIX_BYTES) - 1 - LENGTH_PREFIX_BYTES;
+
+/**
+ * Every numeric setting's allowed range, next to {@link DEFAULT_CONFIG}; all are integers (bytes, counts,
+ * whole milliseconds: timers do not resolve fractions of one). 0 is refused wherever it would not mean
+ * "off" but "refuse everything" or "time out at once"; only ports take it (0 = the system picks a free one).
+ */
+export const CONFIG_RANGES: Record<NumericKey, ConfigRange> = {
+  tcpPort: { min: 0, max: 65535 },
+  httpPort: { min: 0, max: 65535 },
+  maxMessageBytes: { min: 1, max: MAX_MESSAGE_BYTES },
+  viewerQueueBytes: { min: 1, max: UNBOUNDED },
+  gopCacheBytes: { min: 1, max: UNBOUNDED },
+  maxStreamBytesPerSec: { min: 1, max: UNBOUNDED },
+  helloTimeoutMs: { min: 1, max: MAX_TIMER_MS },
+  idleTimeoutMs: { min: 1, max: MAX_TIMER_MS },
+  // These two are compared with ages, not given to timers; they share the timer ceiling so every duration
+  // has one range (nothing useful lies beyond 24 days).
+  viewerQueueAgeMs: { min: 1, max: MAX_TIMER_MS },
+  // 0 would forward every keyframe request, which is what this throttle exists to prevent.
+  keyframeRequestIntervalMs: { min: 1, max: MAX_TIMER_MS },
+  maxStreamsPerConnection: { min: 1, max: UNBOUNDED },
+  maxViewersPerStream: { min: 1, max: UNBOUNDED },
+  maxRooms: { min: 1, max: UNBOUNDED },
+  maxConnectionsPerIp: { min: 1, max: UNBOUNDED },
+  maxIngestsPerIp: { min: 1, max: UNBOUNDED },
+};
+
+/** Settings that cannot be used (out of range, wrong type); the message names where, the key and the rule. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'FW_BAD_CONFIG';
+}
+
+/**
+ * Checks every numeric setting present in `config` against {@link CONFIG_RANGES}; throws a one-line
+ * {@link ConfigError} starting with `where` (e.g. `config /etc/framewire.json`) for the first one outside.
+ */
+export function checkConfig(config: Partial<ServerConfig>, where: string): void {
+  for (const [key, value] of Object.entries(config)) {
+    if (!Object.hasOwn(CONFIG_RANGES, key)) continue;
+    const { min, max } = CONFIG_RANGES[key as NumericKey];
+    if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) continue;
+    const got = typeof value === 'number' ? String(value) : JSON.stringify(value);
+    throw new ConfigError(`${where}: "${key}" must be an integer from ${min} to ${max} (got ${got})`);
+  }
+}
 
 /** The relay as the server runs it: its core limits plus everything the server around it reads. */
 export type ServerRelay = Relay<ServerConfig>;
