@@ -1,6 +1,6 @@
 /** HTTP-FLV player for benchmarks (node-media-server's GET /app/key.flv). */
 import net from 'node:net';
-import { FlvReader } from './flv-reader.js';
+import { FlvReader, type FlvTag, FlvTagType } from '../../src/media/flv.js';
 import { HttpResponseReader } from './http-response.js';
 import type { VideoHandler } from './rtmp-player.js';
 import { sharedRead } from './shared-read.js';
@@ -17,7 +17,8 @@ export class HttpFlvError extends Error {
 
 /** How long the server may take to answer the GET with headers. */
 const CONNECT_TIMEOUT_MS = 10_000;
-const VIDEO = 9;
+/** A live tag larger than this means we lost sync; it bounds what a broken stream makes us allocate. */
+const MAX_TAG_BYTES = 64 * 1024 * 1024;
 
 /**
  * Plays one stream over HTTP-FLV and reports each video tag. A raw socket with a hand-written GET, not
@@ -52,9 +53,12 @@ export class HttpFlvPlayer {
       );
     }
     return new Promise((resolve, reject) => {
-      const flv = new FlvReader((type, timestampMs, body) => {
-        if (type === VIDEO) onVideo(timestampMs, body.length, body);
-      });
+      // Reads arrive in the process-wide shared buffer (shared-read.ts): the reader copies what it keeps,
+      // and reusing one body buffer keeps hundreds of players from allocating per tag.
+      const flv = new FlvReader({ maxTagBytes: MAX_TAG_BYTES, reuseBodies: true });
+      const onTag = (tag: FlvTag): void => {
+        if (tag.type === FlvTagType.video) onVideo(tag.timestamp, tag.data.length, tag.data);
+      };
       const response = new HttpResponseReader(
         (status) => {
           clearTimeout(timer);
@@ -66,7 +70,7 @@ export class HttpFlvPlayer {
           player.fail(err);
           reject(err);
         },
-        (slice) => flv.push(slice),
+        (slice) => flv.push(slice, onTag),
         () => socket.end(),
       );
       const socket = net.connect({

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { FlvReader } from './flv-reader.js';
+import { FlvReader, FlvTagType } from '../../src/media/flv.js';
 import {
   HttpFlvPlayer,
   type PeerServer,
@@ -67,12 +67,11 @@ async function makeClip(dir: string): Promise<Frame[]> {
     ...['-b:v', '1M', '-f', 'flv', file],
   ]);
   const frames: Frame[] = [];
-  const reader = new FlvReader((type, ts, body) => {
+  new FlvReader().push(await readFile(file), ({ type, timestamp, data }) => {
     // Keep the sequence header and coded frames; ffmpeg ends the file with an end-of-sequence tag (type 2)
     // whose repeated timestamp would break the ordering check when the clip loops.
-    if (type === 9 && body[1] !== 2) frames.push({ ts, body: Buffer.from(body) });
+    if (type === FlvTagType.video && data[1] !== 2) frames.push({ ts: timestamp, body: Buffer.from(data) });
   });
-  reader.push(await readFile(file));
   return frames;
 }
 

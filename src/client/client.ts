@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
+import { formatAddress } from '../protocol/address.js';
 import { decodeMessage, encodeMessage } from '../protocol/codec.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, lengthPrefix, MessageDeframer } from '../protocol/framing.js';
@@ -14,7 +15,7 @@ import {
   type StreamAddedMessage,
   type StreamRemovedMessage,
 } from '../protocol/messages.js';
-import { ClientError, connectFailed, formatAddress, tlsFailed } from './errors.js';
+import { ClientError, connectFailed, tlsFailed } from './errors.js';
 import { type FrameSink, Publication } from './publication.js';
 
 /** Default socket backlog (2 MiB) above which a publication drops frames until the next keyframe. */

@@ -1,4 +1,8 @@
+import { formatAddress } from '../protocol/address.js';
 import { type ErrorCode, isKnownErrorCode } from '../protocol/errors.js';
+
+// Re-exported: part of the client library's API; it lives in src/protocol so the server shares it too.
+export { formatAddress } from '../protocol/address.js';
 
 /** Codes raised by the client itself, as opposed to the server's codes that arrive in `error` messages. */
 export const CLIENT_ERROR_CODES = [
@@ -123,9 +127,4 @@ export function tlsFailed(host: string, port: number, cause: unknown): TlsError 
       ? `the TLS handshake with the server at ${where} failed (${detail})`
       : `the certificate of the server at ${where} ${CERT_WORDS[failure]} (${detail})`;
   return new TlsError(failure, message, detail, { cause });
-}
-
-/** `host:port`, with IPv6 literals bracketed so the port is unambiguous. */
-export function formatAddress(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }

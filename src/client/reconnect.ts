@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { backoffDelay } from '../protocol/backoff.js';
 import type {
   DecoderConfig,
   FrameMessage,
@@ -10,6 +11,9 @@ import type {
 import { type ConnectOptions, connect, type FramewireClient } from './client.js';
 import { ClientError, type ClientErrorCode } from './errors.js';
 import type { OutgoingFrame, Publication, PublicationStats } from './publication.js';
+
+// Re-exported: the backoff is part of the client library's API, and the browser app shares the formula.
+export { backoffDelay } from '../protocol/backoff.js';
 
 /** Default first retry delay (250 ms) and the cap the doubling stops at (5 s). */
 export const DEFAULT_MIN_DELAY_MS = 250;
@@ -51,13 +55,6 @@ const FATAL_CODES: ReadonlySet<ClientErrorCode> = new Set<ClientErrorCode>([
   'FW_TRUNCATED',
   'FW_TOO_LARGE',
 ]);
-
-/** Backoff delay for attempt `n` (0-based): doubling from min to max, with half of it random jitter. */
-export function backoffDelay(n: number, minMs: number, maxMs: number, random = Math.random): number {
-  const base = Math.min(maxMs, minMs * 2 ** Math.min(n, 30));
-  // Jitter spreads the clients of a restarted server so they do not all knock at the same instant.
-  return Math.round(base * (0.5 + random() * 0.5));
-}
 
 /** Connects (failing at once if the server is unreachable now), then reconnects after any later loss. */
 export async function connectWithReconnect(options: ReconnectOptions): Promise<ReconnectingClient> {

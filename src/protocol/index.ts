@@ -1,4 +1,7 @@
 // The wire protocol: pure code over bytes, shared by the server, the Node client and the browser.
+
+export * from './address.js';
+export * from './backoff.js';
 export * from './codec.js';
 export * from './errors.js';
 export * from './framing.js';

@@ -1,5 +1,12 @@
 // The page's one WebSocket to the server: hello, reconnect with backoff, and the server clock from ping/pong.
-import { decodeMessage, encodeMessage, type Message, PROTOCOL_VERSION } from '../../src/protocol/index.js';
+import {
+  type BackoffJitter,
+  backoffDelay,
+  decodeMessage,
+  encodeMessage,
+  type Message,
+  PROTOCOL_VERSION,
+} from '../../src/protocol/index.js';
 import { localNowUs, ServerClock } from './clock.js';
 
 /** What the status indicator shows. */
@@ -20,6 +27,8 @@ export const AGENT = 'framewire-web/0.1';
 
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 8000;
+/** ±25% around each step (capped at the maximum): tabs reopened together spread out. */
+const BACKOFF_JITTER: BackoffJitter = [0.75, 1.25];
 /** A socket that has not heard the server's hello by then is given up and retried. */
 const HELLO_TIMEOUT_MS = 5000;
 /** Quick pings right after connecting give a good clock estimate at once; then a slow beat keeps it fresh. */
@@ -200,8 +209,7 @@ export class Connection {
       return;
     }
     // Exponential backoff with jitter, so that a restarted server is not hit by every tab at the same instant.
-    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt);
-    const delay = Math.min(BACKOFF_MAX_MS, base * (0.75 + Math.random() * 0.5));
+    const delay = backoffDelay(this.attempt, BACKOFF_MIN_MS, BACKOFF_MAX_MS, Math.random, BACKOFF_JITTER);
     this.attempt++;
     this.setState('offline', `offline, retrying in ${(delay / 1000).toFixed(1)} s`);
     this.retryTimer = window.setTimeout(() => this.open(), delay);
