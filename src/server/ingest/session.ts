@@ -47,49 +47,224 @@ export function runIngest(
   room: string,
   name: string,
 ): Promise<void> {
-  const { req, res } = request;
-  const fields: Record<string, string | number> = { room, name, remote: req.socket.remoteAddress ?? '' };
-  const startedAt = performance.now();
-  const { maxMessageBytes, idleTimeoutMs, helloTimeoutMs } = relay.config;
-  const worker = startWorker({ cacheBytes: CACHE_BYTES, maxReadBytes: 2 * maxMessageBytes, maxMessageBytes });
-  const send = (m: ToDemuxer, transfer: ArrayBuffer[] = []) => worker.postMessage(m, transfer);
-  // Logged after the current turn: the first request comes from openStream itself, before ingest-start.
-  const publisher = new IngestPublisher(() =>
-    queueMicrotask(() =>
-      relay.log.info('ingest-keyframe-request', {
-        ...fields,
-        hint: 'a pushed stream cannot be asked for a keyframe; set the encoder keyframe interval (ffmpeg -g)',
-      }),
-    ),
-  );
-  let stream: Stream | null = null;
-  let over = false;
-  /** Once the whole body is in, the demuxer drains its last frames even if the client hangs up. */
-  let bodyEnded = false;
-  let inflight = 0;
-  let frames = 0;
-  let bytes = 0;
-  let lastPong = performance.now();
-  let done: () => void = () => {};
-  const finished = new Promise<void>((resolve) => {
-    done = resolve;
-  });
+  return new IngestSession(relay, request, room, name).run();
+}
 
-  const finish = (outcome: Outcome): void => {
-    if (over) return;
-    over = true;
-    clearInterval(watchdog);
-    clearTimeout(configDeadline);
-    void worker.terminate();
-    if (stream) relay.endStream(stream, outcome.reason);
-    const seconds = Math.round((performance.now() - startedAt) / 100) / 10;
-    const end = { ...fields, reason: outcome.reason, frames, bytes, seconds };
-    if (outcome.code) relay.log.warn('ingest-end', { ...end, code: outcome.code, error: outcome.message });
-    else relay.log.info('ingest-end', end);
+/**
+ * Where an ingest is. The body and the demuxer run side by side, so the body may be fully received before
+ * the config is found (a short upload arrives whole while the worker boots): whether the stream is open is
+ * then told by `stream`, not by the state.
+ * - `waiting-config`: the body is coming in, no decoder config yet (the config deadline runs).
+ * - `live`: the body is coming in and the stream is open, frames go out.
+ * - `draining`: the whole body is in; the demuxer works through the rest even if the client hangs up.
+ * - `ended`: finished and answered; whatever still comes is ignored.
+ */
+type IngestState = 'waiting-config' | 'live' | 'draining' | 'ended';
+
+/** One HTTP ingest, from the first body byte to the answer. */
+class IngestSession {
+  private state: IngestState = 'waiting-config';
+  private stream: Stream | null = null;
+  /** Body bytes handed to the demuxer and not yet read by it. */
+  private inflight = 0;
+  private frames = 0;
+  private bytes = 0;
+  private lastPong = performance.now();
+  private readonly startedAt = performance.now();
+  private readonly fields: Record<string, string | number>;
+  private readonly worker: Worker;
+  private readonly publisher: IngestPublisher;
+  private readonly finished: Promise<void>;
+  private resolveFinished: () => void = () => {};
+  private watchdog: NodeJS.Timeout | undefined;
+  private configDeadline: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly relay: ServerRelay,
+    private readonly request: HttpRequest,
+    private readonly room: string,
+    private readonly name: string,
+  ) {
+    this.fields = { room, name, remote: request.req.socket.remoteAddress ?? '' };
+    const { maxMessageBytes } = relay.config;
+    this.worker = startWorker({
+      cacheBytes: CACHE_BYTES,
+      maxReadBytes: 2 * maxMessageBytes,
+      maxMessageBytes,
+    });
+    // Logged after the current turn: the first request comes from openStream itself, before ingest-start.
+    this.publisher = new IngestPublisher(() =>
+      queueMicrotask(() =>
+        relay.log.info('ingest-keyframe-request', {
+          ...this.fields,
+          hint: 'a pushed stream cannot be asked for a keyframe; set the encoder keyframe interval (ffmpeg -g)',
+        }),
+      ),
+    );
+    this.finished = new Promise<void>((resolve) => {
+      this.resolveFinished = resolve;
+    });
+  }
+
+  /** Wires the request, the worker and the timers; resolves once the ingest has ended and been answered. */
+  run(): Promise<void> {
+    const { req } = this.request;
+    const { idleTimeoutMs, helloTimeoutMs } = this.relay.config;
+    req.on('data', (chunk: Buffer) => this.onChunk(chunk));
+    req.once('end', () => this.onBodyEnd());
+    req.on('error', () => {});
+    req.once('close', () => {
+      if (this.state !== 'draining') this.finish({ reason: 'disconnected' });
+    });
+    this.worker.on('message', (m: FromDemuxer) => this.onWorkerMessage(m));
+    this.worker.on('error', (err) => {
+      this.relay.log.error('ingest-worker-error', { ...this.fields, error: String(err) });
+      this.fail(500, 'FW_INTERNAL', 'the demuxer failed');
+    });
+    this.worker.on('exit', () => this.fail(500, 'FW_INTERNAL', 'the demuxer stopped'));
+    this.watchdog = setInterval(() => this.checkWorker(), PING_MS);
+    this.configDeadline = setTimeout(
+      () =>
+        this.fail(
+          408,
+          'FW_TIMEOUT',
+          `no video found in the first ${helloTimeoutMs / 1000} s of the body`,
+          'timeout',
+        ),
+      helloTimeoutMs,
+    );
+    // Socket inactivity: a publisher that stops sending without closing would hold the stream forever.
+    req.setTimeout(idleTimeoutMs, () =>
+      this.fail(408, 'FW_TIMEOUT', `nothing received for ${idleTimeoutMs / 1000} s`, 'timeout'),
+    );
+    return this.finished;
+  }
+
+  private send(m: ToDemuxer, transfer: ArrayBuffer[] = []): void {
+    this.worker.postMessage(m, transfer);
+  }
+
+  private onChunk(chunk: Buffer): void {
+    if (this.state === 'ended') return;
+    // A copy of exactly the chunk: a received Buffer may share its memory with other data.
+    const data = new Uint8Array(chunk);
+    this.inflight += data.length;
+    this.send({ type: 'chunk', data }, [data.buffer]);
+    if (this.inflight > HIGH_WATER_BYTES) this.request.req.pause();
+  }
+
+  /** Once the whole body is in, the demuxer drains its last frames even if the client hangs up. */
+  private onBodyEnd(): void {
+    if (this.state === 'ended') return;
+    this.state = 'draining';
+    this.send({ type: 'end' });
+  }
+
+  private onWorkerMessage(m: FromDemuxer): void {
+    if (this.state === 'ended') return;
+    switch (m.type) {
+      case 'consumed': {
+        this.inflight -= m.bytes;
+        const { req } = this.request;
+        if (this.inflight <= HIGH_WATER_BYTES / 2 && req.isPaused()) req.resume();
+        return;
+      }
+      case 'pong':
+        this.lastPong = performance.now();
+        return;
+      case 'config':
+        this.onConfig(m.container, m.config);
+        return;
+      case 'frame':
+        this.onFrame(m.key, m.framed);
+        return;
+      case 'done':
+        this.finish({ reason: 'ended' });
+        return;
+      case 'failed':
+        this.fail(DEMUX_STATUS[m.code], m.code, m.message);
+        return;
+    }
+  }
+
+  private checkWorker(): void {
+    if (performance.now() - this.lastPong > STUCK_MS) {
+      this.fail(
+        400,
+        'FW_BAD_MEDIA',
+        `the demuxer stopped responding for ${STUCK_MS / 1000} s on this input (malformed?)`,
+      );
+    } else {
+      this.send({ type: 'ping' });
+    }
+  }
+
+  private onConfig(container: string, config: DecoderConfig): void {
+    clearTimeout(this.configDeadline);
+    Object.assign(this.fields, {
+      container,
+      codec: config.codec,
+      size: `${config.codedWidth}x${config.codedHeight}`,
+    });
+    const opened = this.relay.openStream(this.publisher, this.room, this.name, config);
+    if (!(opened instanceof Stream)) {
+      this.fail(opened.code === 'FW_STREAM_EXISTS' ? 409 : 503, opened.code, opened.message);
+      return;
+    }
+    this.stream = opened;
+    // A body already fully in stays `draining`: the stream opens, the demuxer goes on to the end.
+    if (this.state === 'waiting-config') this.state = 'live';
+    this.fields.stream = opened.id;
+    this.relay.log.info('ingest-start', this.fields);
+    this.send({ type: 'start', streamId: opened.id });
+  }
+
+  private onFrame(key: boolean, framed: Uint8Array): void {
+    const stream = this.stream;
+    if (!stream) return;
+    const frame = outgoingFramed(framed);
+    const now = performance.now();
+    if (!stream.spend(frame.body.length, now)) {
+      this.fail(429, 'FW_LIMIT', stream.overLimitMessage);
+      return;
+    }
+    this.frames++;
+    this.bytes += frame.body.length;
+    stream.relay(frame, key, now);
+  }
+
+  private fail(status: number, code: string, message: string, reason: Outcome['reason'] = 'error'): void {
+    this.finish({ reason, status, code, message });
+  }
+
+  /** The one way out: stops the timers and the worker, ends the stream, logs, answers. Runs once. */
+  private finish(outcome: Outcome): void {
+    if (this.state === 'ended') return;
+    const bodyEnded = this.state === 'draining';
+    this.state = 'ended';
+    clearInterval(this.watchdog);
+    clearTimeout(this.configDeadline);
+    void this.worker.terminate();
+    if (this.stream) this.relay.endStream(this.stream, outcome.reason);
+    const { req, res } = this.request;
+    const { frames, bytes } = this;
+    const seconds = Math.round((performance.now() - this.startedAt) / 100) / 10;
+    const end = { ...this.fields, reason: outcome.reason, frames, bytes, seconds };
+    if (outcome.code)
+      this.relay.log.warn('ingest-end', { ...end, code: outcome.code, error: outcome.message });
+    else this.relay.log.info('ingest-end', end);
     if (!res.headersSent && !res.destroyed) {
       if (outcome.code)
         sendError(res, outcome.status ?? 500, outcome.code, outcome.message ?? outcome.reason);
-      else sendJson(res, 200, { room, name, codec: fields.codec, frames, bytes, seconds });
+      else
+        sendJson(res, 200, {
+          room: this.room,
+          name: this.name,
+          codec: this.fields.codec,
+          frames,
+          bytes,
+          seconds,
+        });
     }
     if (!bodyEnded) {
       // Refused mid-body: closing with unread data would reset the connection before the client reads the
@@ -97,111 +272,8 @@ export function runIngest(
       req.resume();
       setTimeout(() => req.destroy(), LINGER_MS).unref();
     }
-    done();
-  };
-  const fail = (status: number, code: string, message: string, reason: Outcome['reason'] = 'error') =>
-    finish({ reason, status, code, message });
-
-  const onConfig = (container: string, config: DecoderConfig): void => {
-    clearTimeout(configDeadline);
-    Object.assign(fields, {
-      container,
-      codec: config.codec,
-      size: `${config.codedWidth}x${config.codedHeight}`,
-    });
-    const opened = relay.openStream(publisher, room, name, config);
-    if (!(opened instanceof Stream)) {
-      fail(opened.code === 'FW_STREAM_EXISTS' ? 409 : 503, opened.code, opened.message);
-      return;
-    }
-    stream = opened;
-    fields.stream = opened.id;
-    relay.log.info('ingest-start', fields);
-    send({ type: 'start', streamId: opened.id });
-  };
-
-  const onFrame = (key: boolean, framed: Uint8Array): void => {
-    if (!stream) return;
-    const frame = outgoingFramed(framed);
-    const now = performance.now();
-    if (!stream.spend(frame.body.length, now)) {
-      fail(429, 'FW_LIMIT', stream.overLimitMessage);
-      return;
-    }
-    frames++;
-    bytes += frame.body.length;
-    stream.relay(frame, key, now);
-  };
-
-  req.on('data', (chunk: Buffer) => {
-    if (over) return;
-    // A copy of exactly the chunk: a received Buffer may share its memory with other data.
-    const data = new Uint8Array(chunk);
-    inflight += data.length;
-    send({ type: 'chunk', data }, [data.buffer]);
-    if (inflight > HIGH_WATER_BYTES) req.pause();
-  });
-  req.once('end', () => {
-    if (over) return;
-    bodyEnded = true;
-    send({ type: 'end' });
-  });
-  req.on('error', () => {});
-  req.once('close', () => {
-    if (!bodyEnded) finish({ reason: 'disconnected' });
-  });
-
-  worker.on('message', (m: FromDemuxer) => {
-    if (over) return;
-    switch (m.type) {
-      case 'consumed':
-        inflight -= m.bytes;
-        if (inflight <= HIGH_WATER_BYTES / 2 && req.isPaused()) req.resume();
-        return;
-      case 'pong':
-        lastPong = performance.now();
-        return;
-      case 'config':
-        return onConfig(m.container, m.config);
-      case 'frame':
-        return onFrame(m.key, m.framed);
-      case 'done':
-        return finish({ reason: 'ended' });
-      case 'failed':
-        return fail(DEMUX_STATUS[m.code], m.code, m.message);
-    }
-  });
-  worker.on('error', (err) => {
-    relay.log.error('ingest-worker-error', { ...fields, error: String(err) });
-    fail(500, 'FW_INTERNAL', 'the demuxer failed');
-  });
-  worker.on('exit', () => fail(500, 'FW_INTERNAL', 'the demuxer stopped'));
-  const watchdog = setInterval(() => {
-    if (performance.now() - lastPong > STUCK_MS) {
-      fail(
-        400,
-        'FW_BAD_MEDIA',
-        `the demuxer stopped responding for ${STUCK_MS / 1000} s on this input (malformed?)`,
-      );
-    } else {
-      send({ type: 'ping' });
-    }
-  }, PING_MS);
-  const configDeadline = setTimeout(
-    () =>
-      fail(
-        408,
-        'FW_TIMEOUT',
-        `no video found in the first ${helloTimeoutMs / 1000} s of the body`,
-        'timeout',
-      ),
-    helloTimeoutMs,
-  );
-  // Socket inactivity: a publisher that stops sending without closing would hold the stream forever.
-  req.setTimeout(idleTimeoutMs, () =>
-    fail(408, 'FW_TIMEOUT', `nothing received for ${idleTimeoutMs / 1000} s`, 'timeout'),
-  );
-  return finished;
+    this.resolveFinished();
+  }
 }
 
 /**
