@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { formatAddress } from '../client/errors.js';
+import { formatAddress } from '../protocol/address.js';
 import { RecordDirError, startServer, TlsConfigError } from '../server/index.js';
 import { secretFromEnv, WeakSecretError } from '../server/ops/auth.js';
 import {
@@ -115,7 +115,12 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       log: (line) => ctx.stderr.write(`${line}\n`),
     });
   } catch (err) {
-    if (err instanceof WeakSecretError || err instanceof TlsConfigError || err instanceof RecordDirError)
+    if (
+      err instanceof WeakSecretError ||
+      err instanceof TlsConfigError ||
+      err instanceof RecordDirError ||
+      err instanceof ConfigError
+    )
       throw new CliError(err.message);
     const { code, port } = err as NodeJS.ErrnoException & { port?: number };
     const fix = code ? LISTEN_ERRORS[code] : undefined;

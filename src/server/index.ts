@@ -1,16 +1,18 @@
 import type http from 'node:http';
 import type net from 'node:net';
+import { formatAddress } from '../protocol/index.js';
 import { Relay } from './core/relay.js';
-import { ingestRoute } from './http/routes/ingest.js';
-import { liveRoute } from './http/routes/live.js';
-import { metricsRoute } from './http/routes/metrics.js';
-import { recordingRoute } from './http/routes/recording.js';
-import { apiRoute } from './http/routes/rooms.js';
-import { snapshotRoute } from './http/routes/snapshot.js';
+import { HttpRouter } from './http/router.js';
+import { ingestRoutes } from './http/routes/ingest.js';
+import { liveRoutes } from './http/routes/live.js';
+import { metricsRoutes } from './http/routes/metrics.js';
+import { recordingRoutes } from './http/routes/recording.js';
+import { roomRoutes } from './http/routes/rooms.js';
+import { snapshotRoutes } from './http/routes/snapshot.js';
 import { createHttpServer } from './http/server.js';
-import { defaultWebRoot, StaticFiles, staticRoute } from './http/static-files.js';
+import { defaultWebRoot, staticFiles } from './http/static-files.js';
 import { checkSecret, tokenVerifier } from './ops/auth.js';
-import { DEFAULT_CONFIG, type ServerConfig, type ServerRelay } from './ops/config.js';
+import { checkConfig, DEFAULT_CONFIG, type ServerConfig, type ServerRelay } from './ops/config.js';
 import { Logger, type LogSink } from './ops/log.js';
 import { type ServerStats, snapshotStats } from './ops/stats.js';
 import { prepareRecordDir, Recordings } from './recording/recordings.js';
@@ -68,12 +70,12 @@ export class RelayServer {
 
   /** Address of the socket protocol port: `tcp://H:P`, or `tls://H:P` with TLS. */
   get tcpUrl(): string {
-    return `${this.tls ? 'tls' : 'tcp'}://${hostPort(this.host, this.tcpPort)}`;
+    return `${this.tls ? 'tls' : 'tcp'}://${formatAddress(this.host, this.tcpPort)}`;
   }
 
   /** Address of the web app, API and WebSocket port: `http://H:P`, or `https://H:P` with TLS. */
   get httpUrl(): string {
-    return `${this.tls ? 'https' : 'http'}://${hostPort(this.host, this.httpPort)}`;
+    return `${this.tls ? 'https' : 'http'}://${formatAddress(this.host, this.httpPort)}`;
   }
 
   /** Counters for every room, stream and viewer, as the HTTP API and tests read them. */
@@ -108,6 +110,7 @@ export class RelayServer {
 export async function startServer(options: ServerOptions = {}): Promise<RelayServer> {
   const { log, ...overrides } = options;
   const config: ServerConfig = { ...DEFAULT_CONFIG, webRoot: defaultWebRoot(), ...definedOnly(overrides) };
+  checkConfig(config, 'startServer options');
   // A weak secret is refused here, at start, rather than accepted and brute-forced later.
   if (config.secret !== null) checkSecret(config.secret, 'the server secret');
   // Read before listening: a missing or unreadable file stops the start, naming the file.
@@ -122,17 +125,18 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
   const recordings = new Recordings(relay);
   const ws = new WsEndpoint(relay);
   const tcp = await listenTcp(relay, config.host, config.tcpPort, credentials);
-  // In order: the first route that claims a request answers it; the web app's files come last.
-  const routes = [
-    apiRoute(relay),
-    liveRoute(relay),
-    metricsRoute(relay),
-    recordingRoute(relay, recordings),
-    snapshotRoute(relay),
-    ingestRoute(relay),
-    staticRoute(new StaticFiles(config.webRoot)),
-  ];
-  const httpServer = createHttpServer(relay, routes, ws, credentials);
+  const router = new HttpRouter(
+    [
+      ...roomRoutes(relay),
+      ...liveRoutes(relay),
+      ...metricsRoutes(relay),
+      ...recordingRoutes(relay, recordings),
+      ...snapshotRoutes(relay),
+      ...ingestRoutes(relay),
+    ],
+    staticFiles(config.webRoot),
+  );
+  const httpServer = createHttpServer(relay, router, ws, credentials);
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', (err) => {
       tcp.close();
@@ -155,11 +159,6 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
     });
   }
   return server;
-}
-
-// IPv6 literals are bracketed so the port is unambiguous.
-function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 function isLoopback(host: string): boolean {

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { connect } from '../../src/client/index.js';
 import { MediaError } from '../../src/media/errors.js';
 import type { Stream } from '../../src/server/core/stream.js';
-import { Snapshots } from '../../src/server/http/routes/snapshot.js';
+import { Snapshots } from '../../src/server/recording/snapshots.js';
 import { type RelayServer, startServer } from '../../src/server/index.js';
 import { mintToken } from '../../src/server/ops/auth.js';
 import { ensureBuilt, exited, killStarted, poll, serve } from '../helpers/cli.js';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,6 +16,8 @@ describe('HTTP side: WebSocket transport, JSON API, web files', () => {
   before(async () => {
     webRoot = await mkdtemp(path.join(tmpdir(), 'fw-web-'));
     await writeFile(path.join(webRoot, 'index.html'), '<!doctype html><title>framewire</title>');
+    await mkdir(path.join(webRoot, 'assets'));
+    await writeFile(path.join(webRoot, 'assets', 'app-1234.js'), 'console.log(1);\n');
     server = await startServer({ tcpPort: 0, httpPort: 0, webRoot, log: () => {} });
   });
   after(async () => {
@@ -141,6 +143,53 @@ describe('HTTP side: WebSocket transport, JSON API, web files', () => {
     for (const p of ['/nosuch.js', '/..%2f..%2fetc%2fpasswd', '/%2e%2e/%2e%2e/etc/passwd']) {
       assert.equal((await fetch(`${base()}${p}`)).status, 404, p);
     }
+  });
+
+  it('serves files with their type and cache rules: HEAD, ETag revalidation, immutable assets, no Range', async () => {
+    const asset = await fetch(`${base()}/assets/app-1234.js`);
+    assert.equal(asset.status, 200);
+    assert.match(asset.headers.get('content-type') ?? '', /javascript/);
+    assert.equal(asset.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+    assert.equal(await asset.text(), 'console.log(1);\n');
+
+    const page = await fetch(`${base()}/`);
+    assert.equal(
+      page.headers.get('cache-control'),
+      'no-cache',
+      'the page itself may change with every build',
+    );
+    const etag = page.headers.get('etag');
+    assert.ok(etag);
+    const again = await fetch(`${base()}/r/lab`, { headers: { 'if-none-match': etag } });
+    assert.equal(again.status, 304, 'an unchanged page is revalidated, not sent again');
+
+    const head = await fetch(`${base()}/assets/app-1234.js`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-length'), '16');
+    assert.equal(await head.text(), '');
+
+    // A reversed range once reached fs.createReadStream inside the file server; ranges are ignored.
+    const ranged = await fetch(`${base()}/assets/app-1234.js`, { headers: { range: 'bytes=9-2' } });
+    assert.equal(ranged.status, 200);
+    assert.equal(await ranged.text(), 'console.log(1);\n');
+
+    const post = await fetch(`${base()}/assets/app-1234.js`, { method: 'POST' });
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.get('allow'), 'GET, HEAD');
+  });
+
+  it('answers a bad escape 400, a bad name 400, a wrong method 405 with Allow, route order aside', async () => {
+    const escape = await fetch(`${base()}/api/rooms/%ff%fe`);
+    assert.equal(escape.status, 400);
+    assert.equal(((await escape.json()) as { error: { code: string } }).error.code, 'FW_BAD_REQUEST');
+    const name = await fetch(`${base()}/api/rooms/-lab/streams/cam/recording`);
+    assert.equal(name.status, 400);
+    assert.equal(((await name.json()) as { error: { code: string } }).error.code, 'FW_BAD_NAME');
+    const method = await fetch(`${base()}/api/rooms/lab`, { method: 'DELETE' });
+    assert.equal(method.status, 405);
+    assert.equal(method.headers.get('allow'), 'GET, HEAD');
+    const recording = await fetch(`${base()}/api/rooms/lab/streams/cam/recording`, { method: 'PUT' });
+    assert.equal(recording.headers.get('allow'), 'GET, POST, DELETE');
   });
 
   it('closes a WebSocket that sends text or a malformed message, with an error code first', async () => {

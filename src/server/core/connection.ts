@@ -5,7 +5,7 @@ import type { Stream } from './stream.js';
 import type { Subscription } from './subscription.js';
 import type { TickBatcher } from './tick-batcher.js';
 import type { Totals } from './totals.js';
-import { outgoing, type Transport } from './transport.js';
+import { type Outgoing, outgoing, type Transport } from './transport.js';
 import { type FrameSink, type QueueLimits, ViewerQueue } from './viewer-queue.js';
 
 /** How long a failed connection may take to read its error message before it is cut. */
@@ -14,10 +14,10 @@ const CLOSE_GRACE_MS = 2000;
 /** One client, over any transport: what it publishes, what it watches, and its outgoing queue. */
 export class Connection {
   readonly queue: ViewerQueue;
+  /** The streams this connection publishes, by id (each stream adds and removes itself). */
   readonly published = new Map<number, Stream>();
-  readonly subscriptions = new Map<number, Subscription>();
-  /** Rooms subscribed to as a whole. */
-  readonly rooms = new Set<Room>();
+  private readonly subs = new Map<number, Subscription>();
+  private readonly roomSet = new Set<Room>();
   readonly connectedAt = Date.now();
   hello: HelloMessage | null = null;
   /** True while the hello's token is being verified (it is async); other messages wait for the answer. */
@@ -48,12 +48,49 @@ export class Connection {
     this.queue = new ViewerQueue(transport, limits, totals, hooks.onSkip, hooks.batcher);
   }
 
+  /** The streams this connection watches, by stream id. */
+  get subscriptions(): ReadonlyMap<number, Subscription> {
+    return this.subs;
+  }
+
+  /** Rooms subscribed to as a whole. */
+  get rooms(): ReadonlySet<Room> {
+    return this.roomSet;
+  }
+
+  /** Called by a subscription as it opens; a connection watching several streams batches its writes. */
+  addSubscription(sub: Subscription): void {
+    this.subs.set(sub.stream.id, sub);
+    if (this.subs.size > 1) this.queue.batching = true;
+  }
+
+  /** Called by a subscription as it closes. */
+  removeSubscription(sub: Subscription): void {
+    if (this.subs.get(sub.stream.id) === sub) this.subs.delete(sub.stream.id);
+  }
+
+  /** Subscribes to every stream of `room`, now and later (the caller starts the current ones). */
+  joinRoom(room: Room): void {
+    this.roomSet.add(room);
+    room.addSubscriber(this);
+  }
+
+  /** Undoes {@link joinRoom}; streams already watched go on until unsubscribed. */
+  leaveRoom(room: Room): void {
+    this.roomSet.delete(room);
+    room.removeSubscriber(this);
+  }
+
   /** Sends a control message; a peer that has stopped reading even these is cut off. */
   send(message: Message): void {
+    this.sendOutgoing(outgoing(encodeMessage(message)));
+  }
+
+  /** Sends a control message already encoded (one encoding shared by many recipients). */
+  sendOutgoing(message: Outgoing): void {
     if (this.closing) return;
-    if (!this.queue.sendControl(outgoing(encodeMessage(message)))) {
+    if (!this.queue.sendControl(message))
       this.fail('FW_SLOW_CONSUMER', 'connection stopped reading; closing it');
-    }
   }
 
   /** Tells the peer why, then closes this connection (and only this one). */

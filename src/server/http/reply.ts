@@ -3,18 +3,30 @@ import { AuthError, allows } from '../core/access.js';
 import type { Relay } from '../core/relay.js';
 import type { Stream } from '../core/stream.js';
 
-/** One request as a route sees it: the parsed URL (path and query) next to the raw pair. */
+/** One request as a route sees it: the raw pair, the path, its decoded parameters and the query. */
 export interface HttpRequest {
   req: http.IncomingMessage;
   res: http.ServerResponse;
-  url: URL;
+  /** The request's path as sent (still percent-encoded, no query), for logs and messages. */
+  path: string;
+  /** Route parameters, decoded once; `room` and `name` are valid names (the router checked them). */
+  params: Readonly<Record<string, string>>;
+  query: URLSearchParams;
 }
 
+/** HTTP methods the routes answer. */
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
+
 /**
- * Answers a request it owns and returns true, or returns false to let the next route try. A route may
- * answer asynchronously; a rejection becomes a 500 (and an error in the log).
+ * One route: the methods and path (find-my-way syntax, `:room` and `:name` parameters) it answers, and
+ * the handler. A handler may answer asynchronously; a throw or rejection becomes a 500 with its stack in
+ * the log, and the server goes on.
  */
-export type HttpRoute = (request: HttpRequest) => boolean | Promise<boolean>;
+export interface HttpRoute {
+  methods: readonly HttpMethod[];
+  path: string;
+  handle(request: HttpRequest): void | Promise<void>;
+}
 
 /** Sends `body` as JSON with `status`; never cached (everything we answer in JSON is live). */
 export function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
@@ -27,39 +39,21 @@ export function sendJson(res: http.ServerResponse, status: number, body: unknown
   res.end(text);
 }
 
-/** Sends our JSON error shape, `{ error: { code, message } }`. */
+/**
+ * Sends our JSON error shape, `{ error: { code, message } }`. A refusal that comes before the request's
+ * body was read also closes the connection: otherwise Node would read and discard the whole body to keep
+ * the connection alive, and a body may be endless (a live ingest, or an attacker's).
+ */
 export function sendError(res: http.ServerResponse, status: number, code: string, message: string): void {
+  const { req } = res;
+  const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0;
+  if (hasBody && !req.complete) res.setHeader('connection', 'close');
   sendJson(res, status, { error: { code, message } });
 }
 
 /** 404 with FW_NOT_FOUND, naming what was not found. */
 export function notFound(res: http.ServerResponse, what: string): void {
   sendError(res, 404, 'FW_NOT_FOUND', `${what} not found`);
-}
-
-/** 405 listing what the path allows; returns false when `method` is allowed, so routes can guard with it. */
-export function refuseMethod(request: HttpRequest, allowed: readonly string[]): boolean {
-  if (allowed.includes(request.req.method ?? 'GET')) return false;
-  request.res.writeHead(405, { allow: allowed.join(', ') }).end();
-  return true;
-}
-
-/** Splits a path into decoded segments: `/api/rooms/a%20b` → ['api', 'rooms', 'a b']; null if badly encoded. */
-export function pathSegments(pathname: string): string[] | null {
-  try {
-    return pathname.split('/').filter(Boolean).map(decodeURIComponent);
-  } catch {
-    return null;
-  }
-}
-
-/** Room and stream of `/api/rooms/:room/streams/:name/<leaf>`; null for any other path. */
-export function streamResource(pathname: string, leaf: string): { room: string; name: string } | null {
-  const parts = pathSegments(pathname);
-  if (parts?.length !== 6 || parts[0] !== 'api' || parts[1] !== 'rooms' || parts[3] !== 'streams')
-    return null;
-  if (parts[5] !== leaf) return null;
-  return { room: parts[2] as string, name: parts[4] as string };
 }
 
 /** The live stream `name` of `room`; or null, having answered 404 naming it. */
@@ -87,9 +81,7 @@ export async function authorizeHttp(
   const { verifier } = relay;
   if (verifier === null) return true;
   const header = request.req.headers.authorization;
-  const token = header?.startsWith('Bearer ')
-    ? header.slice(7)
-    : (request.url.searchParams.get('token') ?? '');
+  const token = header?.startsWith('Bearer ') ? header.slice(7) : (request.query.get('token') ?? '');
   let refusal: AuthError | null;
   try {
     refusal = allows(await verifier(token), action, room);
@@ -98,7 +90,7 @@ export async function authorizeHttp(
     refusal = err;
   }
   if (!refusal) return true;
-  relay.log.warn('http-unauthorized', { path: request.url.pathname, reason: refusal.reason });
+  relay.log.warn('http-unauthorized', { path: request.path, reason: refusal.reason });
   sendError(request.res, 401, refusal.code, refusal.message);
   return false;
 }

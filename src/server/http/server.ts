@@ -3,29 +3,32 @@ import https from 'node:https';
 import type { Relay } from '../core/relay.js';
 import { logTlsClientErrors, type TlsCredentials, tlsServerOptions } from '../transport/tls.js';
 import type { WsEndpoint } from '../transport/ws.js';
-import { type HttpRoute, notFound, sendError } from './reply.js';
+import { sendError } from './reply.js';
+import type { HttpRouter } from './router.js';
 
 /**
- * The HTTP side of the server: each route in turn (JSON API, live video, ingest, metrics, the web app's
- * files), and WebSocket upgrades. With credentials it is HTTPS (and the WebSocket endpoint WSS) on the
- * same port, with no plain fallback.
+ * The HTTP side of the server: the router's routes (JSON API, live video, ingest, metrics, the web app's
+ * files) and WebSocket upgrades. With credentials it is HTTPS (and the WebSocket endpoint WSS) on the
+ * same port, with no plain fallback. No request can throw past it: a route's failure is a 500 with its
+ * stack in the log, and the server goes on serving everyone else.
  */
 export function createHttpServer(
   relay: Relay,
-  routes: readonly HttpRoute[],
+  router: HttpRouter,
   ws: WsEndpoint,
   credentials: TlsCredentials | null = null,
 ): http.Server {
-  const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    try {
-      for (const route of routes) if (await route({ req, res, url })) return;
-      notFound(res, url.pathname);
-    } catch (err) {
-      relay.log.error('http-error', { path: url.pathname, error: String(err) });
-      if (!res.headersSent) sendError(res, 500, 'FW_INTERNAL', 'internal error');
-      else res.destroy();
-    }
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    router.dispatch(req, res).catch((err: unknown) => {
+      relay.log.error('http-error', {
+        method: req.method,
+        // The target as sent, bounded: it is client input and may be anything.
+        target: (req.url ?? '').slice(0, 200),
+        error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+      });
+      if (res.headersSent) res.destroy();
+      else sendError(res, 500, 'FW_INTERNAL', 'internal error');
+    });
   };
   let server: http.Server;
   if (credentials) {
@@ -38,12 +41,16 @@ export function createHttpServer(
   } else {
     server = http.createServer(onRequest);
   }
-  server.on('upgrade', (req, socket, head) => ws.handleUpgrade(req, socket, head));
+  server.on('upgrade', (req, socket, head) => {
+    // The socket is ours from here: without a listener, a peer's reset would be an uncaught 'error'.
+    socket.on('error', () => {});
+    ws.handleUpgrade(req, socket, head);
+  });
   // Expect: 100-continue: an ingest sends 100 only once it accepts the stream, so ffmpeg can print a refusal
   // (-send_expect_100 1); every other request continues at once, as Node does by default.
   server.on('checkContinue', (req, res) => {
     if (!req.url?.startsWith('/ingest/')) res.writeContinue();
-    void onRequest(req, res);
+    onRequest(req, res);
   });
   // Idle keep-alive sockets must not hold a graceful shutdown open.
   server.keepAliveTimeout = 5000;

@@ -1,7 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { Relay } from '../../core/relay.js';
-import type { Totals } from '../../core/totals.js';
-import { type HttpRoute, refuseMethod } from '../reply.js';
+import type { Relay } from '../core/relay.js';
+import type { Totals } from '../core/totals.js';
 
 /**
  * Buckets of viewer-reported latency, in seconds (Prometheus' base unit): a live relay should sit
@@ -87,23 +86,6 @@ export function relayMetrics(relay: Relay): Registry {
   });
 
   return Registry.merge([...registers, processMetrics()]);
-}
-
-/** GET /metrics: the relay and process metrics in Prometheus text format (not access-controlled). */
-export function metricsRoute(relay: Relay): HttpRoute {
-  const registry = relayMetrics(relay);
-  return async ({ req, res, url }) => {
-    if (url.pathname !== '/metrics') return false;
-    if (refuseMethod({ req, res, url }, ['GET', 'HEAD'])) return true;
-    const body = await registry.metrics();
-    res.writeHead(200, {
-      'content-type': registry.contentType,
-      'content-length': Buffer.byteLength(body),
-      'cache-control': 'no-store',
-    });
-    res.end(body);
-    return true;
-  };
 }
 
 function gauge(registers: Registry[], name: string, help: string, read: () => number): void {

@@ -112,7 +112,7 @@ export class Recording {
 
   /** Stops taking frames and finalises the file; resolves when it is done. Safe to call again. */
   stop(reason: string): Promise<RecordingResult> {
-    this.stream.taps.delete(this.tap);
+    this.stream.removeTap(this.tap);
     this.tap.end(reason);
     return this.done;
   }

@@ -58,15 +58,16 @@ export function listenTcp(
   const onConnection = (socket: net.Socket): void => {
     // Frames are written whole and latency matters more than packet count.
     socket.setNoDelay(true);
-    const conn = relay.accept(new TcpTransport(socket, kind));
+    const session = relay.accept(new TcpTransport(socket, kind));
+    const { conn } = session;
     const deframer = new MessageDeframer(relay.config.maxMessageBytes);
-    const onMessage = (body: Uint8Array, framed: Uint8Array) => relay.receive(conn, body, framed);
+    const onMessage = (body: Uint8Array, framed: Uint8Array) => session.receive(body, framed);
     socket.on('data', (chunk: Buffer) => {
       if (conn.closing) return;
       try {
         deframer.push(chunk, onMessage);
       } catch (err) {
-        relay.reject(conn, err);
+        session.reject(err);
       }
     });
     socket.on('drain', () => conn.queue.pump());

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Outgoing, Transport } from '../core/transport.js';
@@ -67,13 +67,33 @@ export class WsEndpoint {
       maxPayload: relay.config.maxMessageBytes,
       perMessageDeflate: false,
     });
+    // With a listener, ws leaves the refusal of a bad handshake (key, Upgrade header, subprotocols) to us,
+    // so it gets our JSON error like any other 400, not ws's text/html one.
+    this.wss.on('wsClientError', (err: Error, socket: Duplex, req: IncomingMessage) =>
+      refuseUpgrade(req, socket, 400, 'FW_BAD_REQUEST', `bad WebSocket handshake: ${err.message}`),
+    );
   }
 
-  /** Handles an HTTP upgrade request; anything but {@link WS_PATH} is refused. */
+  /** Handles an HTTP upgrade request; anything but a GET of {@link WS_PATH} is refused. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = (req.url ?? '').split('?')[0];
     if (path !== WS_PATH) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      refuseUpgrade(req, socket, 404, 'FW_NOT_FOUND', `no WebSocket endpoint here; connect to ${WS_PATH}`);
+      return;
+    }
+    // Checked here, not left to ws: through wsClientError its refusal would lose the status (405) and the
+    // header (Allow, Sec-WebSocket-Version) that tell the client what to send instead.
+    if (req.method !== 'GET') {
+      refuseUpgrade(req, socket, 405, 'FW_BAD_METHOD', `${WS_PATH} upgrades GET, not ${req.method}`, {
+        Allow: 'GET',
+      });
+      return;
+    }
+    const version = req.headers['sec-websocket-version'];
+    if (version !== '13' && version !== '8') {
+      refuseUpgrade(req, socket, 400, 'FW_BAD_REQUEST', 'Sec-WebSocket-Version must be 13', {
+        'Sec-WebSocket-Version': '13, 8',
+      });
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req));
@@ -83,7 +103,8 @@ export class WsEndpoint {
     // req.socket is the socket ws reads from and writes its own frames to.
     const { socket } = req;
     const transport = new WsTransport(ws, socket, socket.remoteAddress ?? 'unknown', socket.remotePort);
-    const conn = this.relay.accept(transport);
+    const session = this.relay.accept(transport);
+    const { conn } = session;
     socket.on('drain', () => {
       if (!conn.closing) conn.queue.pump();
     });
@@ -93,7 +114,7 @@ export class WsEndpoint {
         conn.fail('FW_BAD_MESSAGE', 'text WebSocket messages are not part of the protocol; send binary');
         return;
       }
-      this.relay.receive(conn, data);
+      session.receive(data);
     });
     ws.on('error', (err: Error & { code?: string }) => {
       this.relay.log.info('socket-error', { conn: conn.id, error: err.code ?? err.message });
@@ -107,4 +128,31 @@ export class WsEndpoint {
   close(): void {
     this.wss.close();
   }
+}
+
+/**
+ * Answers an upgrade request we will not take with our JSON error, `{ error: { code, message } }` (no body
+ * for HEAD), and closes the connection once it is written: the socket has left Node's HTTP handling.
+ */
+function refuseUpgrade(
+  req: IncomingMessage,
+  socket: Duplex,
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
+  const body = JSON.stringify({ error: { code, message } });
+  const head = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}`,
+    'Connection: close',
+    'Content-Type: application/json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Cache-Control: no-store',
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+  ];
+  // A peer gone before the answer is written is no error of ours.
+  socket.on('error', () => {});
+  socket.once('finish', () => socket.destroy());
+  socket.end(`${head.join('\r\n')}\r\n\r\n${req.method === 'HEAD' ? '' : body}`);
 }

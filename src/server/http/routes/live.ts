@@ -6,16 +6,10 @@ import {
   createMuxer,
   preferredContainer,
 } from '../../../media/muxer.js';
+import { badName } from '../../../protocol/index.js';
 import type { Relay } from '../../core/relay.js';
 import { MuxTap } from '../../recording/mux-tap.js';
-import {
-  authorizeHttp,
-  type HttpRoute,
-  pathSegments,
-  refuseMethod,
-  sendError,
-  streamOr404,
-} from '../reply.js';
+import { authorizeHttp, type HttpRequest, type HttpRoute, sendError, streamOr404 } from '../reply.js';
 
 const CONTENT_TYPES: Record<Container, string> = {
   webm: 'video/webm',
@@ -29,75 +23,83 @@ const CONTENT_TYPES: Record<Container, string> = {
  * playback begins at once. Each response is a stream tap with the viewer drop policy: a player that
  * reads too slowly skips to the next keyframe instead of growing our buffer.
  */
-export function liveRoute(relay: Relay): HttpRoute {
-  return async (request) => {
-    const { req, res, url } = request;
-    const parts = pathSegments(url.pathname);
-    if (parts?.[0] !== 'live' || parts.length !== 3) return false;
-    if (refuseMethod(request, ['GET', 'HEAD'])) return true;
-    const [, room, file] = parts as [string, string, string];
-    const dot = file.lastIndexOf('.');
-    const name = file.slice(0, dot);
-    const container = file.slice(dot + 1) as Container;
-    if (dot < 1 || !(container in CONTAINER_CODECS)) {
-      sendError(res, 404, 'FW_NOT_FOUND', `${url.pathname}: ask for <stream>.webm, .mkv or .mp4`);
-      return true;
-    }
-    if (!(await authorizeHttp(relay, request, 'view', room))) return true;
-    const stream = streamOr404(relay, res, room, name);
-    if (!stream) return true;
-    if (stream.viewerCount >= relay.config.maxViewersPerStream) {
-      const limit = relay.config.maxViewersPerStream;
-      sendError(res, 503, 'FW_LIMIT', `stream ${name} has its maximum of ${limit} viewers`);
-      return true;
-    }
-    if (!canHold(container, stream.config.codec)) {
-      const better = preferredContainer(stream.config.codec);
-      const hint = better ? `; ask for ${name}.${better}` : '';
-      sendError(res, 415, 'FW_UNSUPPORTED_CODEC', `.${container} cannot hold ${stream.config.codec}${hint}`);
-      return true;
-    }
-    res.writeHead(200, { 'content-type': CONTENT_TYPES[container], 'cache-control': 'no-store' });
-    if (req.method === 'HEAD') {
+export function liveRoutes(relay: Relay): HttpRoute[] {
+  return [{ methods: ['GET', 'HEAD'], path: '/live/:room/:file', handle: (request) => play(relay, request) }];
+}
+
+async function play(relay: Relay, request: HttpRequest): Promise<void> {
+  const { req, res, params } = request;
+  const room = params.room as string;
+  const file = params.file as string;
+  const dot = file.lastIndexOf('.');
+  const name = file.slice(0, dot);
+  const container = file.slice(dot + 1) as Container;
+  if (dot < 1 || !(container in CONTAINER_CODECS)) {
+    sendError(res, 404, 'FW_NOT_FOUND', `${request.path}: ask for <stream>.webm, .mkv or .mp4`);
+    return;
+  }
+  const bad = badName(name, 'stream name');
+  if (bad) {
+    sendError(res, 400, 'FW_BAD_NAME', bad);
+    return;
+  }
+  if (!(await authorizeHttp(relay, request, 'view', room))) return;
+  const stream = streamOr404(relay, res, room, name);
+  if (!stream) return;
+  const full = relay.viewerLimitRefusal(stream);
+  if (full) {
+    sendError(res, 503, full.code, full.message);
+    return;
+  }
+  if (!canHold(container, stream.config.codec)) {
+    const better = preferredContainer(stream.config.codec);
+    const hint = better ? `; ask for ${name}.${better}` : '';
+    sendError(res, 415, 'FW_UNSUPPORTED_CODEC', `.${container} cannot hold ${stream.config.codec}${hint}`);
+    return;
+  }
+  res.writeHead(200, { 'content-type': CONTENT_TYPES[container], 'cache-control': 'no-store' });
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  const target = new AppendOnlyStreamTarget(
+    new WritableStream<Uint8Array>({
+      // Copied: the muxer may reuse its buffer once the write resolves, while the socket still holds it.
+      write: (chunk) => void res.write(Buffer.from(chunk)),
+    }),
+  );
+  const muxer = await createMuxer(container, stream.config, target, true);
+  const fields = { room, name, container, remote: `${req.socket.remoteAddress}:${req.socket.remotePort}` };
+  const started = Date.now();
+  const tap = new MuxTap(
+    muxer,
+    { maxBacklogBytes: relay.config.viewerQueueBytes, maxGopBytes: relay.config.gopCacheBytes },
+    () => res.writableLength,
+    (reason, error) => {
       res.end();
-      return true;
-    }
-    const target = new AppendOnlyStreamTarget(
-      new WritableStream<Uint8Array>({
-        // Copied: the muxer may reuse its buffer once the write resolves, while the socket still holds it.
-        write: (chunk) => void res.write(Buffer.from(chunk)),
-      }),
-    );
-    const muxer = await createMuxer(container, stream.config, target, true);
-    const fields = { room, name, container, remote: `${req.socket.remoteAddress}:${req.socket.remotePort}` };
-    const started = Date.now();
-    const tap = new MuxTap(
-      muxer,
-      { maxBacklogBytes: relay.config.viewerQueueBytes, maxGopBytes: relay.config.gopCacheBytes },
-      () => res.writableLength,
-      (reason, error) => {
-        res.end();
-        relay.log.info('live-end', {
-          ...fields,
-          reason,
-          frames: tap.framesWritten,
-          dropped: tap.framesDropped,
-          seconds: Math.round((Date.now() - started) / 1000),
-          ...(error ? { error: String(error) } : {}),
-        });
-      },
-    );
-    res.on('close', () => {
-      stream.taps.delete(tap);
-      tap.cancel('closed by viewer');
-    });
-    // The stream may have ended while the muxer started.
-    if (!relay.streams.has(stream.id)) {
-      tap.end('ended');
-      return true;
-    }
-    relay.log.info('live-start', fields);
-    stream.addTap(tap);
-    return true;
-  };
+      relay.log.info('live-end', {
+        ...fields,
+        reason,
+        frames: tap.framesWritten,
+        dropped: tap.framesDropped,
+        seconds: Math.round((Date.now() - started) / 1000),
+        ...(error ? { error: String(error) } : {}),
+      });
+    },
+  );
+  // The player may have gone, or the stream ended, while the muxer started.
+  if (res.destroyed) {
+    tap.cancel('closed by viewer');
+    return;
+  }
+  if (stream.closed) {
+    tap.end('ended');
+    return;
+  }
+  res.on('close', () => {
+    stream.removeTap(tap);
+    tap.cancel('closed by viewer');
+  });
+  relay.log.info('live-start', fields);
+  stream.addTap(tap);
 }

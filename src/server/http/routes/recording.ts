@@ -6,11 +6,9 @@ import {
   authorizeHttp,
   type HttpRequest,
   type HttpRoute,
-  refuseMethod,
   sendError,
   sendJson,
   streamOr404,
-  streamResource,
 } from '../reply.js';
 
 /** HTTP status of each refusal to start: a conflict with the server's or the stream's state, or a codec. */
@@ -27,37 +25,55 @@ const REFUSAL_STATUS: Record<RecordingRefusal['code'], number> = {
  * starts a recording (201 `{ file }`); DELETE stops it and answers once the file is finalised (200
  * `{ file, frames, seconds }`). In token mode POST and DELETE need a token that may publish in the room.
  */
-export function recordingRoute(relay: Relay, recordings: Recordings): HttpRoute {
-  return async (request) => {
-    const path = streamResource(request.url.pathname, 'recording');
-    if (!path) return false;
-    if (refuseMethod(request, ['GET', 'POST', 'DELETE'])) return true;
-    const { room, name } = path;
-    const method = request.req.method ?? 'GET';
+export function recordingRoutes(relay: Relay, recordings: Recordings): HttpRoute[] {
+  const path = '/api/rooms/:room/streams/:name/recording';
+  /** The stream the request names, once the request may act on it; null when answered already. */
+  const streamOf = async (request: HttpRequest, action: 'publish' | null): Promise<Stream | null> => {
+    const { room, name } = request.params as { room: string; name: string };
     // Recording writes to the server's disk: the same right as putting a stream into the room.
-    if (method !== 'GET' && !(await authorizeHttp(relay, request, 'publish', room))) return true;
-    const stream = streamOr404(relay, request.res, room, name);
-    if (!stream) return true;
-    if (method === 'POST') await startRecording(request, recordings.start(stream));
-    else if (method === 'DELETE') await stopRecording(request, recordings, stream);
-    else {
-      const recording = recordings.get(stream);
-      sendJson(
-        request.res,
-        200,
-        recording
-          ? {
-              recording: true,
-              file: recording.file,
-              startedAt: recording.startedAt,
-              frames: recording.frames,
-              dropped: recording.tap.framesDropped,
-            }
-          : { recording: false },
-      );
-    }
-    return true;
+    if (action && !(await authorizeHttp(relay, request, action, room))) return null;
+    return streamOr404(relay, request.res, room, name);
   };
+  return [
+    {
+      methods: ['GET'],
+      path,
+      handle: async (request) => {
+        const stream = await streamOf(request, null);
+        if (!stream) return;
+        const recording = recordings.get(stream);
+        sendJson(
+          request.res,
+          200,
+          recording
+            ? {
+                recording: true,
+                file: recording.file,
+                startedAt: recording.startedAt,
+                frames: recording.frames,
+                dropped: recording.tap.framesDropped,
+              }
+            : { recording: false },
+        );
+      },
+    },
+    {
+      methods: ['POST'],
+      path,
+      handle: async (request) => {
+        const stream = await streamOf(request, 'publish');
+        if (stream) await startRecording(request, recordings.start(stream));
+      },
+    },
+    {
+      methods: ['DELETE'],
+      path,
+      handle: async (request) => {
+        const stream = await streamOf(request, 'publish');
+        if (stream) await stopRecording(request, recordings, stream);
+      },
+    },
+  ];
 }
 
 async function startRecording({ res }: HttpRequest, started: Recording | RecordingRefusal): Promise<void> {

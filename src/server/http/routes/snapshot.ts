@@ -1,75 +1,7 @@
 import { MediaError } from '../../../media/errors.js';
-import { keyframeToJpeg } from '../../../media/keyframe-jpeg.js';
-import { decodeMessage, type FrameMessage } from '../../../protocol/index.js';
 import type { Relay } from '../../core/relay.js';
-import type { Stream } from '../../core/stream.js';
-import type { Outgoing } from '../../core/transport.js';
-import {
-  authorizeHttp,
-  type HttpRoute,
-  refuseMethod,
-  sendError,
-  streamOr404,
-  streamResource,
-} from '../reply.js';
-
-/** Bounds of snapshot decoding. */
-export interface SnapshotLimits {
-  /** ffmpeg processes at once, server-wide; a request beyond them is answered 503 at once. */
-  maxJobs: number;
-  /** An ffmpeg still running after this is killed and the request answered 504. */
-  timeoutMs: number;
-  /** Default 'ffmpeg' (found on PATH). */
-  ffmpegPath?: string;
-}
-
-/**
- * Two decodes at once: each is one ffmpeg (~0.2 s of a core to start and decode one frame), and the
- * relay's own work must keep the machine's cores; a snapshot is a preview, not something to queue for.
- * Five seconds is many times a normal decode (tens of ms for 1080p) and short enough for a human to wait.
- */
-export const DEFAULT_SNAPSHOT_LIMITS: SnapshotLimits = { maxJobs: 2, timeoutMs: 5000 };
-
-/** Why no JPEG can be made right now; both are worth retrying in a moment. */
-type SnapshotUnavailable = 'no-keyframe' | 'busy';
-
-/**
- * JPEGs of streams' latest keyframes, decoded by ffmpeg only when asked. The JPEG is cached per stream
- * and keyframe (a new keyframe replaces it), so any number of requests between two keyframes cost one
- * ffmpeg; requests that arrive while it runs share it.
- */
-export class Snapshots {
-  private running = 0;
-  /** Keyed weakly by stream: an ended stream's entry goes with it, so the map is bounded by live streams. */
-  private readonly cache = new WeakMap<Stream, { keyframe: Outgoing; jpeg: Promise<Uint8Array> }>();
-
-  constructor(private readonly limits: SnapshotLimits = DEFAULT_SNAPSHOT_LIMITS) {}
-
-  /** The JPEG of `stream`'s latest keyframe (rejects with MediaError), or why there is none now. */
-  take(stream: Stream): Promise<Uint8Array> | SnapshotUnavailable {
-    const keyframe = stream.gop.snapshot[0];
-    if (keyframe === undefined) return 'no-keyframe';
-    const cached = this.cache.get(stream);
-    if (cached?.keyframe === keyframe) return cached.jpeg;
-    if (this.running >= this.limits.maxJobs) return 'busy';
-    const frame = decodeMessage(keyframe.body) as FrameMessage;
-    this.running++;
-    const jpeg = keyframeToJpeg(
-      stream.config,
-      { timestamp: frame.timestamp, data: frame.payload },
-      { timeoutMs: this.limits.timeoutMs, ffmpegPath: this.limits.ffmpegPath },
-    ).finally(() => {
-      this.running--;
-    });
-    const entry = { keyframe, jpeg };
-    this.cache.set(stream, entry);
-    // A failure is not kept: the next request tries again (ffmpeg may have been installed meanwhile).
-    jpeg.catch(() => {
-      if (this.cache.get(stream) === entry) this.cache.delete(stream);
-    });
-    return jpeg;
-  }
-}
+import { Snapshots } from '../../recording/snapshots.js';
+import { authorizeHttp, type HttpRequest, type HttpRoute, sendError, streamOr404 } from '../reply.js';
 
 /** HTTP status of each way decoding can fail. */
 const FAILURE_STATUS: Partial<Record<MediaError['code'], number>> = {
@@ -82,23 +14,20 @@ const FAILURE_STATUS: Partial<Record<MediaError['code'], number>> = {
  * `GET /api/rooms/:room/streams/:name/snapshot.jpg`: one JPEG of the stream's latest keyframe. In token
  * mode it needs a token that may view the room.
  */
-export function snapshotRoute(relay: Relay, snapshots = new Snapshots()): HttpRoute {
-  return async (request) => {
-    const { res, url } = request;
-    const path = streamResource(url.pathname, 'snapshot.jpg');
-    if (!path) return false;
-    if (refuseMethod(request, ['GET'])) return true;
-    const { room, name } = path;
-    if (!(await authorizeHttp(relay, request, 'view', room))) return true;
+export function snapshotRoutes(relay: Relay, snapshots = new Snapshots()): HttpRoute[] {
+  const handle = async (request: HttpRequest): Promise<void> => {
+    const { res, params } = request;
+    const { room, name } = params as { room: string; name: string };
+    if (!(await authorizeHttp(relay, request, 'view', room))) return;
     const stream = streamOr404(relay, res, room, name);
-    if (!stream) return true;
+    if (!stream) return;
     const taken = snapshots.take(stream);
     if (taken === 'no-keyframe' || taken === 'busy') {
       res.setHeader('retry-after', '1');
       if (taken === 'busy')
         sendError(res, 503, 'FW_BUSY', 'the server is decoding other snapshots: retry in a moment');
       else sendError(res, 503, 'FW_NO_KEYFRAME', `stream ${name} has no keyframe yet: retry in a moment`);
-      return true;
+      return;
     }
     let jpeg: Uint8Array;
     try {
@@ -108,7 +37,7 @@ export function snapshotRoute(relay: Relay, snapshots = new Snapshots()): HttpRo
       const status = FAILURE_STATUS[err.code] ?? 500;
       relay.log.warn('snapshot-failed', { room, name, code: err.code, error: err.message });
       sendError(res, status, err.code, err.message);
-      return true;
+      return;
     }
     res.writeHead(200, {
       'content-type': 'image/jpeg',
@@ -116,6 +45,7 @@ export function snapshotRoute(relay: Relay, snapshots = new Snapshots()): HttpRo
       'cache-control': 'no-store',
     });
     res.end(jpeg);
-    return true;
   };
+  // GET only: a HEAD would cost the same ffmpeg decode for nothing.
+  return [{ methods: ['GET'], path: '/api/rooms/:room/streams/:name/snapshot.jpg', handle }];
 }
