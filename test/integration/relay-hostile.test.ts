@@ -1,22 +1,11 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import v8 from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { encodeMessage, frameMessage, lengthPrefix, type Message } from '../../src/protocol/index.js';
 import { type RelayServer, startServer } from '../../src/server/index.js';
+import { heapAfterGc } from '../helpers/heap.js';
 import { testFrame, WireClient } from '../helpers/wire-client.js';
-
-// A real gc() for the memory check, without a command-line flag on the test runner.
-v8.setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-function heapAfterGc(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-}
 
 /** Sends `bytes` on a fresh connection, then waits for the server to close it (or closes it after `ms`). */
 function hit(port: number, bytes: Uint8Array[], ms = 300): Promise<void> {

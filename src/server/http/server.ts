@@ -18,7 +18,12 @@ export function createHttpServer(
   ws: WsEndpoint,
   credentials: TlsCredentials | null = null,
 ): http.Server {
+  /** Responses not yet finished, per socket: an upgrade must not overtake them (see 'upgrade' below). */
+  const unanswered = new WeakMap<object, number>();
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const { socket } = req;
+    unanswered.set(socket, (unanswered.get(socket) ?? 0) + 1);
+    res.once('close', () => unanswered.set(socket, (unanswered.get(socket) ?? 1) - 1));
     router.dispatch(req, res).catch((err: unknown) => {
       relay.log.error('http-error', {
         method: req.method,
@@ -44,6 +49,12 @@ export function createHttpServer(
   server.on('upgrade', (req, socket, head) => {
     // The socket is ours from here: without a listener, a peer's reset would be an uncaught 'error'.
     socket.on('error', () => {});
+    // An upgrade pipelined behind a request still being answered would put its 101 before that answer,
+    // and the answer inside the WebSocket stream. No browser pipelines; such a client is cut.
+    if ((unanswered.get(socket) ?? 0) > 0) {
+      socket.destroy();
+      return;
+    }
     ws.handleUpgrade(req, socket, head);
   });
   // Expect: 100-continue: an ingest sends 100 only once it accepts the stream, so ffmpeg can print a refusal
