@@ -6,9 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import { connect } from '../../src/client/index.js';
 import { MediaError } from '../../src/media/errors.js';
 import type { Stream } from '../../src/server/core/stream.js';
-import { Snapshots } from '../../src/server/recording/snapshots.js';
 import { type RelayServer, startServer } from '../../src/server/index.js';
 import { mintToken } from '../../src/server/ops/auth.js';
+import { Snapshots } from '../../src/server/recording/snapshots.js';
 import { ensureBuilt, exited, killStarted, poll, serve } from '../helpers/cli.js';
 import { ffprobe, type LivePublisher, startLivePublisher } from '../helpers/live-publisher.js';
 
@@ -101,6 +101,29 @@ describe('snapshots (GET .../snapshot.jpg)', { timeout: 60_000 }, () => {
       assert.equal(res.status, 503);
       assert.equal(res.headers.get('retry-after'), '1');
       assert.equal((await errorOf(res)).code, 'FW_NO_KEYFRAME');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("answers 502 FW_FFMPEG_FAILED, not 500, when the publisher's keyframe does not decode", async () => {
+    const client = await connect({
+      host: '127.0.0.1',
+      port: server.tcpPort,
+      role: 'publisher',
+      agent: 'test',
+    });
+    try {
+      const pub = await client.publish('lab', 'garbage', { codec: 'vp8', codedWidth: 320, codedHeight: 240 });
+      pub.sendFrame({ key: true, timestamp: 0, captureTime: 0, data: new Uint8Array(500).fill(7) });
+      await poll(
+        async () => server.relay.findStream('lab', 'garbage')?.gop.snapshot[0],
+        5000,
+        'the keyframe',
+      );
+      const res = await fetch(snapshotUrl(server.httpPort, 'lab', 'garbage'));
+      assert.equal(res.status, 502);
+      assert.equal((await errorOf(res)).code, 'FW_FFMPEG_FAILED');
     } finally {
       await client.close();
     }

@@ -8,6 +8,8 @@ const FAILURE_STATUS: Partial<Record<MediaError['code'], number>> = {
   FW_FFMPEG_MISSING: 503,
   FW_FFMPEG_TIMEOUT: 504,
   FW_UNSUPPORTED_CODEC: 415,
+  // The publisher's keyframe does not decode: bad data from upstream, not a fault of the server or the asker.
+  FW_FFMPEG_FAILED: 502,
 };
 
 /**
