@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { ClientError } from '../client/errors.js';
 import { type Display, startDisplay } from '../media/display.js';
 import { createRecorder, type Recorder } from '../media/recorder.js';
+import { nowMicros } from '../media/source.js';
 import type { DecoderConfig, FrameMessage, StreamAddedMessage } from '../protocol/messages.js';
 import { DEFAULT_SERVER, parsePositive, required, tokenFrom, withUsage } from './args.js';
 import type { CliContext, Command } from './command.js';
@@ -219,7 +220,9 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       }
     }
     s.lastSeq = m.seq;
-    const latencyMs = (Date.now() * 1000 - m.captureTime) / 1000;
+    // Publisher and viewer clocks agree to a few ms at best (each process fixes performance.timeOrigin once),
+    // so on one machine a frame can seem to arrive before it was captured: that is no latency, not unknown.
+    const latencyMs = Math.max(0, (nowMicros() - m.captureTime) / 1000);
     s.meter.frame(m.payload.length, latencyMs);
     total.frame(m.payload.length, latencyMs);
     sink.frame(`${s.info.room}/${s.info.name}`, m);

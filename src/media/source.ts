@@ -28,7 +28,7 @@ const KILL_GRACE_MS = 2000;
 const STDERR_LINES_KEPT = 8;
 
 /** Wall clock in µs with sub-millisecond resolution (Date.now() alone steps by whole ms). */
-function nowMicros(): number {
+export function nowMicros(): number {
   return Math.round((performance.timeOrigin + performance.now()) * 1000);
 }
 
