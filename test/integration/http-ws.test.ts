@@ -179,9 +179,9 @@ describe('HTTP side: WebSocket transport, JSON API, web files', () => {
   });
 
   it('answers a bad escape 400, a bad name 400, a wrong method 405 with Allow, route order aside', async () => {
-    const escape = await fetch(`${base()}/api/rooms/%ff%fe`);
-    assert.equal(escape.status, 400);
-    assert.equal(((await escape.json()) as { error: { code: string } }).error.code, 'FW_BAD_REQUEST');
+    const badEscape = await fetch(`${base()}/api/rooms/%ff%fe`);
+    assert.equal(badEscape.status, 400);
+    assert.equal(((await badEscape.json()) as { error: { code: string } }).error.code, 'FW_BAD_REQUEST');
     const name = await fetch(`${base()}/api/rooms/-lab/streams/cam/recording`);
     assert.equal(name.status, 400);
     assert.equal(((await name.json()) as { error: { code: string } }).error.code, 'FW_BAD_NAME');
