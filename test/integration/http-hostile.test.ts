@@ -1098,6 +1098,13 @@ function encodeClip(): { data: Uint8Array; key: boolean }[] {
   return frames;
 }
 
+/** The server's answer to a plain `GET /api/rooms` on a fresh connection: is it still serving? */
+async function roomsAnswer(port: number): Promise<RawResponse | undefined> {
+  const request = 'GET /api/rooms HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n';
+  const api = await rawExchange(port, [request], { ms: 3000, done: responsesComplete(1) });
+  return parseResponses(api.bytes)[0];
+}
+
 describe('hostile HTTP and WebSocket clients against a running server', { timeout: 120_000 }, () => {
   let server: RelayServer;
   let port = 0;
@@ -1348,15 +1355,7 @@ describe('hostile HTTP and WebSocket clients against a running server', { timeou
       await expect(`GET ${t}`, [404]);
     }
     // Still up, and the API answers.
-    const api = await rawExchange(
-      port,
-      ['GET /api/rooms HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'],
-      {
-        ms: 3000,
-        done: responsesComplete(1),
-      },
-    );
-    const [r] = parseResponses(api.bytes);
+    const r = await roomsAnswer(port);
     if (r?.status !== 200)
       wrong.add('down', `GET /api/rooms afterwards: ${r?.statusLine ?? 'no answer'}`, '');
     assertClean('the known bad requests got wrong answers', since, wrong);
@@ -1417,15 +1416,7 @@ describe('hostile HTTP and WebSocket clients against a running server', { timeou
 
   it('is still up, the live stream untouched, and connections and memory back at their baseline', async () => {
     for (const s of openSockets) s.destroy();
-    const api = await rawExchange(
-      port,
-      ['GET /api/rooms HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'],
-      {
-        ms: 3000,
-        done: responsesComplete(1),
-      },
-    );
-    const [r] = parseResponses(api.bytes);
+    const r = await roomsAnswer(port);
     assert.equal(r?.status, 200, `GET /api/rooms: ${r?.statusLine ?? 'no answer'}`);
     assert.match(header(r as RawResponse, 'content-type') ?? '', /^application\/json/);
     const rooms = (JSON.parse((r as RawResponse).body.toString()) as { rooms: { name: string }[] }).rooms;
