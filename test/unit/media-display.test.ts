@@ -41,8 +41,13 @@ describe('startDisplay', { timeout: 60_000 }, () => {
         bitrate: 100_000,
         durationSec: 1,
       });
+      // Listening from the start: the first keyframe may come in the same read as the config, before an
+      // `await` on the config returns.
+      const early: EncodedFrame[] = [];
+      let display: ReturnType<typeof startDisplay> | null = null;
+      source.on('frame', (f: EncodedFrame) => (display ? display.write(f) : early.push(f)));
       const config = await new Promise<DecoderConfig>((resolve) => source.once('config', resolve));
-      const display = startDisplay(config, { title: `test ${codec}` });
+      display = startDisplay(config, { title: `test ${codec}` });
       const errors: MediaError[] = [];
       display.on('error', (e) => errors.push(e));
       let exited = false;
@@ -51,7 +56,7 @@ describe('startDisplay', { timeout: 60_000 }, () => {
       });
       // A delta before any keyframe is useless to a decoder: it must be dropped, not sent.
       display.write({ key: false, timestamp: 0, data: new Uint8Array([1]) });
-      source.on('frame', (f: EncodedFrame) => display.write(f));
+      for (const f of early) display.write(f);
       await new Promise<void>((resolve, reject) => {
         source.on('end', resolve);
         source.on('error', reject);
