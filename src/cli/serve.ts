@@ -11,10 +11,11 @@ import {
 import { ConfigError, loadConfigFile } from '../server/ops/config-file.js';
 import { parsePort, withUsage } from './args.js';
 import { aborted, type CliContext, type Command } from './command.js';
+import { parseDurationMs } from './duration.js';
 import { CliError, usageError } from './errors.js';
 
 const USAGE = `Usage: framewire serve [--host H] [--tcp-port P] [--http-port P] [--tls-cert FILE --tls-key FILE]
-                       [--record DIR] [--config FILE]
+                       [--record DIR [--record-segment 10m]] [--config FILE]
 
 Runs the relay server until Ctrl-C (or SIGTERM), then tells clients it is shutting down and exits.
 Once it listens it prints \`framewire listening on tcp://H:P\` (\`tls://H:P\` with TLS), then a line
@@ -28,7 +29,10 @@ Flags:
                    HTTP port HTTPS and WSS (no plain fallback). Clients then use --server tls://H:P
   --tls-key FILE   PEM private key of --tls-cert
   --record DIR     record every stream to DIR/<room>/<name>-<UTC time>.webm (VP8/VP9/AV1) or .mp4 (H.264);
-                   the API can stop and restart a stream's recording. Ctrl-C/SIGTERM finalise the files
+                   the API can stop and restart a stream's recording. Ctrl-C/SIGTERM finalise the files;
+                   after a crash or kill -9 a file still plays up to its last keyframe
+  --record-segment D  go on in a new file every D of recording (at a keyframe), so no file grows
+                   without end: 10m (default), 90s, 1h; 0 = one file per recording
   --config FILE    JSON object of settings (limits, queue bounds, ports...); flags win over the file.
                    Every setting and its default: docs/operations.md
 
@@ -60,6 +64,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
           'tls-cert': { type: 'string' },
           'tls-key': { type: 'string' },
           record: { type: 'string' },
+          'record-segment': { type: 'string' },
           config: { type: 'string' },
         },
       }).values,
@@ -86,6 +91,10 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   const tlsKey = flags['tls-key'] ?? file.tlsKey ?? null;
   const recordDir = flags.record ?? file.recordDir ?? null;
   if (recordDir === '') throw usageError('serve', '--record needs a folder name');
+  const recordSegmentMs =
+    flags['record-segment'] === undefined
+      ? (file.recordSegmentMs ?? DEFAULT_CONFIG.recordSegmentMs)
+      : parseDurationMs('serve', 'record-segment', flags['record-segment']);
   if ((tlsCert === null) !== (tlsKey === null)) {
     // Refused rather than served in clear: the operator asked for TLS.
     const [has, lacks] = tlsCert !== null ? ['--tls-cert', '--tls-key'] : ['--tls-key', '--tls-cert'];
@@ -112,6 +121,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       tlsCert,
       tlsKey,
       recordDir,
+      recordSegmentMs,
       log: (line) => ctx.stderr.write(`${line}\n`),
     });
   } catch (err) {

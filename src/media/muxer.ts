@@ -1,6 +1,7 @@
 import {
   EncodedPacket,
   EncodedVideoPacketSource,
+  FilePathTarget,
   MkvOutputFormat,
   Mp4OutputFormat,
   Output,
@@ -70,17 +71,31 @@ export function preferredContainer(codec: string): Container | null {
  * The mediabunny format for `container`. Live output never seeks back: WebM is written append-only
  * (a block per frame, at once); MP4 is fragmented, and since a fragment must start on a keyframe and is
  * written when the next begins, live MP4 runs about one keyframe interval behind. Files are fragmented
- * too, so a recording cut short by a crash is still playable up to its last fragment.
+ * too, and every keyframe starts a new MP4 fragment or Matroska cluster (no minimum duration), so a file
+ * cut short by a crash plays up to its last keyframe: at most one keyframe interval is lost.
  */
 function outputFormat(container: Container, live: boolean): OutputFormat {
   switch (container) {
     case 'webm':
-      return new WebMOutputFormat({ appendOnly: live });
+      return new WebMOutputFormat({ appendOnly: live, minimumClusterDuration: 0 });
     case 'mkv':
-      return new MkvOutputFormat({ appendOnly: live });
+      return new MkvOutputFormat({ appendOnly: live, minimumClusterDuration: 0 });
     case 'mp4':
-      return new Mp4OutputFormat({ fastStart: 'fragmented', minimumFragmentDuration: live ? 0 : 1 });
+      return new Mp4OutputFormat({ fastStart: 'fragmented', minimumFragmentDuration: 0 });
   }
+}
+
+/**
+ * Starts muxing frames into the file at `path`. mediabunny's FilePathTarget gathers 16 MiB before its
+ * first write (two minutes of a 1 Mbit/s stream, all lost to a crash); unchunked, each fragment or
+ * cluster reaches the file as it is muxed.
+ */
+export function createFileMuxer(
+  path: string,
+  container: Container,
+  config: DecoderConfig,
+): Promise<FrameMuxer> {
+  return createMuxer(container, config, new FilePathTarget(path, { chunked: false }));
 }
 
 /**

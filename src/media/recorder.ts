@@ -1,9 +1,8 @@
 import { rm } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { FilePathTarget } from 'mediabunny';
 import type { DecoderConfig } from '../protocol/messages.js';
 import { MediaError } from './errors.js';
-import { CONTAINER_CODECS, type Container, createMuxer, type MuxFrame } from './muxer.js';
+import { CONTAINER_CODECS, type Container, createFileMuxer, type MuxFrame } from './muxer.js';
 
 /** A file being written from received frames. */
 export interface Recorder {
@@ -25,7 +24,7 @@ export async function createRecorder(path: string, config: DecoderConfig): Promi
       `cannot record to "${ext ? `.${ext}` : path}": use a .webm, .mkv (VP8/VP9/AV1) or .mp4 (H.264/VP8/VP9/AV1) file name`,
     );
   }
-  const muxer = await createMuxer(ext as Container, config, new FilePathTarget(path));
+  const muxer = await createFileMuxer(path, ext as Container, config);
   return {
     add: (frame) => muxer.add(frame),
     finish: async () => {

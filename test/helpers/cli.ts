@@ -52,6 +52,21 @@ export function run(
   });
 }
 
+/** Starts `framewire args...` in the background (ended by the test, or by killStarted); stderr is kept. */
+export function startCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): { child: ChildProcess; stderr: () => string } {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  started.add(child);
+  child.on('close', () => started.delete(child));
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (s: string) => {
+    stderr += s;
+  });
+  return { child, stderr: () => stderr };
+}
+
 /** A `framewire serve` child and the ports it printed. */
 export interface Served {
   child: ChildProcess;

@@ -40,6 +40,11 @@ export interface ServerConfig extends RelayConfig {
    * the API refuses to start a recording. `serve --record DIR` sets it.
    */
   recordDir: string | null;
+  /**
+   * Media time after which a recording continues in a new file, at the next keyframe, so no file grows
+   * without end and each closed file is whole; 0 keeps one file per recording. `serve --record-segment`.
+   */
+  recordSegmentMs: number;
 }
 
 /** The defaults: sized for a few Mbit/s per stream with well under a second of queued latency. */
@@ -66,6 +71,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
   tlsCert: null,
   tlsKey: null,
   recordDir: null,
+  // Ten minutes: a file small enough to copy and scrub through, few enough files for a day of cameras.
+  recordSegmentMs: 10 * 60 * 1000,
 };
 
 /** The settings that are numbers: each has a range in {@link CONFIG_RANGES}. */
@@ -91,7 +98,8 @@ const MAX_MESSAGE_BYTES = 2 ** (8 * LENGTH_PREFIX_BYTES) - 1 - LENGTH_PREFIX_BYT
 /**
  * Every numeric setting's allowed range, next to {@link DEFAULT_CONFIG}; all are integers (bytes, counts,
  * whole milliseconds: timers do not resolve fractions of one). 0 is refused wherever it would not mean
- * "off" but "refuse everything" or "time out at once"; only ports take it (0 = the system picks a free one).
+ * "off" but "refuse everything" or "time out at once"; only ports (0 = the system picks a free one) and
+ * recordSegmentMs (0 = one file per recording) take it.
  */
 export const CONFIG_RANGES: Record<NumericKey, ConfigRange> = {
   tcpPort: { min: 0, max: 65535 },
@@ -112,6 +120,8 @@ export const CONFIG_RANGES: Record<NumericKey, ConfigRange> = {
   maxRooms: { min: 1, max: UNBOUNDED },
   maxConnectionsPerIp: { min: 1, max: UNBOUNDED },
   maxIngestsPerIp: { min: 1, max: UNBOUNDED },
+  // A file rolls only at a keyframe, so a segment shorter than the keyframe interval holds one GOP.
+  recordSegmentMs: { min: 0, max: MAX_TIMER_MS },
 };
 
 /** Settings that cannot be used (out of range, wrong type); the message names where, the key and the rule. */

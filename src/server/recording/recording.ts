@@ -1,9 +1,9 @@
-import { mkdir, open, rm } from 'node:fs/promises';
+import { mkdir, open as openFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { FilePathTarget } from 'mediabunny';
-import { type Container, createMuxer, type FrameMuxer, type MuxFrame } from '../../media/muxer.js';
+import { type Container, createFileMuxer, type FrameMuxer } from '../../media/muxer.js';
 import type { Stream } from '../core/stream.js';
 import { MuxTap, type MuxTapLimits } from './mux-tap.js';
+import { type Segment, SegmentedFile } from './segmented-file.js';
 
 /**
  * `mkdir -p` that cannot spin. Node's `mkdir(dir, { recursive: true })` never settles, at 100% CPU, when a
@@ -31,8 +31,9 @@ export async function makeDirs(dir: string): Promise<void> {
 
 /** What a finished recording holds. */
 export interface RecordingResult {
+  /** The last file written (the only one, unless the recording rolled to new files). */
   file: string;
-  /** Frames written to the file. */
+  /** Frames written, over every file. */
   frames: number;
   /** Frames skipped because the file fell behind (whole runs up to the next keyframe). */
   dropped: number;
@@ -46,13 +47,13 @@ export interface RecordingResult {
   error?: string;
 }
 
-/** The stream tap of a recording: a MuxTap that knows its file, so stats can show what a stream records to. */
+/** The stream tap of a recording: a MuxTap that knows its recording, so stats can show the file. */
 export class RecordingTap extends MuxTap {
   constructor(
     muxer: FrameMuxer,
     limits: MuxTapLimits,
     onDone: (reason: string, error?: unknown) => void,
-    readonly file: string,
+    readonly recording: Recording,
   ) {
     super(muxer, limits, () => 0, onDone);
   }
@@ -60,36 +61,56 @@ export class RecordingTap extends MuxTap {
 
 /** The file `stream` is being recorded to, or null (read by the stats, never on the frame path). */
 export function recordingFile(stream: Stream): string | null {
-  for (const tap of stream.taps) if (tap instanceof RecordingTap) return tap.file;
+  for (const tap of stream.taps) if (tap instanceof RecordingTap) return tap.recording.file;
   return null;
 }
 
-/** One stream being written to one file. */
+/** Where a recording writes: how it names each file, and when it starts the next. */
+export interface RecordingFiles {
+  /** A fresh file name, called for the first file and at each roll. */
+  name(): string;
+  /** Media time after which the recording goes on in a new file, at a keyframe; 0 keeps one file. */
+  segmentMs: number;
+  /** A file was closed whole at a roll and the recording goes on in `next`. */
+  onRoll(closed: Segment, next: string): void;
+}
+
+/** One stream being written to a file, or to a run of files (segments). */
 export class Recording {
   readonly startedAt = Date.now();
   readonly tap: RecordingTap;
-  /** Resolves once the file is open; rejects when it cannot be (the recording then stops by itself). */
+  /** Resolves once the first file is open; rejects when it cannot be (the recording then stops itself). */
   readonly ready: Promise<void>;
-  /** Resolves once the file is finalised (or removed, or given up on); never rejects. */
+  /** Resolves once the last file is finalised (or removed, or given up on); never rejects. */
   readonly done: Promise<RecordingResult>;
-  private readonly muxer: FileMuxer;
+  private readonly muxer: SegmentedFile;
 
   constructor(
     readonly stream: Stream,
-    readonly file: string,
     container: Container,
     limits: MuxTapLimits,
+    files: RecordingFiles,
   ) {
     // The muxer opens asynchronously; the tap takes frames at once (the cached GOP included) and the
     // muxer chain waits for the file, so nothing between "start" and "open" is lost. The file is opened
     // once here first: mediabunny opens it lazily and would report a folder we cannot write only when
     // finalising, after a whole recording had seemed to go well.
-    const opening = makeDirs(dirname(file))
-      .then(() => open(file, 'w'))
-      .then((handle) => handle.close())
-      .then(() => createMuxer(container, stream.config, new FilePathTarget(file)));
-    this.muxer = new FileMuxer(opening);
-    this.ready = opening.then(() => undefined);
+    const open = () => {
+      const file = files.name();
+      const muxer = makeDirs(dirname(file))
+        .then(() => openFile(file, 'w'))
+        .then((handle) => handle.close())
+        .then(() => createFileMuxer(file, container, stream.config));
+      return { file, muxer };
+    };
+    const first = open();
+    this.muxer = new SegmentedFile({
+      first,
+      next: open,
+      segmentUs: files.segmentMs * 1000,
+      onRoll: files.onRoll,
+    });
+    this.ready = first.muxer.then(() => undefined);
     let finished: (result: RecordingResult) => void = () => {};
     this.done = new Promise((resolve) => {
       finished = resolve;
@@ -100,12 +121,17 @@ export class Recording {
       (reason, error) => {
         void this.settle(reason, error).then(finished);
       },
-      file,
+      this,
     );
     this.ready.catch(() => this.stop('open-failed'));
   }
 
-  /** Frames written so far. */
+  /** The file being written now (the latest segment). */
+  get file(): string {
+    return this.muxer.file;
+  }
+
+  /** Frames written so far, over every file. */
   get frames(): number {
     return this.tap.framesWritten;
   }
@@ -119,10 +145,11 @@ export class Recording {
 
   private async settle(reason: string, error: unknown): Promise<RecordingResult> {
     const kept = this.muxer.kept;
+    const file = this.muxer.file;
     // A file with no keyframe in it plays nothing; an empty leftover would only confuse.
-    if (!kept) await rm(this.file, { force: true }).catch(() => {});
+    if (!kept) await rm(file, { force: true }).catch(() => {});
     const result: RecordingResult = {
-      file: this.file,
+      file,
       frames: this.tap.framesWritten,
       dropped: this.tap.framesDropped,
       seconds: Math.round(this.muxer.seconds * 1000) / 1000,
@@ -131,48 +158,5 @@ export class Recording {
     };
     if (error !== undefined) result.error = error instanceof Error ? error.message : String(error);
     return result;
-  }
-}
-
-/**
- * A FrameMuxer over one that is still opening: frames queue behind the open (MuxTap already adds them one
- * at a time, in order), and it notes the media time span and whether the file was kept.
- */
-class FileMuxer implements FrameMuxer {
-  kept = true;
-  private first: number | null = null;
-  private last = 0;
-
-  constructor(private readonly opening: Promise<FrameMuxer>) {}
-
-  /** Media seconds from the first frame written to the last. */
-  get seconds(): number {
-    return this.first === null ? 0 : (this.last - this.first) / 1e6;
-  }
-
-  async add(frame: MuxFrame): Promise<void> {
-    const muxer = await this.opening;
-    if (this.first === null) {
-      if (!frame.key) return;
-      this.first = frame.timestamp;
-    }
-    this.last = Math.max(this.last, frame.timestamp);
-    await muxer.add(frame);
-  }
-
-  async finish(): Promise<boolean> {
-    const muxer = await this.opening;
-    this.kept = await muxer.finish();
-    return this.kept;
-  }
-
-  async cancel(): Promise<void> {
-    let muxer: FrameMuxer;
-    try {
-      muxer = await this.opening;
-    } catch {
-      return;
-    }
-    await muxer.cancel();
   }
 }

@@ -107,16 +107,26 @@ export class Recordings {
         message: `room or stream name cannot be a file name: ${stream.room.name}/${stream.name}`,
       };
     }
-    const file = this.fileFor(recordDir, stream, container);
-    const { gopCacheBytes } = this.relay.config;
+    const { gopCacheBytes, recordSegmentMs } = this.relay.config;
     // A GOP too long for the stream's own cache is one a fragmented MP4 muxer must not hold either.
-    const recording = new Recording(stream, file, container, {
-      maxBacklogBytes: RECORD_BACKLOG_BYTES,
-      maxGopBytes: gopCacheBytes,
+    const limits = { maxBacklogBytes: RECORD_BACKLOG_BYTES, maxGopBytes: gopCacheBytes };
+    const recording = new Recording(stream, container, limits, {
+      name: () => this.fileFor(recordDir, stream, container),
+      segmentMs: recordSegmentMs,
+      onRoll: (closed, next) => {
+        // The closed file exists on disk now, which keeps its name from being handed out again.
+        this.used.delete(closed.file);
+        this.relay.log.info('record-segment', {
+          ...streamFields(stream),
+          file: closed.file,
+          frames: closed.frames,
+          next,
+        });
+      },
     });
     this.active.set(stream, recording);
     recording.done.then((result) => this.ended(recording, result));
-    this.relay.log.info('record-start', { ...streamFields(stream), file });
+    this.relay.log.info('record-start', { ...streamFields(stream), file: recording.file });
     stream.addTap(recording.tap);
     return recording;
   }
