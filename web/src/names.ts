@@ -16,6 +16,9 @@ export function slugify(text: string, maxLength = 40): string {
   return slug;
 }
 
+/** The suffix {@link streamNameFor} adds: a dash and four of {@link randomSuffix}'s characters. */
+export const PERSON_SUFFIX = /-[a-km-np-z2-9]{4}$/;
+
 /** A few random lowercase letters and digits. */
 export function randomSuffix(length = 4): string {
   const alphabet = 'abcdefghijkmnpqrstuvwxyz23456789'; // no l/1/o/0: readable when spoken
@@ -31,10 +34,15 @@ export function streamNameFor(personName: string): string {
   return `${slugify(personName) || 'guest'}-${randomSuffix()}`;
 }
 
-/** A stream name as people read it: `grace-hopper-3r8x` → `Grace Hopper` (suffix gone, words capitalised). */
+/**
+ * A stream name as people read it. Names this page made for a person (`streamNameFor`: their name, a dash
+ * and a 4-character suffix) read as the person: `grace-hopper-3r8x` → `Grace Hopper`. Any other name (a
+ * camera's `vp8cam`, `lobby.east`) is shown exactly as published.
+ */
 export function displayName(streamName: string): string {
+  if (!PERSON_SUFFIX.test(streamName)) return streamName;
   const words = streamName
-    .replace(/-[a-z2-9]{4}$/, '')
+    .replace(PERSON_SUFFIX, '')
     .split(/[-_.]+/)
     .filter(Boolean);
   return words.map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join(' ') || streamName;

@@ -2,7 +2,7 @@
 import type { DecoderConfig, Message } from '../../src/protocol/index.js';
 import { type CodecChoice, chooseEncoder, type EncoderSetup } from './codecs.js';
 import type { Connection } from './connection.js';
-import { randomSuffix } from './names.js';
+import { PERSON_SUFFIX, randomSuffix } from './names.js';
 import { RateMeter } from './stats.js';
 
 /** A keyframe at least this often (µs of media time), so a viewer that lost a frame recovers soon. */
@@ -121,7 +121,7 @@ export class Publisher {
         if (m.code === 'FW_STREAM_EXISTS' && this.renames < MAX_RENAMES) {
           // Another tab of the same person got there first: same name, new suffix.
           this.renames++;
-          this.name = `${this.name.replace(/-[a-z2-9]{4}$/, '')}-${randomSuffix()}`;
+          this.name = `${this.name.replace(PERSON_SUFFIX, '')}-${randomSuffix()}`;
           this.publish();
         } else {
           this.events.onProblem(`The server refused the stream (${m.code}): ${m.message}`);
