@@ -35,10 +35,12 @@ export function buildEncodeArgs(opts: EncodeArgsOptions): string[] {
     let graph = `testsrc2=size=${w}x${h}:rate=${fps}`;
     if (opts.clock !== false) {
       const size = Math.max(12, Math.round(h / 12));
-      // The clock makes end-to-end latency visible: compare it with the wall clock next to the viewer.
+      const margin = Math.round(size / 2);
+      // The clock makes end-to-end latency visible: compare it with the wall clock next to the viewer. At
+      // the bottom left: testsrc2 draws its own media timestamp at the top left.
       graph +=
         `,drawtext=text='%{localtime\\:%T}':fontsize=${size}:fontcolor=white` +
-        `:box=1:boxcolor=black@0.5:x=${Math.round(size / 2)}:y=${Math.round(size / 2)}`;
+        `:box=1:boxcolor=black@0.5:x=${margin}:y=h-th-${margin}`;
     }
     // -re: lavfi would otherwise generate frames as fast as the encoder can take them.
     args.push('-re', '-f', 'lavfi', '-i', graph);
