@@ -32,6 +32,20 @@ describe('access tokens, enforced by the relay', () => {
     await c.closed;
   }
 
+  /**
+   * Asserts that request `requestId` was answered with FW_UNAUTHORIZED matching `reason`, and that the
+   * connection was kept: it still answers a ping, and it is not closed.
+   */
+  async function requestRefused(c: WireClient, requestId: number, reason: RegExp): Promise<void> {
+    const err = (await c.next((m) => m.type === 'error' && m.requestId === requestId)) as ErrorMessage;
+    assert.equal(err.code, 'FW_UNAUTHORIZED');
+    assert.match(err.message, reason);
+    const id = requestId + 1000;
+    c.send({ type: 'ping', id, time: Date.now() * 1000 });
+    await c.next((m) => m.type === 'pong' && m.id === id);
+    assert.equal(c.socket.destroyed, false);
+  }
+
   const token = (
     room: string,
     rights: { publish?: boolean; view?: boolean; prefix?: boolean },
@@ -100,14 +114,21 @@ describe('access tokens, enforced by the relay', () => {
       name: 'x',
       config: { codec: 'vp8', codedWidth: 2, codedHeight: 2 },
     });
-    await refused(other, /wrong-room/);
+    await requestRefused(other, 5, /wrong-room/);
+    // The refusal cost only that request: the same connection still publishes where its token allows.
+    await other.publish('lab', 'other-cam');
     const publishOnly = await connectWith(await token('lab', { publish: true }));
     publishOnly.send({ type: 'subscribe', requestId: 6, room: 'lab', name: 'cam' });
-    await refused(publishOnly, /not-allowed/);
+    await requestRefused(publishOnly, 6, /not-allowed/);
+    assert.equal(publishOnly.frames().length, 0);
+    other.close();
+    publishOnly.close();
   });
 
-  it("refuses a viewer's publish, and allows a prefix token's rooms", async () => {
+  it("refuses a viewer's publish but keeps it watching, and allows a prefix token's rooms", async () => {
     const watcher = await connectWith(await token('lab', { view: true }));
+    watcher.send({ type: 'subscribe', requestId: 9, room: 'lab', name: 'cam' });
+    await watcher.until(() => watcher.frames().length > 0);
     watcher.send({
       type: 'publish',
       requestId: 7,
@@ -115,11 +136,17 @@ describe('access tokens, enforced by the relay', () => {
       name: 'sneaky',
       config: { codec: 'vp8', codedWidth: 2, codedHeight: 2 },
     });
-    await refused(watcher, /not-allowed/);
+    await requestRefused(watcher, 7, /not-allowed/);
+    assert.ok(!server.stats().streams.some((s) => s.room === 'lab' && s.name === 'sneaky'));
+    // Still watching: frames keep arriving after the refusal.
+    const seen = watcher.frames().length;
+    await watcher.until(() => watcher.frames().length > seen + 3);
+    watcher.close();
     const cams = await connectWith(await token('cams-', { publish: true, view: true, prefix: true }));
     await cams.publish('cams-door', 'cam');
     cams.send({ type: 'subscribe', requestId: 8, room: 'lab', name: 'cam' });
-    await refused(cams, /wrong-room/);
+    await requestRefused(cams, 8, /wrong-room/);
+    cams.close();
   });
 
   it('checks live video over HTTP: a view token for the room, by ?token= or Bearer', async () => {

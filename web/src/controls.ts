@@ -22,6 +22,9 @@ export class CameraControls {
   private readonly cameraSelect: HTMLSelectElement;
   private readonly sizeSelect: HTMLSelectElement;
   private readonly codecSelect: HTMLSelectElement;
+  private readonly note = el('p', { class: 'camera-note', id: 'camera-note', hidden: '' });
+  /** Why the camera cannot be sent (the page's token does not allow it); null when it can. */
+  unavailable: string | null = null;
 
   constructor(
     initialName: string,
@@ -73,6 +76,7 @@ export class CameraControls {
       el('label', { class: 'field' }, el('span', {}, 'Size'), this.sizeSelect),
       el('label', { class: 'field' }, el('span', {}, 'Codec'), this.codecSelect),
       this.button,
+      this.note,
     );
     this.cameraSelect.dataset.saved = saved.deviceId;
     void this.refreshDevices();
@@ -96,6 +100,16 @@ export class CameraControls {
     this.button.classList.toggle('primary', !running);
     this.button.classList.toggle('danger', running);
     this.nameInput.disabled = running;
+  }
+
+  /** Turns the Start button off for good and says why (the page's link does not allow sending). */
+  setUnavailable(reason: string): void {
+    this.unavailable = reason;
+    this.button.disabled = true;
+    this.button.title = reason;
+    this.button.dataset.unavailable = 'token';
+    this.note.textContent = reason;
+    this.note.hidden = false;
   }
 
   /** Fills the camera menu (names appear once the page has been allowed a camera). */

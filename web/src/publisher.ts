@@ -34,6 +34,8 @@ export interface PublisherCounters {
 export interface PublisherEvents {
   /** Something went wrong that a person should see; null clears it. */
   onProblem(message: string | null): void;
+  /** The server refused the publish for the page's token (FW_UNAUTHORIZED): trying again cannot help. */
+  onUnauthorized(serverMessage: string): void;
 }
 
 /** Encodes one camera track and publishes it as `name` in `room`, republishing after every reconnect. */
@@ -123,6 +125,8 @@ export class Publisher {
           this.renames++;
           this.name = `${this.name.replace(PERSON_SUFFIX, '')}-${randomSuffix()}`;
           this.publish();
+        } else if (m.code === 'FW_UNAUTHORIZED') {
+          this.events.onUnauthorized(m.message);
         } else {
           this.events.onProblem(`The server refused the stream (${m.code}): ${m.message}`);
         }

@@ -10,6 +10,7 @@ import { streamNameFor } from './names.js';
 import { Publisher } from './publisher.js';
 import { RemoteSet } from './remote-set.js';
 import { enableEnlarge, localTile, type Tile } from './tile.js';
+import { grantRefusal, readGrant, refusalMessage, refusalReason } from './token.js';
 import { TopBar } from './topbar.js';
 
 /** How often tiles refresh their figures and receiver reports go to the server. */
@@ -35,6 +36,8 @@ export class RoomPage {
   private publisher: Publisher | null = null;
   private local: Tile | null = null;
   private starting = false;
+  /** The request id of the room's current subscribe, to tell its refusal from the camera's. */
+  private subscribeRequest = 0;
   private connState: ConnectionState = 'connecting';
 
   constructor(
@@ -43,8 +46,8 @@ export class RoomPage {
     options: RoomOptions,
   ) {
     document.title = `${room} · Framewire`;
-    this.topbar = new TopBar(room, options.watch);
     const token = new URLSearchParams(location.search).get('token') ?? '';
+    this.topbar = new TopBar(room, options.watch, token);
     this.conn = new Connection(defaultSocketUrl(), options.watch ? 'viewer' : 'peer', token, {
       onState: (state, detail) => this.onState(state, detail),
       onSession: () => this.onSession(),
@@ -63,6 +66,11 @@ export class RoomPage {
           () => void this.toggleCamera(),
           () => void this.restartCamera(),
         );
+    // Say before the click that this link cannot send, rather than after it (the server still decides).
+    const grant = token ? readGrant(token) : null;
+    const cannotSend = grant ? grantRefusal(grant, 'publish', room) : null;
+    if (this.controls && cannotSend)
+      this.controls.setUnavailable(refusalMessage('publish', room, cannotSend));
     root.replaceChildren(
       this.topbar.element,
       el('main', { class: 'room' }, this.controls?.element, this.message, this.grid, this.empty),
@@ -95,7 +103,8 @@ export class RoomPage {
   }
 
   private onSession(): void {
-    this.conn.send({ type: 'subscribe', requestId: this.conn.requestId(), room: this.room, name: '' });
+    this.subscribeRequest = this.conn.requestId();
+    this.conn.send({ type: 'subscribe', requestId: this.subscribeRequest, room: this.room, name: '' });
     this.publisher?.onSession();
     // The server lists the room's streams right after the subscribe; once a ping sent behind it comes back,
     // any tile it did not list belongs to a stream that is gone.
@@ -125,7 +134,11 @@ export class RoomPage {
       case 'error':
         if (this.publisher?.handleMessage(m)) return;
         if (m.code === 'FW_SHUTDOWN') this.topbar.setStatus('offline', 'server restarting…');
-        else if (m.code === 'FW_UNAUTHORIZED') {
+        else if (m.code === 'FW_UNAUTHORIZED' && m.requestId !== 0) {
+          // One request refused (the token was good at hello): the connection and the rest go on.
+          const action = m.requestId === this.subscribeRequest ? 'view' : 'publish';
+          this.showMessage(refusalMessage(action, this.room, refusalReason(m.message)));
+        } else if (m.code === 'FW_UNAUTHORIZED') {
           // Retrying with the same token cannot help: stop, and say what would.
           this.conn.stop();
           this.topbar.setStatus('offline', 'not allowed');
@@ -192,7 +205,7 @@ export class RoomPage {
 
   private async startCamera(): Promise<void> {
     const controls = this.controls;
-    if (!controls || this.starting || this.publisher) return;
+    if (!controls || this.starting || this.publisher || controls.unavailable !== null) return;
     this.starting = true;
     controls.button.disabled = true;
     this.showMessage(null);
@@ -220,6 +233,7 @@ export class RoomPage {
       const name = choice.name || 'guest';
       const publisher = new Publisher(this.conn, track, this.room, streamNameFor(name), choice.codec, {
         onProblem: (text) => this.showMessage(text),
+        onUnauthorized: (serverMessage) => this.cannotSend(serverMessage),
       });
       this.publisher = publisher;
       this.local = localTile(media, name);
@@ -233,8 +247,16 @@ export class RoomPage {
       });
     } finally {
       this.starting = false;
-      controls.button.disabled = false;
+      controls.button.disabled = controls.unavailable !== null;
     }
+  }
+
+  /** The server refused our publish for the token: stop the camera, keep watching, say what link to ask for. */
+  private cannotSend(serverMessage: string): void {
+    const text = refusalMessage('publish', this.room, refusalReason(serverMessage));
+    this.stopCamera();
+    this.controls?.setUnavailable(text);
+    this.showMessage(text);
   }
 
   private stopCamera(): void {

@@ -21,7 +21,10 @@ export type TokenVerifier = (token: string) => Promise<Grant>;
 /** Why a token was refused: for logs and for the text the client sees (the wire code is always FW_UNAUTHORIZED). */
 export type AuthReason = 'missing' | 'malformed' | 'expired' | 'bad-signature' | 'wrong-room' | 'not-allowed';
 
-/** A refused token or request; `code` goes on the wire and the connection is closed. */
+/**
+ * A refused token or request; `code` goes on the wire. A token refused at hello closes the connection; a
+ * publish or subscribe the token does not allow is refused alone, and the connection goes on.
+ */
 export class AuthError extends Error {
   override readonly name = 'AuthError';
   // Typed against the protocol's list so a renamed code breaks the build, not the clients.

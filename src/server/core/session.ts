@@ -159,13 +159,19 @@ export class Session {
     );
   }
 
-  /** In token mode, closes the connection unless its grant allows `action` on `room`; true when allowed. */
-  private authorized(action: 'publish' | 'view', room: string): boolean {
+  /**
+   * In token mode, answers `requestId` with FW_UNAUTHORIZED unless the grant allows `action` on `room`;
+   * true when allowed.
+   */
+  private authorized(requestId: number, action: 'publish' | 'view', room: string): boolean {
     const { conn } = this;
     if (this.relay.verifier === null) return true;
     const denied = conn.grant ? allows(conn.grant, action, room) : new AuthError('missing', 'no token');
     if (!denied) return true;
-    conn.fail(denied.code, `${denied.message} (${denied.reason})`);
+    // Only this request is refused: a viewer who presses "Start camera" with a view token keeps watching.
+    // The hello already proved the token genuine, so the connection has done nothing wrong.
+    this.relay.log.warn('request-unauthorized', { conn: conn.id, action, room, reason: denied.reason });
+    this.requestError(requestId, denied.code, `${denied.message} (${denied.reason})`);
     return false;
   }
 
@@ -176,7 +182,7 @@ export class Session {
       this.requestError(m.requestId, 'FW_BAD_NAME', bad);
       return;
     }
-    if (!this.authorized('publish', m.room)) return;
+    if (!this.authorized(m.requestId, 'publish', m.room)) return;
     if (m.config.codec.length === 0 || m.config.codec.length > MAX_CODEC_CHARS) {
       this.requestError(
         m.requestId,
@@ -206,7 +212,7 @@ export class Session {
       this.requestError(m.requestId, 'FW_BAD_NAME', bad);
       return;
     }
-    if (!this.authorized('view', m.room)) return;
+    if (!this.authorized(m.requestId, 'view', m.room)) return;
     const refused =
       m.name === '' ? relay.subscribeRoom(conn, m.room) : relay.subscribeStream(conn, m.room, m.name);
     if (refused) this.requestError(m.requestId, refused.code, refused.message);
