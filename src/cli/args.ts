@@ -5,19 +5,92 @@ import { usageError } from './errors.js';
 export const DEFAULT_SERVER = `127.0.0.1:${DEFAULT_TCP_PORT}`;
 
 /**
- * Runs `parse` (a node:util parseArgs call in strict mode) and turns its errors into usage errors (exit 2)
- * for `command`. Takes a callback rather than the options so each command keeps parseArgs' typed result.
+ * What each flag of every command takes, for the one-line error when its value is missing or looks
+ * like a flag (`--duration -1`). Flags share meanings across commands, so one table serves them all.
  */
-export function withUsage<T>(command: string, parse: () => T): T {
+const FLAG_TAKES: Readonly<Record<string, string>> = {
+  duration: 'a number of seconds > 0',
+  fps: 'a number of frames per second > 0',
+  bitrate: 'a bitrate such as 800k or 1.5M',
+  size: 'a size WIDTHxHEIGHT such as 640x480',
+  codec: 'vp8 or h264',
+  server: 'an address HOST:PORT',
+  host: 'an address to listen on',
+  'tcp-port': 'a port number (0..65535)',
+  'http-port': 'a port number (0..65535)',
+  'record-segment': 'a duration such as 10m, 90s or 1h',
+  ttl: 'a lifetime such as 30s, 10m, 1h or 7d',
+  room: 'a room name',
+  name: 'a stream name',
+  out: 'a file name ending in .webm, .mkv or .mp4',
+  file: 'a video file',
+  camera: 'a camera device such as /dev/video0',
+  ca: 'a PEM certificate file',
+  'tls-cert': 'a PEM certificate file',
+  'tls-key': 'a PEM key file',
+  config: 'a JSON file',
+  record: 'a folder',
+  token: 'a token',
+  secret: 'the secret',
+};
+
+// Flags whose value may really start with "-" (a file named -x.webm): the error then says how to pass it.
+const FREE_TEXT_FLAGS: ReadonlySet<string> = new Set([
+  'out',
+  'file',
+  'ca',
+  'tls-cert',
+  'tls-key',
+  'config',
+  'record',
+  'token',
+  'secret',
+]);
+
+/**
+ * Runs `parse` (a node:util parseArgs call in strict mode over `argv`) and turns its errors into
+ * one-line usage errors (exit 2) for `command`. Takes a callback rather than the options so each command
+ * keeps parseArgs' typed result; `argv`, when given, lets a bad value be quoted.
+ */
+export function withUsage<T>(command: string, parse: () => T, argv?: readonly string[]): T {
   try {
     return parse();
   } catch (err) {
-    // parseArgs messages are clear ("Unknown option '--x'"); only the pointer to --help is added.
-    throw usageError(
-      command,
-      err instanceof Error ? err.message.replace(/\. To specify.*$/s, '') : String(err),
-    );
+    throw usageError(command, parseArgsProblem(err instanceof Error ? err.message : String(err), argv));
   }
+}
+
+/**
+ * parseArgs' message in one line naming the flag. Most are clear already ("Unknown option '--x'"); the
+ * one for a value that starts with "-" spans three lines and never says what the flag wanted.
+ */
+export function parseArgsProblem(message: string, argv?: readonly string[]): string {
+  // "Option '--duration' argument is ambiguous.\n... use '--duration=-XYZ'." (short flags: '-o', and the
+  // long name only in the last line).
+  const ambiguous = /^Option '(-[^']*)' argument is ambiguous\./.exec(message);
+  if (ambiguous) {
+    const used = ambiguous[1] as string;
+    const flag = /use '--([^'=]+)=-XYZ'/.exec(message)?.[1] ?? used.replace(/^-+/, '');
+    const at = argv?.findIndex((a, i) => a === used && argv[i + 1]?.startsWith('-')) ?? -1;
+    const value = at >= 0 ? argv?.[at + 1] : undefined;
+    const got = value === undefined ? 'got a value starting with "-"' : `got "${value}"`;
+    const howToPass = FREE_TEXT_FLAGS.has(flag)
+      ? ` (if that is the value, write --${flag}=${value ?? '-VALUE'})`
+      : '';
+    return `--${flag} takes ${takes(flag)}, ${got}${howToPass}`;
+  }
+  // "Option '--duration <value>' argument missing"
+  const missing = /^Option '(?:-\w, )?--([^' ]+) <value>' argument missing/.exec(message);
+  if (missing) {
+    const flag = missing[1] as string;
+    return `--${flag} takes ${takes(flag)}, and none was given`;
+  }
+  // Anything else, from this Node or a later one: its first line, which names the flag.
+  return (message.split('\n', 1)[0] ?? message).replace(/\.$/, '');
+}
+
+function takes(flag: string): string {
+  return FLAG_TAKES[flag] ?? 'a value';
 }
 
 /** A required string flag, or a usage error naming it. */

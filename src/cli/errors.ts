@@ -1,5 +1,7 @@
-import { ClientError, TlsError, type TlsFailure } from '../client/errors.js';
+import { ClientError, NotFramewireError, TlsError, type TlsFailure } from '../client/errors.js';
 import { MediaError } from '../media/errors.js';
+import { formatAddress } from '../protocol/address.js';
+import { DEFAULT_TCP_PORT } from '../server/ops/config.js';
 
 /** Exit code of a usage error (unknown command or flag, bad value), as most Unix tools use. */
 export const EXIT_USAGE = 2;
@@ -59,6 +61,8 @@ export function toCliError(err: unknown): CliError | null {
       },
     );
   }
+  if (err instanceof NotFramewireError)
+    return new CliError(notFramewireMessage(err), EXIT_FAILURE, { cause: err });
   if (err instanceof ClientError) {
     switch (err.code) {
       case 'FW_CONNECT_FAILED':
@@ -81,4 +85,19 @@ export function toCliError(err: unknown): CliError | null {
     }
   }
   return null;
+}
+
+/**
+ * FW_NOT_FRAMEWIRE in a user's words: `--server` names an HTTP port (most often Framewire's own, 7480),
+ * and the fix is the socket protocol's port on the same host.
+ */
+function notFramewireMessage(err: NotFramewireError): string {
+  const where = formatAddress(err.host, err.port);
+  const answered = `${where} answered in HTTP ("${err.statusLine}")`;
+  if (err.port === DEFAULT_TCP_PORT) {
+    // Already the socket protocol's default port: some other web server holds it, or serve moved it.
+    return `${answered}, but the socket protocol is expected there: is another program on port ${DEFAULT_TCP_PORT}? Use the tcp:// (or tls://) address that \`framewire serve\` prints`;
+  }
+  const fix = `${err.tls ? 'tls://' : ''}${formatAddress(err.host, DEFAULT_TCP_PORT)}`;
+  return `${answered}: this is Framewire's HTTP port (or another web server); the socket protocol is on ${DEFAULT_TCP_PORT} unless serve was given --tcp-port: use --server ${fix}`;
 }

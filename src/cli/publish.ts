@@ -98,6 +98,7 @@ function parse(argv: string[]): PublishOptions {
           duration: { type: 'string' },
         },
       }).values,
+    argv,
   );
   const inputs = [f.camera !== undefined, f.file !== undefined, f['test-pattern']].filter(Boolean).length;
   if (inputs !== 1)
@@ -143,7 +144,11 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   const opts = parse(argv);
   const { server, room, name } = opts;
   // Connect before starting ffmpeg: an unreachable server is reported at once, with nothing to clean up.
-  const client = await connectToServer(server, opts.tls, { role: 'publisher', token: opts.token });
+  const client = await connectToServer(server, opts.tls, { role: 'publisher', token: opts.token }).catch(
+    (err: unknown) => {
+      throw explainUnauthorized(err, room) ?? err;
+    },
+  );
   const status = new StatusLine(ctx.stderr);
   const meter = new Meter();
   const source = startEncodedSource(opts);
@@ -183,7 +188,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     });
     source.on('end', () => resolve(null));
     source.on('error', (err) => resolve(err));
-    client.on('close', (err) => resolve(err));
+    client.on('close', (err) => resolve(explainUnauthorized(err, room) ?? err));
     ctx.signal.addEventListener('abort', () => resolve(null), { once: true });
   });
 
@@ -226,6 +231,8 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
 /** The initial publish failed: say why in terms of the flags. */
 function explainPublishError(err: unknown, room: string, name: string): Error {
   if (!(err instanceof ClientError)) return err instanceof Error ? err : new Error(String(err));
+  const unauthorized = explainUnauthorized(err, room);
+  if (unauthorized) return unauthorized;
   if (err.code === 'FW_STREAM_EXISTS') {
     return new CliError(
       `stream "${name}" is already published in room "${room}" (FW_STREAM_EXISTS): pick another --name or stop the other publisher`,
@@ -236,6 +243,21 @@ function explainPublishError(err: unknown, room: string, name: string): Error {
     return new CliError(`the server refused the name (FW_BAD_NAME): ${err.message}`);
   }
   return err;
+}
+
+/**
+ * A refused token (at hello, or on the publish itself), with the command that mints one that publishes
+ * in `room`; null for any other error.
+ */
+function explainUnauthorized(err: unknown, room: string): CliError | null {
+  if (!(err instanceof ClientError) || err.code !== 'FW_UNAUTHORIZED') return null;
+  // `framewire token` without --publish mints a view-only token, the very one a publisher is refused with.
+  return new CliError(
+    `the server refused the token (${err.message}): get one with \`framewire token --room ${room} --publish\` ` +
+      `(a token that may publish in room "${room}") and pass it with --token (or FRAMEWIRE_TOKEN)`,
+    undefined,
+    { cause: err },
+  );
 }
 
 /** `framewire publish`: encode with ffmpeg and publish to the server. */

@@ -68,6 +68,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
           config: { type: 'string' },
         },
       }).values,
+    argv,
   );
   let file: Partial<ServerConfig> = {};
   if (flags.config !== undefined) {

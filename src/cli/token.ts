@@ -57,6 +57,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
           secret: { type: 'string' },
         },
       }).values,
+    argv,
   );
   const room = required('token', 'room', flags.room);
   if (!isValidName(room)) {

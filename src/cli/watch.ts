@@ -1,14 +1,23 @@
 import { parseArgs } from 'node:util';
 import { ClientError } from '../client/errors.js';
-import { type Display, startDisplay } from '../media/display.js';
+import { type Display, missingDisplay, startDisplay } from '../media/display.js';
 import { createRecorder, type Recorder } from '../media/recorder.js';
 import { nowMicros } from '../media/source.js';
+import { formatAddress } from '../protocol/address.js';
 import type { DecoderConfig, FrameMessage, StreamAddedMessage } from '../protocol/messages.js';
+import { DEFAULT_HTTP_PORT } from '../server/ops/config.js';
 import { DEFAULT_SERVER, parsePositive, required, tokenFrom, withUsage } from './args.js';
 import type { CliContext, Command } from './command.js';
-import { CliError } from './errors.js';
+import { CliError, usageError } from './errors.js';
 import { Meter, type MeterReading } from './meter.js';
-import { connectToServer, formatServer, parseServer, tlsFromFlags } from './server-address.js';
+import { checkOutFile, codecMismatch, type OutFile } from './out-file.js';
+import {
+  connectToServer,
+  formatServer,
+  parseServer,
+  type ServerAddress,
+  tlsFromFlags,
+} from './server-address.js';
 import { logReconnects, StatusLine } from './status.js';
 
 const USAGE = `Usage: framewire watch --room R [--name N] [flags]
@@ -27,7 +36,10 @@ Flags:
   --name N            one stream of the room (default: the whole room)
   --duration S        stop after S seconds (default: until Ctrl-C)
   --out FILE          record to FILE: .webm or .mkv for VP8, .mp4 for H.264 (or VP8). Records one stream:
-                      the --name one, or else the first stream that appears in the room
+                      the --name one, or else the first stream that appears in the room. Checked before
+                      connecting: the folder must exist and FILE must not (see --force); a stream whose
+                      codec FILE's container cannot hold stops watch at once, naming the file to use
+  --force             with --out: overwrite FILE if it exists
   --display           show that same stream in an ffplay window; closing the window stops watching
   --stats             print once a second, per stream: fps, kbit/s, latency (median, ms; capture to
                       arrival, so it includes the clock difference between the machines) and drops
@@ -62,23 +74,43 @@ function parse(argv: string[]) {
           name: { type: 'string', default: '' },
           duration: { type: 'string' },
           out: { type: 'string' },
+          force: { type: 'boolean', default: false },
           display: { type: 'boolean', default: false },
           stats: { type: 'boolean', default: false },
         },
       }).values,
+    argv,
   );
   const server = parseServer('watch', f.server);
+  const room = required('watch', 'room', f.room);
+  const durationSec = f.duration === undefined ? null : parsePositive('watch', 'duration', f.duration, 1e7);
+  if (f.force && f.out === undefined) throw usageError('watch', '--force only applies to --out');
+  const tls = tlsFromFlags('watch', server, f.ca);
+  // Checked before connecting: a recording or window that cannot work must fail before it costs a file.
+  const out = f.out === undefined ? null : checkOutFile('watch', f.out, f.force);
+  if (f.display) {
+    const missing = missingDisplay();
+    if (missing !== null)
+      throw new CliError(`cannot --display: ${missing}: ${noDisplayHint(server, room, f.name)}`);
+  }
   return {
     server,
-    tls: tlsFromFlags('watch', server, f.ca),
+    tls,
     token: tokenFrom(f.token),
-    room: required('watch', 'room', f.room),
+    room,
     name: f.name,
-    durationSec: f.duration === undefined ? null : parsePositive('watch', 'duration', f.duration, 1e7),
-    out: f.out ?? null,
+    durationSec,
+    out,
     display: f.display,
     stats: f.stats,
   };
+}
+
+/** What to do without a display: record, or play the stream's plain-video URL on a machine with one. */
+function noDisplayHint(server: ServerAddress, room: string, name: string): string {
+  // The HTTP port is not known from --server (that is the socket protocol's); the default is the best guess.
+  const url = `${server.tls ? 'https' : 'http'}://${formatAddress(server.host, DEFAULT_HTTP_PORT)}/live/${room}/${name || '<stream>'}.webm`;
+  return `record with --out FILE instead, or open ${url} (.mp4 for H.264; ${DEFAULT_HTTP_PORT} is the default HTTP port) in a player on a machine with a screen`;
 }
 
 /** The stream --out and --display follow, across reconnects (where its streamId changes). */
@@ -96,9 +128,11 @@ class Sink {
   constructor(
     room: string,
     name: string,
-    private readonly out: string | null,
+    private readonly out: OutFile | null,
     private readonly showDisplay: boolean,
     private readonly onDisplayExit: () => void,
+    /** A recording that failed stops watch at once, rather than counting 0 frames until the end. */
+    private readonly onRecorderFailure: (err: Error) => void,
   ) {
     this.key = name ? `${room}/${name}` : null;
   }
@@ -113,7 +147,12 @@ class Sink {
     const key = `${m.room}/${m.name}`;
     this.key ??= key;
     if (key !== this.key) return;
-    if (this.out !== null && this.recorder === null) this.openRecorder(this.out, m.config);
+    if (this.out !== null && this.recorder === null) {
+      // Before the file is opened (a mismatch would truncate it to nothing) and before the window.
+      const mismatch = codecMismatch(this.out, m.config);
+      if (mismatch !== null) throw new CliError(mismatch);
+      this.openRecorder(this.out.path, m.config);
+    }
     if (this.showDisplay && this.display === null) {
       this.display = startDisplay(m.config, { title: `framewire ${key}` });
       this.display.on('error', (err) => {
@@ -129,10 +168,22 @@ class Sink {
     // Frames are chained behind the recorder's creation, so none is lost while the file opens.
     this.writes = recorder.then(
       () => {},
-      (err: unknown) => {
-        this.failure ??= err instanceof Error ? err : new Error(String(err));
-      },
+      (err: unknown) => this.recorderFailed(path, err),
     );
+  }
+
+  /** Records why the recording failed, in a user's words for file system errors, and stops watch. */
+  private recorderFailed(path: string, err: unknown): void {
+    if (this.failure) return;
+    const errno = (err as NodeJS.ErrnoException | null)?.code;
+    // The folder was checked at start; it can still vanish or fill up while watch runs.
+    this.failure =
+      typeof errno === 'string' && err instanceof Error
+        ? new CliError(`cannot write ${path} (${errno}): ${err.message}`, undefined, { cause: err })
+        : err instanceof Error
+          ? err
+          : new Error(String(err));
+    this.onRecorderFailure(this.failure);
   }
 
   frame(key: string, m: FrameMessage): void {
@@ -152,7 +203,7 @@ class Sink {
         await (await recorder).add(frame);
         this.framesRecorded++;
       } catch (err) {
-        this.failure = err instanceof Error ? err : new Error(String(err));
+        this.recorderFailed(this.out?.path ?? '', err);
       }
     });
   }
@@ -190,7 +241,14 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   const outcome = new Promise<Error | null>((resolve) => {
     stop = resolve;
   });
-  const sink = new Sink(room, name, opts.out, opts.display, () => stop(null));
+  const sink = new Sink(
+    room,
+    name,
+    opts.out,
+    opts.display,
+    () => stop(null),
+    (err) => stop(err),
+  );
 
   client.on('stream-added', (m) => {
     streams.set(m.streamId, { info: m, meter: new Meter(), lastSeq: null });
@@ -277,10 +335,12 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   if (opts.out !== null) {
     if (sink.framesRecorded === 0) {
       throw new CliError(
-        `nothing recorded to ${opts.out}: no keyframe arrived${sink.key ? ` from ${sink.key}` : ` in room "${room}"`}: is a publisher running?`,
+        `nothing recorded to ${opts.out.path}: no keyframe arrived${sink.key ? ` from ${sink.key}` : ` in room "${room}"`}: is a publisher running?`,
       );
     }
-    ctx.stderr.write(`framewire: recorded ${sink.framesRecorded} frames of ${sink.key} to ${opts.out}\n`);
+    ctx.stderr.write(
+      `framewire: recorded ${sink.framesRecorded} frames of ${sink.key} to ${opts.out.path}\n`,
+    );
   }
   return 0;
 }

@@ -15,7 +15,7 @@ import {
   type StreamAddedMessage,
   type StreamRemovedMessage,
 } from '../protocol/messages.js';
-import { ClientError, connectFailed, tlsFailed } from './errors.js';
+import { ClientError, connectFailed, NotFramewireError, tlsFailed } from './errors.js';
 import { type FrameSink, Publication } from './publication.js';
 
 /** Default socket backlog (2 MiB) above which a publication drops frames until the next keyframe. */
@@ -81,6 +81,13 @@ interface PendingPing {
   reject: (e: ClientError) => void;
   timer: NodeJS.Timeout;
 }
+
+// How every HTTP response starts. A Framewire server's first bytes are the length of its hello, whose
+// first byte is 0 (messages are far below 16 MiB), so "H" never starts a Framewire answer.
+const HTTP_RESPONSE_START = Buffer.from('HTTP/', 'latin1');
+
+// Enough of an HTTP answer to quote its status line in an error.
+const MAX_STATUS_LINE = 80;
 
 // Wall clock in microseconds with sub-millisecond resolution (Date.now() would round a loopback RTT to 0).
 function nowMicros(): number {
@@ -161,6 +168,8 @@ export class FramewireClient extends EventEmitter<FramewireClientEvents> impleme
   private closeError: ClientError | null = null;
   private closedByUs = false;
   private closed = false;
+  /** Bytes received before the first message, while they could still be the start of "HTTP/". */
+  private head: Buffer | null = Buffer.alloc(0);
 
   /** @internal Use {@link connect}. */
   constructor(
@@ -353,6 +362,11 @@ export class FramewireClient extends EventEmitter<FramewireClientEvents> impleme
   }
 
   private onData(chunk: Buffer): void {
+    if (this.head !== null) {
+      const bytes = this.sniffHttp(chunk);
+      if (bytes === null) return;
+      chunk = bytes;
+    }
     try {
       this.deframer.push(chunk, (bytes) => this.onMessage(decodeMessage(bytes)));
     } catch (err) {
@@ -362,6 +376,30 @@ export class FramewireClient extends EventEmitter<FramewireClientEvents> impleme
         throw err;
       }
     }
+  }
+
+  /**
+   * Before anything else arrived: catches an HTTP answer (the port is a web server, typically Framewire's
+   * own HTTP port) before the deframer reads "HTTP" as a 1.2 GB length. Returns the bytes to deframe,
+   * or null when they are held (still a prefix of "HTTP/") or the connection failed.
+   */
+  private sniffHttp(chunk: Buffer): Buffer | null {
+    const head = this.head === null || this.head.length === 0 ? chunk : Buffer.concat([this.head, chunk]);
+    const n = Math.min(head.length, HTTP_RESPONSE_START.length);
+    if (!head.subarray(0, n).equals(HTTP_RESPONSE_START.subarray(0, n))) {
+      this.head = null;
+      return head;
+    }
+    if (n < HTTP_RESPONSE_START.length) {
+      this.head = head;
+      return null;
+    }
+    this.head = null;
+    const text = head.subarray(0, MAX_STATUS_LINE).toString('latin1');
+    // Printable ASCII only: these are a stranger's bytes, bound for a terminal.
+    const statusLine = (text.split(/\r?\n/, 1)[0] ?? text).replace(/[^\x20-\x7e]/g, '?');
+    this.fail(new NotFramewireError(this.host, this.port, this.options.tls !== undefined, statusLine));
+    return null;
   }
 
   private onMessage(m: Message): void {

@@ -13,6 +13,7 @@ export const CLIENT_ERROR_CODES = [
   'FW_TIMEOUT',
   'FW_TOO_MANY_PENDING',
   'FW_TLS_FAILED',
+  'FW_NOT_FRAMEWIRE',
 ] as const;
 
 /** Stable codes a ClientError can carry: the client's own and every server code of protocol v1. */
@@ -61,6 +62,26 @@ export function connectFailed(host: string, port: number, cause: unknown): Clien
     undefined,
     { cause },
   );
+}
+
+/**
+ * FW_NOT_FRAMEWIRE: the peer answered our hello in HTTP, so `host:port` is a web server (typically
+ * Framewire's own HTTP port, an easy mistake for the socket protocol's). Raised by the client, never sent.
+ */
+export class NotFramewireError extends ClientError {
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    /** True when we spoke TLS to it (then it is an HTTPS server). */
+    readonly tls: boolean,
+    /** The first line it answered, e.g. `HTTP/1.1 400 Bad Request`. */
+    readonly statusLine: string,
+  ) {
+    super(
+      'FW_NOT_FRAMEWIRE',
+      `the server at ${formatAddress(host, port)} answered in HTTP ("${statusLine}"), not in Framewire's socket protocol: this is an HTTP port, such as the one of Framewire's web app`,
+    );
+  }
 }
 
 /** Why a TLS connection failed: each has its own fix (trust a CA, use another name, renew, drop TLS). */

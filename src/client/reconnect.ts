@@ -54,6 +54,8 @@ const FATAL_CODES: ReadonlySet<ClientErrorCode> = new Set<ClientErrorCode>([
   'FW_UNKNOWN_TYPE',
   'FW_TRUNCATED',
   'FW_TOO_LARGE',
+  // An HTTP server answered: retrying the same address cannot help.
+  'FW_NOT_FRAMEWIRE',
 ]);
 
 /** Connects (failing at once if the server is unreachable now), then reconnects after any later loss. */

@@ -33,6 +33,21 @@ const MAX_BACKLOG_BYTES = 1024 * 1024;
 /** How long close() lets ffplay show what it has before terminating it. */
 const CLOSE_GRACE_MS = 1500;
 
+/**
+ * Why ffplay could open no window here, or null when it can. On Linux and the BSDs a window needs an X11
+ * or Wayland display; without one ffplay fails only after starting, with SDL's words
+ * (`XDG_RUNTIME_DIR is invalid`). SDL_VIDEODRIVER set (e.g. `dummy`) means SDL was told where to draw.
+ * macOS and Windows always have their own window system.
+ */
+export function missingDisplay(
+  env: NodeJS.ProcessEnv = process.env,
+  platform: NodeJS.Platform = process.platform,
+): string | null {
+  if (platform === 'darwin' || platform === 'win32') return null;
+  if (env.DISPLAY || env.WAYLAND_DISPLAY || env.SDL_VIDEODRIVER) return null;
+  return 'there is no display here (DISPLAY and WAYLAND_DISPLAY are not set)';
+}
+
 /** The IVF fourcc for a WebCodecs codec string; all go to ffplay as IVF (see startDisplay). */
 function ivfFourcc(codec: string): string | null {
   if (codec === 'vp8') return 'VP80';

@@ -97,12 +97,27 @@ describe('a server with FRAMEWIRE_SECRET', { timeout: 60_000 }, () => {
     assert.equal(refused.code, 1);
     assert.match(
       refused.stderr,
-      /^framewire: the server refused the token \(.*missing.*\): get one with `framewire token/m,
+      /^framewire: the server refused the token \(.*missing.*\): get one with `framewire token --room lab --publish`/m,
     );
 
     const mint = (rights: string[]) => run(['token', '--room', 'lab', ...rights, '--ttl', '5m'], 20_000, env);
     const pubToken = (await mint(['--publish'])).stdout.trim();
     const viewToken = (await mint(['--view'])).stdout.trim();
+
+    // A view token (what `framewire token --room lab` mints) is refused for publishing: the hint must
+    // be the command that mints one that publishes, not the one that made this token.
+    const withView = await run(
+      ['publish', '--server', srv, '--room', 'lab', '--name', 'cam', '--test-pattern', '--token', viewToken],
+      20_000,
+      env,
+    );
+    assert.equal(withView.code, 1);
+    assert.match(
+      withView.stderr,
+      /^framewire: the server refused the token \(.*does not allow publishing in room "lab".*not-allowed.*\): get one with `framewire token --room lab --publish`/m,
+    );
+    assert.doesNotMatch(withView.stderr, /`framewire token --room R`|\n\s+at /);
+
     const out = join(mkdtempSync(join(tmpdir(), 'fw-token-')), 'lab.webm');
     const watching = run(
       ['watch', '--server', srv, '--room', 'lab', '--token', viewToken, '--out', out, '--duration', '4'],
