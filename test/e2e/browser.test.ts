@@ -179,7 +179,10 @@ describe('browser app in Chromium with a fake camera', { timeout: 120_000 }, () 
       const s = (await stats(wall)).streams.pattern;
       assert.match(s?.codec ?? '', codec === 'vp8' ? /^vp8$/ : /^avc1\./);
       // The tile links to the same stream as plain video, in the container that suits its codec.
-      const href = await wall.locator('[data-stream-name="pattern"] a.tile-link').getAttribute('href');
+      const link = wall.locator('[data-stream-name="pattern"] a.tile-link');
+      const href = await link.getAttribute('href');
+      // A <video> buffers: the link says it is behind the tile, so nobody takes it for the live picture.
+      assert.equal(await link.textContent(), 'plain video, a few seconds behind');
       const ext = codec === 'vp8' ? 'webm' : 'mp4';
       assert.equal(href, `http://127.0.0.1:${server.httpPort}/live/${room}/pattern.${ext}`);
       const video = await fetch(href ?? '');

@@ -74,8 +74,14 @@ export class Tile {
    * new tab or copying it into VLC or ffplay. Its click does not enlarge the tile.
    */
   setPlayerLink(href: string): void {
-    const link = el('a', { class: 'tile-link', href, target: '_blank', rel: 'noopener' }, 'open as video');
-    link.title = 'This stream as plain video: open it in a tab, or copy the link into VLC or ffplay';
+    const link = el(
+      'a',
+      { class: 'tile-link', href, target: '_blank', rel: 'noopener' },
+      'plain video, a few seconds behind',
+    );
+    // Said on the tile: a browser's <video> buffers, so this is seconds behind the tile itself.
+    link.title =
+      'This stream as plain video, a few seconds behind live (players buffer): open it in a tab, or copy the link into VLC or ffplay';
     link.addEventListener('click', (e) => e.stopPropagation());
     this.element.append(link);
   }
