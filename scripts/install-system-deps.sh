@@ -11,6 +11,9 @@ source scripts/lib/apt-install.sh
 declare -A PACKAGE_FOR=(
   [ffmpeg]=ffmpeg
   [ffprobe]=ffmpeg
+  # `framewire watch --display` shows the stream in an ffplay window; Debian's ffmpeg package ships it
+  # (`dpkg -S /usr/bin/ffplay` → ffmpeg), other distributions may package it apart.
+  [ffplay]=ffmpeg
   # The browser tests drive Debian's Chromium through playwright-core (never a downloaded browser).
   [chromium]=chromium
 )
@@ -30,7 +33,7 @@ if [ "${#missing_packages[@]}" -eq 0 ]; then
   exit 0
 fi
 
-# De-duplicate (ffmpeg provides both ffmpeg and ffprobe) and sort for a stable log line.
+# De-duplicate (ffmpeg provides ffmpeg, ffprobe and ffplay) and sort for a stable log line.
 mapfile -t packages < <(printf '%s\n' "${missing_packages[@]}" | sort -u)
 
 apt_install install-system-deps "${packages[@]}"
