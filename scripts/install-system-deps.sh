@@ -16,6 +16,8 @@ declare -A PACKAGE_FOR=(
   [ffplay]=ffmpeg
   # The browser tests drive Debian's Chromium through playwright-core (never a downloaded browser).
   [chromium]=chromium
+  # The Firefox tests drive Debian's Firefox ESR through puppeteer-core over WebDriver BiDi (no download).
+  [firefox-esr]=firefox-esr
 )
 
 missing_packages=()

@@ -102,12 +102,15 @@ export class CameraControls {
     this.nameInput.disabled = running;
   }
 
-  /** Turns the Start button off for good and says why (the page's link does not allow sending). */
-  setUnavailable(reason: string): void {
+  /**
+   * Turns the Start button off for good and says why: the page's link does not allow sending (`token`), or
+   * this browser cannot send (`browser`).
+   */
+  setUnavailable(reason: string, cause: 'token' | 'browser' = 'token'): void {
     this.unavailable = reason;
     this.button.disabled = true;
     this.button.title = reason;
-    this.button.dataset.unavailable = 'token';
+    this.button.dataset.unavailable = cause;
     this.note.textContent = reason;
     this.note.hidden = false;
   }

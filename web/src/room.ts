@@ -71,6 +71,7 @@ export class RoomPage {
     const cannotSend = grant ? grantRefusal(grant, 'publish', room) : null;
     if (this.controls && cannotSend)
       this.controls.setUnavailable(refusalMessage('publish', room, cannotSend));
+    else if (this.controls && !canSendVideo()) this.controls.setUnavailable(CANNOT_SEND_HERE, 'browser');
     root.replaceChildren(
       this.topbar.element,
       el('main', { class: 'room' }, this.controls?.element, this.message, this.grid, this.empty),
@@ -223,11 +224,9 @@ export class RoomPage {
         this.showMessage(cameraErrorMessage(new DOMException('no video track', 'NotFoundError')));
         return;
       }
-      if (typeof MediaStreamTrackProcessor === 'undefined' || typeof VideoEncoder === 'undefined') {
+      if (!canSendVideo()) {
         track.stop();
-        this.showMessage(
-          'This browser cannot send video (it lacks WebCodecs or MediaStreamTrackProcessor); use Chrome or Edge. You can still watch.',
-        );
+        this.showMessage(CANNOT_SEND_HERE);
         return;
       }
       const name = choice.name || 'guest';
@@ -290,4 +289,13 @@ export class RoomPage {
       ),
     );
   }
+}
+
+/** Said before any click in a browser that can watch but not send (Firefox today). */
+const CANNOT_SEND_HERE =
+  'This browser cannot send video yet (it lacks MediaStreamTrackProcessor or WebCodecs encoding): send from Chrome, Edge or another Chromium. You can watch here.';
+
+/** Whether this browser has what the publisher needs: camera frames as VideoFrames, and a VideoEncoder. */
+function canSendVideo(): boolean {
+  return typeof MediaStreamTrackProcessor !== 'undefined' && typeof VideoEncoder !== 'undefined';
 }
