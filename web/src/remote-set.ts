@@ -53,7 +53,7 @@ export class RemoteSet {
     }
     const { tile, canvas } = remoteTile(m.room, m.name);
     tile.setPlayerLink(liveVideoUrl(m.room, m.name, m.config.codec));
-    const stream = new RemoteStream(info, canvas, this.deps);
+    const stream = new RemoteStream(info, canvas, this.deps, (w, h) => tile.showPicture(w, h));
     const entry = { stream, tile, stale: false };
     this.byId.set(m.streamId, entry);
     this.byName.set(m.name, entry);

@@ -80,6 +80,8 @@ export class RemoteStream {
     public info: RemoteStreamInfo,
     private readonly canvas: HTMLCanvasElement,
     private readonly deps: RemoteStreamDeps,
+    /** Called when a picture first appears (the tile's figures update only once a second). */
+    private readonly onFirstPicture: (width: number, height: number) => void = () => {},
   ) {
     this.context = canvas.getContext('2d', { alpha: false });
   }
@@ -226,9 +228,11 @@ export class RemoteStream {
       this.canvas.width = w;
       this.canvas.height = h;
     }
+    const first = this.width === 0;
     this.width = w;
     this.height = h;
     this.context?.drawImage(frame, 0, 0, w, h);
+    if (first) this.onFirstPicture(w, h);
   }
 
   private onDecoderError(err: unknown): void {

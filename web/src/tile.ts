@@ -56,6 +56,11 @@ export class Tile {
     this.figures.textContent = parts.join(' · ');
   }
 
+  /** The picture has just appeared: the caption stops saying it is waiting before the next figures come. */
+  showPicture(width: number, height: number): void {
+    this.figures.textContent = `${width}×${height}`;
+  }
+
   /** Shows a notice over the picture (null hides it). */
   setNotice(text: string | null): void {
     this.notice.hidden = text === null;
