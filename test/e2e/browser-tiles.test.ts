@@ -81,6 +81,29 @@ describe('room page tiles in Chromium', { timeout: 90_000 }, () => {
     await page.context().close();
   });
 
+  it('shows frames decoded but not painted (late) on the tile, apart from drops', async () => {
+    const page = await open(1280, 800, true);
+    // The figures come once a second; the late count is the page's own counter.
+    const caption = page.locator('[data-stream-name="vp8cam"] .tile-figures');
+    await page.waitForFunction(
+      () =>
+        /\d+ late/.test(
+          document.querySelector('[data-stream-name="vp8cam"] .tile-figures')?.textContent ?? '',
+        ),
+      undefined,
+      { timeout: 5000 },
+    );
+    const shown = Number(/(\d+) late/.exec((await caption.textContent()) ?? '')?.[1]);
+    const counted = await page.evaluate(
+      () =>
+        (
+          window as unknown as { framewire: { stats(): { streams: Record<string, { framesLate: number }> } } }
+        ).framewire.stats().streams.vp8cam?.framesLate ?? -1,
+    );
+    assert.ok(shown >= 0 && shown <= counted, `${shown} late shown, ${counted} counted`);
+    await page.context().close();
+  });
+
   it('shows a stream by the name it was published under (vp8cam, not Vp8cam)', async () => {
     const page = await open(1280, 800, true);
     assert.equal(await page.textContent('[data-stream-name="vp8cam"] .tile-name'), 'vp8cam');

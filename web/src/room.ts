@@ -165,8 +165,9 @@ export class RoomPage {
         fps: stream.painted.perSecond,
         kbps: stream.received.kbps,
         latencyMs: stream.latency.p50,
-        // Late frames (decoded, skipped for a newer one) are the catch-up working, not a loss: not counted here.
+        // Late frames (decoded, skipped for a newer one) are the catch-up working, not a loss: shown apart.
         drops: stream.counters.framesDropped,
+        late: stream.counters.framesLate,
         note: codecLabel(stream.info.config.codec),
       });
       const ms = stream.latency.p50;

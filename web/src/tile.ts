@@ -12,6 +12,11 @@ export interface TileFigures {
   /** Glass-to-glass latency, ms; negative when unknown, absent when it does not apply (own camera). */
   latencyMs?: number;
   drops: number;
+  /**
+   * Frames decoded but not painted because a newer one was ready (the catch-up on joining, or a busy page);
+   * absent for your own camera.
+   */
+  late?: number;
   /** Extra text at the end, e.g. the codec. */
   note?: string;
 }
@@ -50,6 +55,7 @@ export class Tile {
       formatBitrate(f.kbps),
       `${f.drops} drop${f.drops === 1 ? '' : 's'}`,
     ];
+    if (f.late !== undefined) parts.push(`${f.late} late`);
     if (f.latencyMs !== undefined)
       parts.splice(3, 0, f.latencyMs >= 0 ? `${Math.round(f.latencyMs)} ms` : '– ms');
     if (f.note) parts.push(f.note);
