@@ -30,6 +30,8 @@ export interface DisplayOptions {
  * large keyframe does not cause a drop, but a stalled window never grows our memory or its delay.
  */
 const MAX_BACKLOG_BYTES = 1024 * 1024;
+/** ffplay's exit code when a signal (Ctrl-C, SIGTERM) stopped it. */
+const FFPLAY_SIGNAL_EXIT = 123;
 /** How long close() lets ffplay show what it has before terminating it. */
 const CLOSE_GRACE_MS = 1500;
 
@@ -110,7 +112,9 @@ class FfplayDisplay extends EventEmitter implements Display {
     this.child.stdin?.on('error', () => {});
     this.child.on('error', (err: NodeJS.ErrnoException) => this.onExit(startError(err, 'ffplay', ffplay)));
     this.child.on('close', (code, signal) => {
-      const failed = code !== 0 && code !== null && signal === null;
+      // ffplay exits with 123 from its SIGINT/SIGTERM handler: Ctrl-C in the terminal reaches it along with
+      // watch, and that is a stop the user asked for, not a failure.
+      const failed = code !== 0 && code !== FFPLAY_SIGNAL_EXIT && code !== null && signal === null;
       this.onExit(
         failed
           ? new MediaError('FW_FFMPEG_FAILED', `ffplay exited with code ${code}: ${stderr.trim()}`)

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { startDisplay } from '../../src/media/display.js';
 import { MediaError } from '../../src/media/errors.js';
@@ -27,6 +28,29 @@ describe('startDisplay', { timeout: 60_000 }, () => {
     assert.equal((await error).code, 'FW_FFMPEG_MISSING');
     await exit;
     display.write({ key: true, timestamp: 0, data: new Uint8Array(1) }); // ignored, no throw
+    await display.close();
+  });
+
+  it('Ctrl-C reaching ffplay (it exits 123) is a stop, not an error', async () => {
+    const display = startDisplay({ codec: 'vp8', codedWidth: 160, codedHeight: 120 });
+    const errors: MediaError[] = [];
+    display.on('error', (e) => errors.push(e));
+    const exit = new Promise<void>((resolve) => display.on('exit', resolve));
+    // The terminal sends SIGINT to the whole process group: here, straight to our ffplay child.
+    let pid = '';
+    for (let i = 0; i < 50 && pid === ''; i++) {
+      try {
+        pid = execFileSync('pgrep', ['-n', '-P', String(process.pid), 'ffplay'])
+          .toString()
+          .trim();
+      } catch {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    assert.notEqual(pid, '', 'ffplay started');
+    process.kill(Number(pid), 'SIGINT');
+    await exit;
+    assert.deepEqual(errors, []);
     await display.close();
   });
 
