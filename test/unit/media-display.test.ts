@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { startDisplay } from '../../src/media/display.js';
 import { MediaError } from '../../src/media/errors.js';
@@ -48,6 +49,14 @@ describe('startDisplay', { timeout: 60_000 }, () => {
       }
     }
     assert.notEqual(pid, '', 'ffplay started');
+    // Only once ffplay catches SIGINT (its handler installed: bit 2 of SigCgt in /proc) is this the user's
+    // Ctrl-C; before that the signal would just kill it.
+    const catchesSigint = () => {
+      const mask = /SigCgt:\s*([0-9a-f]+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '0';
+      return (BigInt(`0x${mask}`) & 2n) !== 0n;
+    };
+    for (let i = 0; i < 100 && !catchesSigint(); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(catchesSigint(), 'ffplay installed its SIGINT handler');
     process.kill(Number(pid), 'SIGINT');
     await exit;
     assert.deepEqual(errors, []);
