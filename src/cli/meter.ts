@@ -1,13 +1,17 @@
 // Latency samples kept per window: at 1000 fps the median is still exact, and memory stays fixed.
 const MAX_LATENCY_SAMPLES = 1000;
 
-/** One window's figures: frames per second, kbit/s, latency p50/p95 (ms, null when unknown), drops. */
+/**
+ * One window's figures: frames per second, kbit/s, latency p50/p95 (ms, null when unknown), drops, and the
+ * frames of a catch-up burst (the server's cached GOP on joining), which the live figures leave out.
+ */
 export interface MeterReading {
   fps: number;
   kbps: number;
   latencyMs: number | null;
   latencyP95Ms: number | null;
   drops: number;
+  catchUp: number;
 }
 
 /** Counts frames, bytes, latencies and drops, and reads them out per window (typically a second). */
@@ -15,6 +19,7 @@ export class Meter {
   private frames = 0;
   private bytes = 0;
   private drops = 0;
+  private catchUp = 0;
   private latencies: number[] = [];
   private windowStart = performance.now();
   /** Totals since the meter started. */
@@ -28,6 +33,12 @@ export class Meter {
     this.bytes += bytes;
     if (latencyMs !== undefined && this.latencies.length < MAX_LATENCY_SAMPLES)
       this.latencies.push(latencyMs);
+  }
+
+  /** Records a frame of the catch-up burst: passed on, but not part of the live rate or latency. */
+  catchUpFrame(): void {
+    this.catchUp++;
+    this.totalFrames++;
   }
 
   /** Records `n` frames lost. */
@@ -46,10 +57,12 @@ export class Meter {
       latencyMs: percentile(this.latencies, 0.5),
       latencyP95Ms: percentile(this.latencies, 0.95),
       drops: this.drops,
+      catchUp: this.catchUp,
     };
     this.frames = 0;
     this.bytes = 0;
     this.drops = 0;
+    this.catchUp = 0;
     this.latencies = [];
     this.windowStart = now;
     return reading;

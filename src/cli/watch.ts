@@ -56,7 +56,16 @@ interface StreamState {
   info: StreamAddedMessage;
   meter: Meter;
   lastSeq: number | null;
+  /** Wall clock (µs) when stream-added came; null once the catch-up burst is over. */
+  catchUpSince: number | null;
 }
+
+/**
+ * How long after stream-added frames captured before it count as the catch-up burst (the server sends its
+ * cached GOP at once; a second is plenty even on a slow link, and bounds the harm of a publisher whose
+ * clock runs behind ours, whose live frames would otherwise look old).
+ */
+const CATCH_UP_WINDOW_US = 1_000_000;
 
 function parse(argv: string[]) {
   const f = withUsage(
@@ -227,7 +236,8 @@ class Sink {
 
 function formatReading(r: MeterReading): string {
   const latency = r.latencyMs === null ? '-' : Math.round(r.latencyMs).toString();
-  return `${r.fps.toFixed(1)} fps, ${Math.round(r.kbps)} kbit/s, latency ${latency} ms, drops ${r.drops}`;
+  const caughtUp = r.catchUp > 0 ? `, caught up ${r.catchUp} cached frames` : '';
+  return `${r.fps.toFixed(1)} fps, ${Math.round(r.kbps)} kbit/s, latency ${latency} ms, drops ${r.drops}${caughtUp}`;
 }
 
 async function run(argv: string[], ctx: CliContext): Promise<number> {
@@ -251,7 +261,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   );
 
   client.on('stream-added', (m) => {
-    streams.set(m.streamId, { info: m, meter: new Meter(), lastSeq: null });
+    streams.set(m.streamId, { info: m, meter: new Meter(), lastSeq: null, catchUpSince: nowMicros() });
     status.log(
       `framewire: stream ${m.room}/${m.name} (${m.config.codec} ${m.config.codedWidth}x${m.config.codedHeight})`,
     );
@@ -278,9 +288,21 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       }
     }
     s.lastSeq = m.seq;
+    const now = nowMicros();
+    // The cached GOP comes first, at once: frames captured before we joined. Counted apart, so the first
+    // second's fps, bitrate and latency describe the live stream, not the burst.
+    if (s.catchUpSince !== null) {
+      if (m.captureTime < s.catchUpSince && now - s.catchUpSince < CATCH_UP_WINDOW_US) {
+        s.meter.catchUpFrame();
+        total.catchUpFrame();
+        sink.frame(`${s.info.room}/${s.info.name}`, m);
+        return;
+      }
+      s.catchUpSince = null;
+    }
     // Publisher and viewer clocks agree to a few ms at best (each process fixes performance.timeOrigin once),
     // so on one machine a frame can seem to arrive before it was captured: that is no latency, not unknown.
-    const latencyMs = Math.max(0, (nowMicros() - m.captureTime) / 1000);
+    const latencyMs = Math.max(0, (now - m.captureTime) / 1000);
     s.meter.frame(m.payload.length, latencyMs);
     total.frame(m.payload.length, latencyMs);
     sink.frame(`${s.info.room}/${s.info.name}`, m);
