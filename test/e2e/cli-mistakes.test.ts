@@ -1,38 +1,26 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect } from '../../src/client/client.js';
 import { NotFramewireError } from '../../src/client/errors.js';
 import { type RelayServer, startServer } from '../../src/server/index.js';
 import {
-  ensureBuilt,
-  killStarted,
   probe,
   publishTestPattern,
   type Result,
   run,
   type Served,
   serve,
+  tempDirForFile,
 } from '../helpers/cli.js';
 import { makeTestPki, type TestPki } from '../helpers/tls-certs.js';
 
 // Mistakes a new user makes in the first hour (issue 11), each run through the real CLI from dist/:
 // every one must end in one line that says what is wrong and what to do, with no stack and no harm done.
 
-let tmp = '';
-
-before(() => {
-  ensureBuilt();
-  tmp = mkdtempSync(join(tmpdir(), 'framewire-mistakes-'));
-});
-
-after(async () => {
-  await killStarted();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
+const tmpDir = tempDirForFile('framewire-mistakes-', { build: true });
 
 /** Asserts `r` failed with `code` and exactly one `framewire: ...` line on stderr, and returns that line. */
 function oneLineFailure(r: Result, code: number): string {
@@ -64,7 +52,7 @@ describe('watch --out: the file is checked before anything is touched', { timeou
   });
 
   it('--out x.txt is a usage error (exit 2) before connecting, and creates no file', async () => {
-    const out = join(tmp, 'x.txt');
+    const out = join(tmpDir(), 'x.txt');
     const r = await run(['watch', '--server', nowhere, '--room', 'r', '--out', out]);
     const line = oneLineFailure(r, 2);
     assert.match(line, /--out ".*x\.txt" must end in \.webm or \.mkv .* or \.mp4 /);
@@ -72,16 +60,16 @@ describe('watch --out: the file is checked before anything is touched', { timeou
   });
 
   it('--out nodir/y.mp4 says the folder does not exist (exit 1), no stack, before connecting', async () => {
-    const out = join(tmp, 'nodir', 'y.mp4');
+    const out = join(tmpDir(), 'nodir', 'y.mp4');
     const r = await run(['watch', '--server', nowhere, '--room', 'r', '--out', out]);
     assert.equal(
       oneLineFailure(r, 1),
-      `framewire: cannot record to ${out}: the folder "${join(tmp, 'nodir')}" does not exist: create it or choose another --out`,
+      `framewire: cannot record to ${out}: the folder "${join(tmpDir(), 'nodir')}" does not exist: create it or choose another --out`,
     );
   });
 
   it('an existing --out file is refused without --force, and left as it was', async () => {
-    const out = join(tmp, 'exists.webm');
+    const out = join(tmpDir(), 'exists.webm');
     writeFileSync(out, 'an earlier recording');
     const r = await run(['watch', '--server', nowhere, '--room', 'r', '--out', out]);
     assert.equal(
@@ -92,8 +80,8 @@ describe('watch --out: the file is checked before anything is touched', { timeou
   });
 
   it('an H.264 stream into .webm stops watch at once naming .mp4; the existing file (--force) is untouched', async () => {
-    const existing = join(tmp, 'h264.webm');
-    const fresh = join(tmp, 'h264-new.mkv');
+    const existing = join(tmpDir(), 'h264.webm');
+    const fresh = join(tmpDir(), 'h264-new.mkv');
     writeFileSync(existing, 'an earlier recording');
     const srv = `127.0.0.1:${server.port}`;
     const room = 'mismatch';
@@ -111,7 +99,7 @@ describe('watch --out: the file is checked before anything is touched', { timeou
     assert.match(
       oneLineFailure(overwrite, 1),
       new RegExp(
-        `^framewire: the stream is H\\.264 \\(avc1\\.[0-9a-f]{6}\\): \\.webm cannot hold it; use --out ${join(tmp, 'h264')}\\.mp4$`,
+        `^framewire: the stream is H\\.264 \\(avc1\\.[0-9a-f]{6}\\): \\.webm cannot hold it; use --out ${join(tmpDir(), 'h264')}\\.mp4$`,
       ),
     );
     assert.match(oneLineFailure(create, 1), /\.mkv cannot hold it; use --out .*h264-new\.mp4$/);
@@ -123,7 +111,7 @@ describe('watch --out: the file is checked before anything is touched', { timeou
   });
 
   it('--force overwrites an existing file with a recording that plays', async () => {
-    const out = join(tmp, 'force.webm');
+    const out = join(tmpDir(), 'force.webm');
     writeFileSync(out, 'an earlier recording');
     const srv = `127.0.0.1:${server.port}`;
     const watching = run([

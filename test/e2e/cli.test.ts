@@ -1,33 +1,20 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import {
-  ensureBuilt,
   exited,
-  killStarted,
   poll,
   probe,
   publishTestPattern,
   run,
   type Served,
   serve,
+  tempDirForFile,
 } from '../helpers/cli.js';
 
-let tmp = '';
+const tmpDir = tempDirForFile('framewire-cli-', { build: true });
 let server: Served;
-
-before(() => {
-  ensureBuilt();
-  tmp = mkdtempSync(join(tmpdir(), 'framewire-cli-'));
-});
-
-after(async () => {
-  await killStarted();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
 
 describe('framewire CLI', { timeout: 60_000 }, () => {
   before(async () => {
@@ -39,7 +26,7 @@ describe('framewire CLI', { timeout: 60_000 }, () => {
     { codec: 'h264', ext: 'mp4', ffprobeName: 'h264' },
   ] as const) {
     it(`publish --test-pattern --codec ${codec} → watch --out .${ext}: a decodable recording`, async () => {
-      const out = join(tmp, `out-${codec}.${ext}`);
+      const out = join(tmpDir(), `out-${codec}.${ext}`);
       const srv = `127.0.0.1:${server.port}`;
       const room = `room-${codec}`;
       // Watching the whole room, the viewer gets the stream whether it subscribes before or after it

@@ -1,26 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { startServer } from '../../src/server/index.js';
-import { ensureBuilt, exited, killStarted, poll, serve, startCli } from '../helpers/cli.js';
+import { ensureBuilt, exited, poll, serve, startCli, tempDirForFile } from '../helpers/cli.js';
 import { ffprobe, type LivePublisher, startLivePublisher } from '../helpers/live-publisher.js';
 
 // One keyframe a second at 15 fps: "at most one keyframe interval lost" is then at most 15 frames.
 const FPS = 15;
 const KEYFRAME_SEC = 1;
 const GOP_FRAMES = FPS * KEYFRAME_SEC;
-let tmp = '';
-
-before(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'framewire-crash-'));
-});
-
-after(async () => {
-  await killStarted();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
+const tmpDir = tempDirForFile('framewire-crash-');
 
 /** The recording API's view of room/stream on `httpPort`. */
 async function recording(
@@ -41,7 +31,7 @@ describe('recordings that survive a crash', { timeout: 120_000 }, () => {
   ] as const) {
     it(`serve --record: after kill -9 the .${ext} plays up to at most one keyframe interval before the kill`, async (t) => {
       ensureBuilt();
-      const dir = join(tmp, `serve-${codec}`);
+      const dir = join(tmpDir(), `serve-${codec}`);
       const served = await serve({ tcp: 0, http: 0 }, process.env, ['--record', dir]);
       let pub: LivePublisher | null = null;
       try {
@@ -84,7 +74,7 @@ describe('recordings that survive a crash', { timeout: 120_000 }, () => {
   it('watch --out: after kill -9 the file plays up to at most one keyframe interval before the kill', async (t) => {
     ensureBuilt();
     const server = await startServer({ tcpPort: 0, httpPort: 0, log: () => {} });
-    const file = join(tmp, 'watched.webm');
+    const file = join(tmpDir(), 'watched.webm');
     let pub: LivePublisher | null = null;
     try {
       pub = await startLivePublisher(server.tcpPort, 'lab', 'cam', {
@@ -128,7 +118,7 @@ describe('recordings that survive a crash', { timeout: 120_000 }, () => {
   });
 
   it('serve --record-segment rolls to a new file at a keyframe: every file whole, no frame lost between them', async () => {
-    const dir = join(tmp, 'segments');
+    const dir = join(tmpDir(), 'segments');
     const lines: string[] = [];
     const server = await startServer({
       tcpPort: 0,

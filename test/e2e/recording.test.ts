@@ -1,25 +1,15 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { connect } from '../../src/client/index.js';
 import { startServer } from '../../src/server/index.js';
 import { mintToken } from '../../src/server/ops/auth.js';
-import { ensureBuilt, exited, killStarted, poll, serve } from '../helpers/cli.js';
+import { ensureBuilt, exited, poll, serve, tempDirForFile } from '../helpers/cli.js';
 import { ffprobe, type LivePublisher, startLivePublisher } from '../helpers/live-publisher.js';
 
 const FPS = 15;
-let tmp = '';
-
-before(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'framewire-rec-'));
-});
-
-after(async () => {
-  await killStarted();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
+const tmpDir = tempDirForFile('framewire-rec-');
 
 /** The fields of the first log line of `event` whose fields include all of `match`. */
 function logLine(
@@ -76,7 +66,7 @@ describe('recording (serve --record DIR)', { timeout: 120_000 }, () => {
     { codec: 'vp8', ext: 'webm', probeCodec: 'vp8', format: /webm/ },
   ] as const) {
     it(`records a live ${codec} stream to .${ext}: every frame, and ffprobe's duration is the time recorded`, async (t) => {
-      const dir = join(tmp, `auto-${codec}`);
+      const dir = join(tmpDir(), `auto-${codec}`);
       const lines: string[] = [];
       const server = await startServer({
         tcpPort: 0,
@@ -141,7 +131,7 @@ describe('recording (serve --record DIR)', { timeout: 120_000 }, () => {
 
   it('framewire serve --record DIR finalises the file on SIGTERM while the stream is live', async (t) => {
     ensureBuilt();
-    const dir = join(tmp, 'sigterm');
+    const dir = join(tmpDir(), 'sigterm');
     const served = await serve({ tcp: 0, http: 0 }, process.env, ['--record', dir]);
     let stderr = '';
     served.child.stderr?.on('data', (s: string) => {
@@ -176,7 +166,7 @@ describe('recording (serve --record DIR)', { timeout: 120_000 }, () => {
   });
 
   it('starts and stops a recording through the API; close() finalises the one in progress', async (t) => {
-    const dir = join(tmp, 'api');
+    const dir = join(tmpDir(), 'api');
     const lines: string[] = [];
     const server = await startServer({ tcpPort: 0, httpPort: 0, recordDir: dir, log: (l) => lines.push(l) });
     const port = server.httpPort;
@@ -260,7 +250,7 @@ describe('recording (serve --record DIR)', { timeout: 120_000 }, () => {
   });
 
   it('does not record a stream whose codec no container here holds, and says so in the log', async () => {
-    const dir = join(tmp, 'hevc');
+    const dir = join(tmpDir(), 'hevc');
     const lines: string[] = [];
     const server = await startServer({ tcpPort: 0, httpPort: 0, recordDir: dir, log: (l) => lines.push(l) });
     const client = await connect({
@@ -285,7 +275,7 @@ describe('recording (serve --record DIR)', { timeout: 120_000 }, () => {
   });
 
   it('a file that cannot be opened: an error line, a 500 from the API, and the stream goes on', async () => {
-    const dir = join(tmp, 'blocked');
+    const dir = join(tmpDir(), 'blocked');
     const lines: string[] = [];
     const server = await startServer({ tcpPort: 0, httpPort: 0, recordDir: dir, log: (l) => lines.push(l) });
     // A file where the room's folder should be.
@@ -319,7 +309,7 @@ describe('recording (serve --record DIR)', { timeout: 120_000 }, () => {
       tcpPort: 0,
       httpPort: 0,
       secret,
-      recordDir: join(tmp, 'tokens'),
+      recordDir: join(tmpDir(), 'tokens'),
       log: () => {},
     });
     const pubToken = await token(true, false);

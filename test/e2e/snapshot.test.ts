@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect } from '../../src/client/index.js';
@@ -9,19 +8,10 @@ import type { Stream } from '../../src/server/core/stream.js';
 import { type RelayServer, startServer } from '../../src/server/index.js';
 import { mintToken } from '../../src/server/ops/auth.js';
 import { Snapshots } from '../../src/server/recording/snapshots.js';
-import { ensureBuilt, exited, killStarted, poll, serve } from '../helpers/cli.js';
+import { ensureBuilt, exited, poll, serve, tempDirForFile } from '../helpers/cli.js';
 import { ffprobe, type LivePublisher, startLivePublisher } from '../helpers/live-publisher.js';
 
-let tmp = '';
-
-before(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'framewire-snap-'));
-});
-
-after(async () => {
-  await killStarted();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
+const tmpDir = tempDirForFile('framewire-snap-');
 
 function snapshotUrl(httpPort: number, room: string, name: string): string {
   return `http://127.0.0.1:${httpPort}/api/rooms/${room}/streams/${name}/snapshot.jpg`;
@@ -69,7 +59,7 @@ describe('snapshots (GET .../snapshot.jpg)', { timeout: 60_000 }, () => {
       const jpeg = new Uint8Array(await res.arrayBuffer());
       assert.equal(Number(res.headers.get('content-length')), jpeg.length);
       assert.deepEqual([...jpeg.subarray(0, 2)], [0xff, 0xd8], 'JPEG magic');
-      const file = join(tmp, `${name}.jpg`);
+      const file = join(tmpDir(), `${name}.jpg`);
       writeFileSync(file, jpeg);
       const probed = await ffprobe(file);
       assert.equal(probed.codec, 'mjpeg');
@@ -163,9 +153,11 @@ describe('snapshots (GET .../snapshot.jpg)', { timeout: 60_000 }, () => {
     // No decode finishes within 1 ms (spawning ffmpeg alone takes tens of ms).
     const slow = new Snapshots({ maxJobs: 2, timeoutMs: 1 }).take(vp8);
     await assert.rejects(slow as Promise<Uint8Array>, (err: MediaError) => err.code === 'FW_FFMPEG_TIMEOUT');
-    const missing = new Snapshots({ maxJobs: 2, timeoutMs: 5000, ffmpegPath: join(tmp, 'no-ffmpeg') }).take(
-      vp8,
-    );
+    const missing = new Snapshots({
+      maxJobs: 2,
+      timeoutMs: 5000,
+      ffmpegPath: join(tmpDir(), 'no-ffmpeg'),
+    }).take(vp8);
     await assert.rejects(missing as Promise<Uint8Array>, (err: MediaError) => {
       assert.ok(err instanceof MediaError);
       assert.equal(err.code, 'FW_FFMPEG_MISSING');
@@ -179,7 +171,7 @@ describe('snapshots through framewire serve', { timeout: 60_000 }, () => {
   it('answers 503 saying to install ffmpeg when the server has none', async () => {
     ensureBuilt();
     // The server process gets a PATH with no ffmpeg on it; this test process publishes with its own.
-    const served = await serve({ tcp: 0, http: 0 }, { ...process.env, PATH: join(tmp, 'empty-path') });
+    const served = await serve({ tcp: 0, http: 0 }, { ...process.env, PATH: join(tmpDir(), 'empty-path') });
     const pub = await startLivePublisher(served.port, 'lab', 'cam', { codec: 'vp8' });
     try {
       const res = await fetch(snapshotUrl(served.httpPort, 'lab', 'cam'));

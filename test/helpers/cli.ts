@@ -1,6 +1,8 @@
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { after, before } from 'node:test';
 
 // The real launcher, as a user runs it: it imports the compiled CLI from dist/.
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -201,4 +203,22 @@ export function publishTestPattern(
   if (o.token) args.push('--token', o.token);
   if (o.ca) args.push('--ca', o.ca);
   return run(args, (o.durationSec + 20) * 1000);
+}
+
+/**
+ * A temporary folder for one test file: made before its tests (after building dist/ when `build`), removed
+ * after them once every CLI child they started has been ended. A getter, since the folder exists from
+ * `before` on.
+ */
+export function tempDirForFile(prefix: string, opts: { build?: boolean } = {}): () => string {
+  let dir = '';
+  before(() => {
+    if (opts.build) ensureBuilt();
+    dir = mkdtempSync(join(tmpdir(), prefix));
+  });
+  after(async () => {
+    await killStarted();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  return () => dir;
 }
