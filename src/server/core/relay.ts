@@ -3,7 +3,7 @@ import type { TokenVerifier } from './access.js';
 import type { RelayConfig } from './config.js';
 import { Connection } from './connection.js';
 import { CountMap } from './count-map.js';
-import type { Log } from './log.js';
+import { describeError, type Log } from './log.js';
 import { Room } from './room.js';
 import { Session } from './session.js';
 import { type Publisher, Stream } from './stream.js';
@@ -155,7 +155,7 @@ export class Relay<C extends RelayConfig = RelayConfig> {
         listener(stream);
       } catch (err) {
         // A feature that fails to follow a stream (a recording) must not refuse the publisher.
-        this.log.error('stream-listener-error', { ...streamFields(stream), error: errorText(err) });
+        this.log.error('stream-listener-error', { ...streamFields(stream), error: describeError(err) });
       }
     }
     return stream;
@@ -231,7 +231,7 @@ export class Relay<C extends RelayConfig = RelayConfig> {
       try {
         listener(report);
       } catch (err) {
-        this.log.error('report-listener-error', { stream: report.streamId, error: errorText(err) });
+        this.log.error('report-listener-error', { stream: report.streamId, error: describeError(err) });
       }
     }
   }
@@ -298,8 +298,4 @@ export function streamFields(stream: Stream): Record<string, string | number> {
     codec,
     size: `${codedWidth}x${codedHeight}`,
   };
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }

@@ -13,6 +13,7 @@ import {
 } from '../../protocol/index.js';
 import { AuthError, allows } from './access.js';
 import type { Connection } from './connection.js';
+import { describeError } from './log.js';
 import { type Relay, streamFields } from './relay.js';
 import { Stream } from './stream.js';
 import { type Outgoing, outgoingFramed } from './transport.js';
@@ -53,10 +54,8 @@ export class Session {
     const code: ErrorCode = err instanceof ProtocolError ? err.code : 'FW_INTERNAL';
     const text = err instanceof Error ? err.message : String(err);
     // Bugs are errors in our log, with their stack; a peer's bad bytes are logged as the connection closes.
-    if (code === 'FW_INTERNAL') {
-      const stack = err instanceof Error ? err.stack : undefined;
-      this.relay.log.error('internal-error', { conn: this.conn.id, error: stack ?? text });
-    }
+    if (code === 'FW_INTERNAL')
+      this.relay.log.error('internal-error', { conn: this.conn.id, error: describeError(err) });
     this.conn.fail(code, text);
   }
 

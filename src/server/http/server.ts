@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import { describeError } from '../core/log.js';
 import type { Relay } from '../core/relay.js';
 import { logTlsClientErrors, type TlsCredentials, tlsServerOptions } from '../transport/tls.js';
 import type { WsEndpoint } from '../transport/ws.js';
@@ -29,7 +30,7 @@ export function createHttpServer(
         method: req.method,
         // The target as sent, bounded: it is client input and may be anything.
         target: (req.url ?? '').slice(0, 200),
-        error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+        error: describeError(err),
       });
       if (res.headersSent) res.destroy();
       else sendError(res, 500, 'FW_INTERNAL', 'internal error');
