@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { describeError } from '../core/log.js';
 import type { Relay } from '../core/relay.js';
-import { logTlsClientErrors, type TlsCredentials, tlsServerOptions } from '../transport/tls.js';
+import { secureServer, type TlsCredentials } from '../transport/tls.js';
 import type { WsEndpoint } from '../transport/ws.js';
 import { sendError } from './reply.js';
 import type { HttpRouter } from './router.js';
@@ -36,17 +36,15 @@ export function createHttpServer(
       else sendError(res, 500, 'FW_INTERNAL', 'internal error');
     });
   };
-  let server: http.Server;
-  if (credentials) {
-    const httpsServer = https.createServer(
-      tlsServerOptions(credentials, relay.config.helloTimeoutMs),
-      onRequest,
-    );
-    logTlsClientErrors(httpsServer, relay.log, 'http');
-    server = httpsServer;
-  } else {
-    server = http.createServer(onRequest);
-  }
+  const server: http.Server = credentials
+    ? secureServer(
+        (options) => https.createServer(options, onRequest),
+        credentials,
+        relay.config.helloTimeoutMs,
+        relay.log,
+        'http',
+      )
+    : http.createServer(onRequest);
   server.on('upgrade', (req, socket, head) => {
     // The socket is ours from here: without a listener, a peer's reset would be an uncaught 'error'.
     socket.on('error', () => {});

@@ -3,7 +3,7 @@ import tls from 'node:tls';
 import { MessageDeframer } from '../../protocol/index.js';
 import type { Outgoing, Transport } from '../core/transport.js';
 import type { ServerRelay } from '../ops/config.js';
-import { logTlsClientErrors, type TlsCredentials, tlsServerOptions } from './tls.js';
+import { secureServer, type TlsCredentials } from './tls.js';
 
 /** The socket protocol over TCP, or over TLS on TCP: each message behind a 4-byte length prefix. */
 class TcpTransport implements Transport {
@@ -76,18 +76,15 @@ export function listenTcp(
     });
     socket.on('close', () => relay.disconnect(conn, conn.closing ? 'closed by server' : 'closed by peer'));
   };
-  let server: net.Server;
-  if (credentials) {
-    // A handshake that never finishes is bounded like a hello that never comes.
-    const tlsServer = tls.createServer(
-      tlsServerOptions(credentials, relay.config.helloTimeoutMs),
-      onConnection,
-    );
-    logTlsClientErrors(tlsServer, relay.log, 'tcp');
-    server = tlsServer;
-  } else {
-    server = net.createServer(onConnection);
-  }
+  const server: net.Server = credentials
+    ? secureServer(
+        (options) => tls.createServer(options, onConnection),
+        credentials,
+        relay.config.helloTimeoutMs,
+        relay.log,
+        'tcp',
+      )
+    : net.createServer(onConnection);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -59,16 +59,24 @@ async function readPem(file: string, what: string): Promise<Buffer> {
   return bytes;
 }
 
-/** Server options for node:tls and node:https: the handshake is bounded like the hello that follows it. */
-export function tlsServerOptions(credentials: TlsCredentials, handshakeTimeoutMs: number): tls.TlsOptions {
-  return { cert: credentials.cert, key: credentials.key, handshakeTimeout: handshakeTimeoutMs };
-}
-
 /**
- * Logs failed handshakes (a plain client on the TLS port, an untrusting client, a scanner): they never
- * become connections, so without this they would leave no trace.
+ * A TLS server (node:tls or node:https, made by `create` from our options) for one of our ports. The
+ * handshake is bounded like the hello that follows it, and failed handshakes (a plain client on the TLS
+ * port, an untrusting client, a scanner) are logged: they never become connections, so they would
+ * otherwise leave no trace.
  */
-export function logTlsClientErrors(server: tls.Server, log: Log, port: 'tcp' | 'http'): void {
+export function secureServer<S extends tls.Server>(
+  create: (options: tls.TlsOptions) => S,
+  credentials: TlsCredentials,
+  handshakeTimeoutMs: number,
+  log: Log,
+  port: 'tcp' | 'http',
+): S {
+  const server = create({
+    cert: credentials.cert,
+    key: credentials.key,
+    handshakeTimeout: handshakeTimeoutMs,
+  });
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket | net.Socket) => {
     log.info('tls-error', {
       port,
@@ -76,4 +84,5 @@ export function logTlsClientErrors(server: tls.Server, log: Log, port: 'tcp' | '
       error: err.code ?? err.message,
     });
   });
+  return server;
 }
