@@ -291,20 +291,20 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     const now = nowMicros();
     // The cached GOP comes first, at once: frames captured before we joined. Counted apart, so the first
     // second's fps, bitrate and latency describe the live stream, not the burst.
-    if (s.catchUpSince !== null) {
-      if (m.captureTime < s.catchUpSince && now - s.catchUpSince < CATCH_UP_WINDOW_US) {
-        s.meter.catchUpFrame();
-        total.catchUpFrame();
-        sink.frame(`${s.info.room}/${s.info.name}`, m);
-        return;
-      }
+    const catchingUp =
+      s.catchUpSince !== null && m.captureTime < s.catchUpSince && now - s.catchUpSince < CATCH_UP_WINDOW_US;
+    if (catchingUp) {
+      s.meter.catchUpFrame();
+      total.catchUpFrame();
+    } else {
+      // The first live frame ends the burst for good.
       s.catchUpSince = null;
+      // Publisher and viewer clocks agree to a few ms at best (each process fixes performance.timeOrigin
+      // once), so on one machine a frame can seem to arrive before it was captured: no latency, not unknown.
+      const latencyMs = Math.max(0, (now - m.captureTime) / 1000);
+      s.meter.frame(m.payload.length, latencyMs);
+      total.frame(m.payload.length, latencyMs);
     }
-    // Publisher and viewer clocks agree to a few ms at best (each process fixes performance.timeOrigin once),
-    // so on one machine a frame can seem to arrive before it was captured: that is no latency, not unknown.
-    const latencyMs = Math.max(0, (now - m.captureTime) / 1000);
-    s.meter.frame(m.payload.length, latencyMs);
-    total.frame(m.payload.length, latencyMs);
     sink.frame(`${s.info.room}/${s.info.name}`, m);
   });
   client.on('close', (err) => stop(err));
