@@ -7,7 +7,8 @@ import { authorizeHttp, type HttpRequest, type HttpRoute, sendError } from '../r
 /**
  * PUT or POST /ingest/<room>/<stream>: publishes the live MPEG-TS or WebM/Matroska body (plain ffmpeg, OBS's
  * custom FFmpeg output) as a stream, until the body ends. Answers at the end, with a JSON summary, or with
- * a JSON error as soon as the stream is refused.
+ * a JSON error as soon as the stream is refused (sendError then closes the connection rather than read the
+ * rest of a live body).
  */
 export function ingestRoutes(relay: ServerRelay): HttpRoute[] {
   /** Ingests running per client address, for `maxIngestsPerIp`. */
@@ -16,8 +17,6 @@ export function ingestRoutes(relay: ServerRelay): HttpRoute[] {
   const ingest = async (request: HttpRequest): Promise<void> => {
     const { req, res, params } = request;
     const { room, name } = params as { room: string; name: string };
-    // A refusal comes before the body is read: close the connection rather than drain a live stream.
-    res.setHeader('connection', 'close');
     const refuse = (status: number, code: string, message: string) => {
       relay.log.warn('ingest-refused', { room, name, code, error: message });
       sendError(res, status, code, message);
@@ -38,7 +37,6 @@ export function ingestRoutes(relay: ServerRelay): HttpRoute[] {
       );
       return;
     }
-    res.removeHeader('connection');
     if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
     perIp.add(ip);
     try {
@@ -55,7 +53,6 @@ export function ingestRoutes(relay: ServerRelay): HttpRoute[] {
       methods: ['PUT', 'POST'],
       path: '/ingest/*',
       handle: ({ res }) => {
-        res.setHeader('connection', 'close');
         sendError(res, 400, 'FW_BAD_NAME', `push to /ingest/<room>/<stream>, each name ${NAME_RULE}`);
       },
     },
