@@ -15,3 +15,12 @@ export function isValidName(name: string): boolean {
 export function badName(name: string, what: string): string | undefined {
   return isValidName(name) ? undefined : `${what} ${JSON.stringify(name)} must be ${NAME_RULE}`;
 }
+
+/**
+ * Whether a token for `grantRoom` covers `room`: that room exactly, or, with `prefix`, every room whose
+ * name starts with it ("lab-" covers "lab-1"). The server enforces it; the browser reads it to decide
+ * what to offer.
+ */
+export function roomGranted(grantRoom: string, prefix: boolean, room: string): boolean {
+  return prefix ? room.startsWith(grantRoom) : room === grantRoom;
+}

@@ -2,6 +2,8 @@
 // secret), but the payload is plain base64url JSON: enough to decide what to offer. The server still
 // decides what is allowed; a forged payload fails at hello.
 
+import { roomGranted } from '../../src/protocol/index.js';
+
 /** The rights a token's payload claims. */
 export interface TokenGrant {
   /** A room name, or a prefix of room names when `prefix` is true. */
@@ -58,8 +60,7 @@ export function grantRefusal(
   action: 'publish' | 'view',
   room: string,
 ): RefusalReason | null {
-  const inRoom = grant.prefix ? room.startsWith(grant.room) : room === grant.room;
-  if (!inRoom) return 'wrong-room';
+  if (!roomGranted(grant.room, grant.prefix, room)) return 'wrong-room';
   return grant[action] ? null : 'not-allowed';
 }
 

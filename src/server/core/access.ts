@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../../protocol/index.js';
+import { type ErrorCode, roomGranted } from '../../protocol/index.js';
 
 /** What a verified token lets its holder do, and until when. */
 export interface Grant {
@@ -54,8 +54,7 @@ export function allows(
 ): AuthError | null {
   // Same tolerance as at hello, so a token accepted there is not refused a moment later.
   if (now >= grant.expiresAt + CLOCK_TOLERANCE_SEC * 1000) return expired(grant.expiresAt);
-  const inRoom = grant.prefix ? room.startsWith(grant.room) : room === grant.room;
-  if (!inRoom) {
+  if (!roomGranted(grant.room, grant.prefix, room)) {
     const granted = grant.prefix ? `rooms starting with "${grant.room}"` : `room "${grant.room}"`;
     return new AuthError('wrong-room', `the access token is for ${granted}, not room "${room}"`);
   }
