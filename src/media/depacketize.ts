@@ -9,9 +9,9 @@ import { isVp8Keyframe } from './vp8.js';
 /** One encoded frame as it left ffmpeg: VP8 as is, H.264 as Annex B with SPS/PPS in every keyframe. */
 export interface EncodedFrame {
   key: boolean;
-  /** Media time, µs, from the container pts. */
+  /** Media time, µs since the first frame. */
   timestamp: number;
-  /** Wall clock when the complete frame was read from ffmpeg, µs since the Unix epoch. */
+  /** Wall clock when the picture was taken (ffmpeg's stamp, see ffmpeg-args.ts), µs since the Unix epoch. */
   captureTime: number;
   data: Uint8Array;
 }
@@ -22,16 +22,33 @@ export interface ParsedChunk {
   frames: EncodedFrame[];
 }
 
-/** Turns ffmpeg's container stream into wire frames; pure, fed chunks with any boundaries. */
+/**
+ * Turns ffmpeg's container stream into wire frames; pure, fed chunks with any boundaries. The pts of each
+ * frame is expected to be the wall clock of its picture (ffmpeg-args.ts stamps it so).
+ */
 export interface FrameParser {
   /** Parses a chunk read at wall-clock `now` (µs). Throws MediaError on a malformed stream. */
   push(chunk: Uint8Array, now: number): ParsedChunk;
+}
+
+/** FLV keeps 31 bits of a millisecond timestamp (ffmpeg masks the top bit): it wraps every ~24.8 days. */
+const FLV_TS_WRAP_MS = 2 ** 31;
+
+/**
+ * The wall clock (µs) an FLV timestamp stands for, given that it was stamped shortly before `nowUs`:
+ * FLV carries the epoch in milliseconds modulo 2^31, so the rest comes from the reading moment.
+ */
+export function flvWallClock(timestampMs: number, nowUs: number): number {
+  const nowMs = Math.floor(nowUs / 1000);
+  const behind = (((nowMs - timestampMs) % FLV_TS_WRAP_MS) + FLV_TS_WRAP_MS) % FLV_TS_WRAP_MS;
+  return (nowMs - behind) * 1000;
 }
 
 /** A parser for ffmpeg's VP8-in-IVF output. */
 export function createVp8Parser(): FrameParser {
   const reader = new IvfReader();
   let scale = 1;
+  let first: number | null = null;
   return {
     push(chunk, now) {
       const out: ParsedChunk = { config: null, frames: [] };
@@ -45,10 +62,13 @@ export function createVp8Parser(): FrameParser {
           out.config = { codec: 'vp8', codedWidth: header.width, codedHeight: header.height };
         },
         (frame) => {
+          // IVF keeps the full 64-bit pts, so the stamp comes back whole.
+          const captureTime = Math.round(frame.pts * scale);
+          first ??= captureTime;
           out.frames.push({
             key: isVp8Keyframe(frame.data),
-            timestamp: Math.round(frame.pts * scale),
-            captureTime: now,
+            timestamp: captureTime - first,
+            captureTime,
             data: frame.data,
           });
         },
@@ -66,6 +86,7 @@ export function createVp8Parser(): FrameParser {
 export function createH264Parser(): FrameParser {
   const reader = new FlvReader();
   let avc: AvcConfig | null = null;
+  let first: number | null = null;
   return {
     push(chunk, now) {
       const out: ParsedChunk = { config: null, frames: [] };
@@ -87,10 +108,13 @@ export function createH264Parser(): FrameParser {
           if (avc === null)
             throw new MediaError('FW_FFMPEG_FAILED', 'H.264 frame before its sequence header');
           const key = video.frameType === 1;
+          // The tag's timestamp is the decode time; with -bf 0 it equals the picture's stamp.
+          const captureTime = flvWallClock(tag.timestamp, now);
+          first ??= captureTime;
           out.frames.push({
             key,
-            timestamp: (tag.timestamp + video.compositionTime) * 1000,
-            captureTime: now,
+            timestamp: captureTime - first + video.compositionTime * 1000,
+            captureTime,
             data: avccToAnnexB(video.body, avc, key),
           });
         }

@@ -29,37 +29,51 @@ export function buildEncodeArgs(opts: EncodeArgsOptions): string[] {
   const args = ['-hide_banner', '-loglevel', 'error', '-nostdin'];
   const fps = String(opts.fps);
   const { input } = opts;
+  // Filters applied to the picture before it is stamped and encoded.
+  const filters: string[] = [];
   if (input.kind === 'test-pattern') {
     const w = opts.width ?? DEFAULT_WIDTH;
     const h = opts.height ?? DEFAULT_HEIGHT;
-    let graph = `testsrc2=size=${w}x${h}:rate=${fps}`;
+    args.push('-f', 'lavfi', '-i', `testsrc2=size=${w}x${h}:rate=${fps}`);
+    // realtime rather than -re: it releases each picture at its scheduled time, so the stamp below is
+    // that time (ffmpeg 5's -re paces the reading of packets, one step before the filters run).
+    filters.push('realtime');
     if (opts.clock !== false) {
       const size = Math.max(12, Math.round(h / 12));
       const margin = Math.round(size / 2);
       // The clock makes end-to-end latency visible: compare it with the wall clock next to the viewer. At
-      // the bottom left: testsrc2 draws its own media timestamp at the top left.
-      graph +=
-        `,drawtext=text='%{localtime\\:%T}':fontsize=${size}:fontcolor=white` +
-        `:box=1:boxcolor=black@0.5:x=${margin}:y=h-th-${margin}`;
+      // the bottom left: testsrc2 draws its own media timestamp at the top left. Drawn after realtime, so
+      // it shows the same moment as the capture stamp.
+      filters.push(
+        `drawtext=text='%{localtime\\:%T}':fontsize=${size}:fontcolor=white` +
+          `:box=1:boxcolor=black@0.5:x=${margin}:y=h-th-${margin}`,
+      );
     }
-    // -re: lavfi would otherwise generate frames as fast as the encoder can take them.
-    args.push('-re', '-f', 'lavfi', '-i', graph);
   } else if (input.kind === 'camera') {
     const size = `${opts.width ?? DEFAULT_WIDTH}x${opts.height ?? DEFAULT_HEIGHT}`;
     args.push('-f', 'v4l2', '-framerate', fps, '-video_size', size, '-i', input.device);
   } else {
-    args.push('-re');
     if (input.loop) args.push('-stream_loop', '-1');
     args.push('-i', input.path);
-    // The caller's fps sets the keyframe interval in frames, so the file is resampled to it.
-    const filters = [`fps=${fps}`];
     if (opts.width !== undefined || opts.height !== undefined) {
-      filters.unshift(`scale=${opts.width ?? -2}:${opts.height ?? -2}`);
+      filters.push(`scale=${opts.width ?? -2}:${opts.height ?? -2}`);
     }
-    args.push('-vf', filters.join(','));
+    // The caller's fps sets the keyframe interval in frames, so the file is resampled to it; realtime
+    // plays it at its own pace (as -re would) and releases each picture at its scheduled time.
+    filters.push(`fps=${fps}`, 'realtime');
   }
+  // Each picture's pts becomes the wall clock (µs) when it leaves the filters: the moment it is taken from
+  // a camera, the scheduled moment of a test pattern or file frame. The parsers read it back as the
+  // frame's capture time, so a viewer's latency covers encoding too, as it does for a browser publisher.
+  filters.push('settb=AVTB', 'setpts=RTCTIME');
+  args.push('-vf', filters.join(','));
   args.push('-map', '0:v:0', '-an', '-sn', '-dn');
-  if (opts.durationSec !== undefined) args.push('-t', String(opts.durationSec));
+  // -copyts keeps those stamps; passthrough keeps ffmpeg from dropping or duplicating frames to fit a
+  // constant rate; the encoder's µs time base keeps them exact (by default it rounds to 1/fps).
+  args.push('-copyts', '-fps_mode', 'passthrough', '-enc_time_base:v', '1:1000000');
+  // A frame count, not -t: with -copyts an output -t would count from time 0, decades ago.
+  if (opts.durationSec !== undefined)
+    args.push('-frames:v', String(Math.max(1, Math.round(opts.durationSec * opts.fps))));
   const keyint = String(
     Math.max(1, Math.round(opts.fps * (opts.keyframeIntervalSec ?? DEFAULT_KEYFRAME_INTERVAL_SEC))),
   );

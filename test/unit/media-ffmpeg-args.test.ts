@@ -14,9 +14,10 @@ function testPatternGraph(clock: boolean): string {
     bitrate: 200_000,
     clock,
   });
-  const graph = args[args.indexOf('lavfi') + 2];
-  if (!graph?.startsWith('testsrc2=')) throw new Error(`no testsrc2 graph in ${args.join(' ')}`);
-  return graph;
+  const source = args[args.indexOf('lavfi') + 2];
+  const filters = args[args.indexOf('-vf') + 1];
+  if (!source?.startsWith('testsrc2=') || !filters) throw new Error(`no testsrc2 graph in ${args.join(' ')}`);
+  return `${source},${filters}`;
 }
 
 /** Grey pixels of the first frame of `graph`, cropped to `crop` (ffmpeg's crop=w:h:x:y). */

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { createH264Parser, type EncodedFrame } from '../../src/media/depacketize.js';
+import { createH264Parser, type EncodedFrame, flvWallClock } from '../../src/media/depacketize.js';
 import { NalType, nalType, parseAvcC, splitAnnexB } from '../../src/media/h264.js';
 import type { DecoderConfig } from '../../src/protocol/messages.js';
 
@@ -32,7 +32,8 @@ function parseFlv(flv: Uint8Array): { config: DecoderConfig | null; frames: Enco
   for (let pos = 0; pos < flv.length; ) {
     const n = pos > flv.length / 2 ? flv.length - pos : step;
     step = (step * 31 + 7) % 97 || 1;
-    const out = parser.push(flv.subarray(pos, pos + n), 0);
+    // Read "a minute after" ffmpeg's clock started: every stamp in the file lies before that moment.
+    const out = parser.push(flv.subarray(pos, pos + n), 60_000_000);
     pos += n;
     if (out.config) {
       assert.equal(config, null, 'config reported twice');
@@ -136,5 +137,21 @@ describe('H.264 from FLV', { timeout: 60_000 }, () => {
     assert.deepEqual([...(parsed.sps[0] ?? [])], sps);
     assert.deepEqual([...(parsed.pps[0] ?? [])], pps);
     assert.throws(() => parseAvcC(avcc.subarray(0, 10)), /malformed avcC/);
+  });
+});
+
+describe('flvWallClock', () => {
+  const now = Date.UTC(2026, 11, 2, 5, 30) * 1000; // µs
+  const wrap = 2 ** 31;
+
+  it('gives back a stamp taken shortly before now from its low 31 bits', () => {
+    const stamped = now / 1000 - 40; // ms, 40 ms before now
+    assert.equal(flvWallClock(stamped % wrap, now), stamped * 1000);
+  });
+
+  it('holds across the moment the 31 bits wrap', () => {
+    const stamped = Math.ceil(now / 1000 / wrap) * wrap - 10; // 10 ms before a wrap
+    const later = (stamped + 30) * 1000; // read 30 ms later, after the wrap
+    assert.equal(flvWallClock(stamped % wrap, later), stamped * 1000);
   });
 });

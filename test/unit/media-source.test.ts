@@ -62,12 +62,47 @@ describe('startEncodedSource', { timeout: 60_000 }, () => {
         assert.ok(cur.timestamp > prev.timestamp, 'timestamps increase');
         assert.ok(cur.captureTime >= prev.captureTime, 'capture times do not go back');
       }
-      // -re paces frames in real time: capture times span most of the 2 s, and are wall-clock µs.
+      // Frames are paced in real time: capture times span most of the 2 s, and are wall-clock µs.
       const span = (frames.at(-1)?.captureTime ?? 0) - (frames[0]?.captureTime ?? 0);
       assert.ok(span > 1_500_000, `frames spread over ${span} µs`);
       assert.ok((frames[0]?.captureTime ?? 0) >= started);
+      // Media time counts from the first frame, in step with the capture stamps.
+      assert.equal(frames[0]?.timestamp, 0);
+      for (const f of frames) assert.equal(f.timestamp, f.captureTime - (frames[0]?.captureTime ?? 0));
     });
   }
+
+  it('stamps each picture when it is scheduled, before it is encoded', async () => {
+    // 720p VP8 takes this machine ~10 ms a frame to encode: a stamp taken when the frame is read back
+    // (as before) would sit within a fraction of a millisecond of its arrival.
+    const fps = 15;
+    const source = startEncodedSource({
+      ...base,
+      width: 1280,
+      height: 720,
+      fps,
+      input: { kind: 'test-pattern' },
+      codec: 'vp8',
+      durationSec: 2,
+    });
+    const seen: { frame: EncodedFrame; arrival: number }[] = [];
+    source.on('frame', (frame) => seen.push({ frame, arrival: Date.now() * 1000 }));
+    await new Promise<void>((resolve, reject) => {
+      source.on('end', resolve);
+      source.on('error', reject);
+    });
+    assert.ok(seen.length >= 25, `${seen.length} frames`);
+    for (const { frame, arrival } of seen)
+      assert.ok(frame.captureTime <= arrival, 'stamped before it arrived');
+    const delays = seen.map(({ frame, arrival }) => arrival - frame.captureTime).sort((a, b) => a - b);
+    const medianDelay = delays[delays.length >> 1] as number;
+    assert.ok(medianDelay >= 1000, `median ${medianDelay} µs from picture to arrival includes encoding`);
+    // Stamped at the schedule of the pattern: steps of 1/fps, not the jitter of pipe reads.
+    const steps = seen.slice(1).map((s, i) => s.frame.captureTime - (seen[i]?.frame.captureTime ?? 0));
+    steps.sort((a, b) => a - b);
+    const medianStep = steps[steps.length >> 1] as number;
+    assert.ok(Math.abs(medianStep - 1e6 / fps) < 5000, `median step ${medianStep} µs at ${fps} fps`);
+  });
 
   it('encodes a file at its own size unless told', async () => {
     const path = join(dir, 'clip.mp4');
