@@ -50,7 +50,7 @@ export function createVp8Parser(): FrameParser {
   let scale = 1;
   let first: number | null = null;
   return {
-    push(chunk, now) {
+    push(chunk) {
       const out: ParsedChunk = { config: null, frames: [] };
       reader.push(
         chunk,
