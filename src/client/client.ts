@@ -9,6 +9,7 @@ import {
   type DecoderConfig,
   type FrameMessage,
   type KeyframeRequestMessage,
+  type LinkStateMessage,
   type Message,
   PROTOCOL_VERSION,
   type ReceiverReportMessage,
@@ -60,6 +61,8 @@ export interface FramewireClientEvents {
   /** A frame of a subscribed stream; `payload` is a view into the received bytes. */
   frame: [message: FrameMessage];
   'keyframe-request': [message: KeyframeRequestMessage];
+  /** The server changed how it delivers to us (live, draining a backlog, keyframes only). */
+  'link-state': [message: LinkStateMessage];
   /** An `error` from the server that no pending request claimed (requestId 0, or a late answer). */
   'server-error': [error: ClientError, requestId: number];
   /** The connection is gone: `null` after our own close(), otherwise why it ended. */
@@ -445,6 +448,9 @@ export class FramewireClient extends EventEmitter<FramewireClientEvents> impleme
         return;
       case 'ping':
         this.send({ type: 'pong', id: m.id, echoTime: m.time, responderTime: nowMicros() });
+        return;
+      case 'link-state':
+        this.emit('link-state', m);
         return;
       case 'pong': {
         const p = this.pings.get(m.id);

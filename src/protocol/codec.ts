@@ -5,6 +5,7 @@ import {
   FRAME_FLAG_KEY,
   FRAME_HEADER_BYTES,
   type FrameMessage,
+  LINK_STATES,
   type Message,
   MessageType,
   ROLES,
@@ -125,6 +126,12 @@ export function encodeMessage(m: Message): Uint8Array {
         .f64(m.fps)
         .f64(m.latencyP50Ms)
         .f64(m.latencyP95Ms)
+        .done();
+    case 'link-state':
+      return new ByteWriter(6)
+        .u8(MessageType.linkState)
+        .u8(LINK_STATES.indexOf(m.state))
+        .u32(m.backlogMs)
         .done();
   }
 }
@@ -247,6 +254,14 @@ export function decodeMessage(bytes: Uint8Array): Message {
         latencyP95Ms: finite(r.f64('latencyP95Ms'), 'latencyP95Ms'),
       } as const;
       r.end('receiver-report');
+      return m;
+    }
+    case MessageType.linkState: {
+      const index = r.u8('state');
+      const state = LINK_STATES[index];
+      if (state === undefined) throw new ProtocolError('FW_BAD_MESSAGE', `unknown link state ${index}`);
+      const m = { type: 'link-state', state, backlogMs: r.u32('backlogMs') } as const;
+      r.end('link-state');
       return m;
     }
     default:

@@ -17,6 +17,7 @@ export const MessageType = {
   ping: 0x40,
   pong: 0x41,
   receiverReport: 0x50,
+  linkState: 0x51,
 } as const;
 
 /** What a peer says it is in its hello; the server says `server`. */
@@ -164,6 +165,22 @@ export interface ReceiverReportMessage {
   latencyP95Ms: number;
 }
 
+/** How the server is delivering to one viewer connection, from its measured backlog. */
+export type LinkState = 'live' | 'draining' | 'keyframes-only';
+/** Wire values of LinkState, by index. */
+export const LINK_STATES: readonly LinkState[] = ['live', 'draining', 'keyframes-only'];
+
+/**
+ * Server → viewer, when its delivery state changes: `draining` while the backlog between the server and
+ * the viewer (every buffer, the kernel's and the viewer's included) runs out, `keyframes-only` while its
+ * link cannot carry the streams it watches. `backlogMs` is the backlog measured when the state changed.
+ */
+export interface LinkStateMessage {
+  type: 'link-state';
+  state: LinkState;
+  backlogMs: number;
+}
+
 /** Every message of protocol v1. */
 export type Message =
   | HelloMessage
@@ -179,7 +196,8 @@ export type Message =
   | ErrorMessage
   | PingMessage
   | PongMessage
-  | ReceiverReportMessage;
+  | ReceiverReportMessage
+  | LinkStateMessage;
 
 /** Bytes before the payload in a frame message: type, streamId, flags, seq, timestamp, captureTime. */
 export const FRAME_HEADER_BYTES = 1 + 4 + 1 + 4 + 8 + 8;

@@ -8,7 +8,11 @@ import {
   MessageDeframer,
 } from '../../src/protocol/index.js';
 
-/** A raw protocol client for tests: sends exactly what it is told, records everything it receives. */
+/**
+ * A raw protocol client for tests: sends exactly what it is told, records everything it receives. The
+ * one thing it does by itself is answer the relay's in-line probes (pings with an id), as every viewer
+ * must or the relay holds its frames back; a test that wants a viewer that stops reading pauses the socket.
+ */
 export class WireClient {
   readonly received: Message[] = [];
   readonly closed: Promise<void>;
@@ -21,6 +25,9 @@ export class WireClient {
         const m = decodeMessage(body);
         // Copy payloads: the chunk they point into is not ours to keep.
         if (m.type === 'frame') m.payload = new Uint8Array(m.payload);
+        // Keep-alive pings (id 0) are left to the test: some check what an idle peer gets.
+        if (m.type === 'ping' && m.id !== 0)
+          this.send({ type: 'pong', id: m.id, echoTime: m.time, responderTime: Date.now() * 1000 });
         this.received.push(m);
       });
       this.wake();

@@ -1,7 +1,10 @@
 import WebSocket from 'ws';
 import { decodeMessage, encodeMessage, type Message } from '../../src/protocol/index.js';
 
-/** A raw protocol client over WebSocket for tests: one protocol message per binary WebSocket message. */
+/**
+ * A raw protocol client over WebSocket for tests: one protocol message per binary WebSocket message. Like
+ * WireClient, it answers the relay's in-line probes (pings with an id) by itself.
+ */
 export class WsWireClient {
   readonly received: Message[] = [];
   readonly closed: Promise<number>;
@@ -10,6 +13,8 @@ export class WsWireClient {
     ws.on('message', (data: Buffer) => {
       const m = decodeMessage(new Uint8Array(data));
       if (m.type === 'frame') m.payload = new Uint8Array(m.payload);
+      if (m.type === 'ping' && m.id !== 0)
+        this.send({ type: 'pong', id: m.id, echoTime: m.time, responderTime: Date.now() * 1000 });
       this.received.push(m);
     });
     ws.on('error', () => {});

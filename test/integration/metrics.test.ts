@@ -154,7 +154,10 @@ describe('GET /metrics', () => {
     );
     // A second server in the process has its own registry: its counts start from zero.
     assert.equal(sample(samples, 'framewire_frames_in_total'), frames);
-    assert.ok(sample(samples, 'framewire_queued_bytes') > 0, 'the stalled viewer still holds bytes');
+    // Its backlog sits in the kernel's buffers, past ours: the in-line probes see it and stop sending.
+    assert.equal(sample(samples, 'framewire_viewer_links{state="draining"}'), 1, 'the stalled viewer drains');
+    assert.equal(sample(samples, 'framewire_viewer_links{state="live"}'), 1, 'the healthy one is live');
+    assert.ok(sample(samples, 'framewire_viewer_backlog_max_seconds') > 0.5, 'its backlog passed the bound');
   });
 
   it('answers only GET and HEAD', async () => {

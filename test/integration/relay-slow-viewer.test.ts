@@ -132,6 +132,11 @@ describe('a viewer that stops reading', () => {
     assert.ok(dropped > 0, 'frames older than the age bound were dropped');
     assert.ok(maxQueued < 64 * 1024 * 1024, `queue stayed far below the byte bound (${maxQueued})`);
     stalled.socket.resume();
+    // It reads its backlog and answers the probe that started its drain: live again, from a keyframe.
+    await stalled.until(() => {
+      const states = stalled.received.filter((m) => m.type === 'link-state');
+      return states.at(-1)?.state === 'live';
+    }, 10_000);
     const last = seq - 1;
     await sendPaced(pub, healthy, streamId, seq, seq + 2 * GOP);
     await stalled.until(() => stalled.frames(streamId).some((f) => f.seq === last + 2 * GOP), 10_000);

@@ -179,8 +179,9 @@ describe('late joiner through the Stream: catchUp offers the cached GOP keyframe
   function join(stream: Stream, totals: Totals) {
     const transport = new FakeTransport();
     const skips: FrameSink[] = [];
-    const conn = new Connection(7, transport, { maxBytes: MAX_BYTES, maxAgeMs: 500 }, totals, {
+    const conn = new Connection(7, transport, { maxBytes: MAX_BYTES, maxAgeMs: 500, probes: false }, totals, {
       onSkip: (sink) => skips.push(sink),
+      onLinkState: () => {},
       onFail: () => assert.fail('the joiner was cut off'),
       batcher: new TickBatcher(),
     });

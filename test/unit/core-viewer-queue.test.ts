@@ -89,10 +89,11 @@ function setup(limits: Partial<QueueLimits> = {}, batcher: TickBatcher | null = 
   const skips: FrameSink[] = [];
   const queue = new ViewerQueue(
     transport,
-    { maxBytes: MAX_BYTES, maxAgeMs: MAX_AGE_MS, ...limits },
+    { maxBytes: MAX_BYTES, maxAgeMs: MAX_AGE_MS, probes: false, ...limits },
     totals,
-    (sink) => skips.push(sink),
+    { onSkip: (sink) => skips.push(sink), onLinkState: () => {} },
     batcher,
+    T0,
   );
   return { transport, totals, skips, queue };
 }

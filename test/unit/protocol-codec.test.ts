@@ -221,6 +221,11 @@ const fixtures: { name: string; message: Message; bytes: string }[] = [
     bytes:
       '50 | 00000003 | 00000064 | 00000062 | 00000002 | 00000001 | 403e000000000000 | 4049000000000000 | bff0000000000000',
   },
+  {
+    name: 'link-state',
+    message: { type: 'link-state', state: 'keyframes-only', backlogMs: 1200 },
+    bytes: '51 | 02 | 000004b0',
+  },
 ];
 
 describe('protocol codec byte fixtures', () => {
@@ -250,6 +255,7 @@ describe('protocol codec byte fixtures', () => {
       'ping',
       'pong',
       'receiver-report',
+      'link-state',
     ];
     assert.deepStrictEqual([...covered].sort(), [...all].sort());
   });

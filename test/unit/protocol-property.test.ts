@@ -11,6 +11,7 @@ import {
   FRAME_HEADER_BYTES,
   frameMessage,
   LENGTH_PREFIX_BYTES,
+  LINK_STATES,
   type Message,
   MessageDeframer,
   MessageType,
@@ -82,6 +83,11 @@ const arbitraries: { [T in Message['type']]: fc.Arbitrary<Extract<Message, { typ
     fps: time,
     latencyP50Ms: time,
     latencyP95Ms: time,
+  }),
+  'link-state': rec({
+    type: fc.constant('link-state'),
+    state: fc.constantFrom(...LINK_STATES),
+    backlogMs: u32,
   }),
 };
 

@@ -1,4 +1,10 @@
-import { type ErrorCode, encodeMessage, type HelloMessage, type Message } from '../../protocol/index.js';
+import {
+  type ErrorCode,
+  encodeMessage,
+  type HelloMessage,
+  type LinkState,
+  type Message,
+} from '../../protocol/index.js';
 import type { Grant } from './access.js';
 import type { Room } from './room.js';
 import type { Stream } from './stream.js';
@@ -39,13 +45,30 @@ export class Connection {
     private readonly hooks: {
       /** A subscription lost frames and waits for a keyframe. */
       onSkip: (sink: FrameSink) => void;
+      /** The viewer's delivery state changed (the viewer is told by this connection). */
+      onLinkState: (state: LinkState, backlogMs: number) => void;
+      /** The server's own stalled time so far, left out of the viewer's backlog. */
+      stalledMs?: () => number;
       /** The connection is being closed for `code` (for the log). */
       onFail: (code: ErrorCode, text: string) => void;
       /** Where a connection watching several streams batches its writes of one event-loop turn. */
       batcher: TickBatcher;
     },
   ) {
-    this.queue = new ViewerQueue(transport, limits, totals, hooks.onSkip, hooks.batcher);
+    this.queue = new ViewerQueue(
+      transport,
+      limits,
+      totals,
+      {
+        onSkip: hooks.onSkip,
+        stalledMs: hooks.stalledMs,
+        onLinkState: (state, backlogMs) => {
+          hooks.onLinkState(state, backlogMs);
+          this.send({ type: 'link-state', state, backlogMs });
+        },
+      },
+      hooks.batcher,
+    );
   }
 
   /** The streams this connection watches, by stream id. */
@@ -67,6 +90,7 @@ export class Connection {
   /** Called by a subscription as it closes. */
   removeSubscription(sub: Subscription): void {
     if (this.subs.get(sub.stream.id) === sub) this.subs.delete(sub.stream.id);
+    this.queue.forget(sub);
   }
 
   /** Subscribes to every stream of `room`, now and later (the caller starts the current ones). */

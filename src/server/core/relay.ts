@@ -6,6 +6,7 @@ import { CountMap } from './count-map.js';
 import { describeError, type Log } from './log.js';
 import { Room } from './room.js';
 import { Session } from './session.js';
+import { StallClock } from './stall-clock.js';
 import { type Publisher, Stream } from './stream.js';
 import { Subscription } from './subscription.js';
 import { TickBatcher } from './tick-batcher.js';
@@ -35,6 +36,8 @@ export class Relay<C extends RelayConfig = RelayConfig> {
   /** Open connections per IP address, for the per-address limit. */
   private readonly perIp = new CountMap<string>();
   private readonly batcher = new TickBatcher();
+  /** The event loop's own stalls, left out of every viewer's measured backlog; stopped by the server. */
+  readonly stallClock = new StallClock();
   /** Running totals since start, for /metrics. */
   readonly totals = new Totals();
   /** Called with each stream as it opens (recordings start here); a listener's throw is logged, not passed on. */
@@ -60,6 +63,13 @@ export class Relay<C extends RelayConfig = RelayConfig> {
       this.totals,
       {
         onSkip: (sink) => this.onSkip(sink as Subscription),
+        stalledMs: () => this.stallClock.stalledMs,
+        onLinkState: (state, backlogMs) => {
+          // One line per change: a viewer whose link flaps says so here, not once per dropped frame.
+          const line = { conn: conn.id, state, backlogMs };
+          if (state === 'live') this.log.info('viewer-link', line);
+          else this.log.warn('viewer-link', line);
+        },
         batcher: this.batcher,
         onFail: (code, error) => {
           // Shutdown closes everyone for the same reason; the shutdown line already says so.

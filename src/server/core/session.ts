@@ -103,6 +103,8 @@ export class Session {
         conn.send({ type: 'pong', id: m.id, echoTime: m.time, responderTime: Date.now() * 1000 });
         return;
       case 'pong':
+        // Keep-alive pings use id 0; the others are the queue's in-line probes.
+        if (m.id !== 0) conn.queue.onPong(m.id);
         return;
       case 'receiver-report': {
         // Reports for streams this connection does not watch are ignored, not an error: they race unsubscribes.
@@ -118,6 +120,7 @@ export class Session {
       case 'published':
       case 'stream-added':
       case 'stream-removed':
+      case 'link-state':
         throw new ProtocolError('FW_BAD_MESSAGE', `${m.type} is sent by servers only`);
     }
   }

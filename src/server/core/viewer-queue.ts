@@ -1,7 +1,9 @@
+import { encodeMessage, type LinkState } from '../../protocol/index.js';
 import { Fifo } from './fifo.js';
+import { LinkMonitor } from './link-monitor.js';
 import type { Batchable, TickBatcher } from './tick-batcher.js';
 import type { Totals } from './totals.js';
-import type { Outgoing, Transport } from './transport.js';
+import { type Outgoing, outgoing, type Transport } from './transport.js';
 
 /** Per-stream delivery state of one viewer, as the queue policy needs it. */
 export interface FrameSink {
@@ -29,6 +31,21 @@ const CONTROL_SLACK_BYTES = 256 * 1024;
 export interface QueueLimits {
   maxBytes: number;
   maxAgeMs: number;
+  /**
+   * Measure the backlog past our own buffers with in-line pings (default on). Off, the queue keeps only
+   * the bounds it can see: its tests of those rules turn it off so pings do not interleave with them.
+   */
+  probes?: boolean;
+}
+
+/** What a viewer queue tells its connection. */
+export interface QueueHooks {
+  /** `sink` lost frames and waits for a keyframe (to request one, and to log). */
+  onSkip: (sink: FrameSink) => void;
+  /** The viewer's delivery state changed (to tell the viewer, and to log). */
+  onLinkState: (state: LinkState, backlogMs: number) => void;
+  /** The server's own stalled time so far (StallClock), left out of the viewer's backlog. */
+  stalledMs?: () => number;
 }
 
 /**
@@ -39,6 +56,10 @@ export interface QueueLimits {
  *   older than `maxAgeMs`) sheds every frame not yet written and skips to the next keyframe of each
  *   stream that lost frames: whole runs are dropped, never single deltas, so the picture never breaks,
  *   and latency snaps back instead of creeping.
+ * - Buffers past ours (the kernel's on both ends, the viewer's own) are measured by pings written in line
+ *   with the frames (see LinkMonitor): a viewer whose backlog passes `maxAgeMs` there gets no more frames
+ *   until it has read what it holds, then resumes at a keyframe; one whose link cannot carry its streams
+ *   gets keyframes only, each once the previous one was read.
  * - Control messages are never dropped; a peer that lets them pile up past the bound is cut off.
  */
 export class ViewerQueue implements Batchable {
@@ -50,16 +71,24 @@ export class ViewerQueue implements Batchable {
    */
   batching = false;
   private corked = false;
+  /** The viewer's backlog through every buffer, and the state it puts the viewer in. */
+  readonly link: LinkMonitor;
+  /** Streams that lost frames while draining or on keyframes only: they get a keyframe request on resume. */
+  private readonly waiting = new Set<FrameSink>();
+  private readonly probes: boolean;
 
   constructor(
     private readonly transport: Transport,
     private readonly limits: QueueLimits,
     /** Server-wide counters this queue adds its sent and dropped frames to (plain increments: hot path). */
     private readonly totals: Totals,
-    /** Called when `sink` lost frames and waits for a keyframe (to request one, and to log). */
-    private readonly onSkip: (sink: FrameSink) => void,
+    private readonly hooks: QueueHooks,
     private readonly batcher: TickBatcher | null = null,
-  ) {}
+    now = performance.now(),
+  ) {
+    this.link = new LinkMonitor(limits.maxAgeMs, now, hooks.stalledMs);
+    this.probes = limits.probes !== false;
+  }
 
   /** Bytes this viewer holds: queued by us plus buffered in the transport. */
   get bytes(): number {
@@ -68,16 +97,31 @@ export class ViewerQueue implements Batchable {
 
   /** Offers one relayed frame to this viewer; it is sent, queued or dropped by the policy above. */
   offerFrame(sink: FrameSink, message: Outgoing, key: boolean, now: number): void {
+    const size = message.framed.length;
+    const link = this.link;
+    link.offered(size, now);
+    if (link.behind(now)) this.startDrain(now);
+    // Off the live state a frame goes out only if it is a keyframe into an empty pipe (keyframes-only).
+    if (link.state !== 'live' && (link.state === 'draining' || !key || !link.clear)) {
+      this.holdForLink(sink);
+      return;
+    }
     if (sink.needsKey && !key) {
       this.countDropped(sink);
       return;
     }
-    const size = message.framed.length;
+    // Keyframes-only measures each keyframe's delivery; live probes every probeIntervalMs.
+    const probe = this.probes && (link.state === 'keyframes-only' || link.probeDue(now));
     if (this.queue.length === 0 && this.canWriteNow(size)) {
       sink.needsKey = false;
       sink.framesSent++;
       this.countSent(message);
+      // One syscall for the frame and its probe, unless this turn's batch is already corked.
+      const cork = probe && !this.corked;
+      if (cork) this.transport.cork();
       this.write(message);
+      if (probe) this.writeProbe(now);
+      if (cork) this.transport.uncork();
       return;
     }
     const oldest = this.queue.peek();
@@ -93,6 +137,24 @@ export class ViewerQueue implements Batchable {
     }
     if (key) sink.needsKey = false;
     this.enqueue({ message, sink, at: now });
+    if (probe) this.writeProbe(now);
+  }
+
+  /** Forgets a stream this viewer no longer watches (it must not be asked for a keyframe on its behalf). */
+  forget(sink: FrameSink): void {
+    this.waiting.delete(sink);
+  }
+
+  /** Takes a viewer's pong: it says how much of what was written the viewer has read. */
+  onPong(id: number, now = performance.now()): void {
+    const state = this.link.answered(id, now);
+    if (state === null) return;
+    if (state === 'live') {
+      // Back at the live edge: each stream that lost frames asks its publisher for a keyframe now.
+      for (const sink of this.waiting) this.hooks.onSkip(sink);
+      this.waiting.clear();
+    }
+    this.hooks.onLinkState(state, Math.round(this.link.backlogMs(now)));
   }
 
   /** Sends a control message (never dropped). Returns false if the peer has stopped reading. */
@@ -127,7 +189,33 @@ export class ViewerQueue implements Batchable {
     this.pump();
   }
 
+  /** Stops sending frames until everything written has been read; control messages still go. */
+  private startDrain(now: number): void {
+    this.shedFrames(false);
+    const backlog = Math.round(this.link.backlogMs(now));
+    this.link.startDrain(now, this.writeProbe(now));
+    this.hooks.onLinkState('draining', backlog);
+  }
+
+  /** Drops a frame the link state holds back; its stream resumes at a keyframe. */
+  private holdForLink(sink: FrameSink): void {
+    this.countDropped(sink);
+    if (!sink.needsKey) {
+      sink.needsKey = true;
+      this.waiting.add(sink);
+    }
+  }
+
+  /** Writes a ping in line with the frames (queued behind them if they are queued); returns its id. */
+  private writeProbe(now: number): number {
+    const id = this.link.probe(now);
+    // The time is for the viewer's clock-offset estimate; the queue times the answer with its own clock.
+    this.sendControl(outgoing(encodeMessage({ type: 'ping', id, time: Date.now() * 1000 })));
+    return id;
+  }
+
   private write(message: Outgoing): void {
+    this.link.written(message.framed.length);
     if (this.batching && !this.corked && this.batcher) {
       this.corked = true;
       this.transport.cork();
@@ -159,8 +247,11 @@ export class ViewerQueue implements Batchable {
     this.queuedBytes += item.message.framed.length;
   }
 
-  /** Drops every queued frame (control messages stay); each stream that lost one waits for a keyframe. */
-  private shedFrames(): void {
+  /**
+   * Drops every queued frame (control messages stay); each stream that lost one waits for a keyframe, asked
+   * for now (`requestNow`) or when a drain ends.
+   */
+  private shedFrames(requestNow = true): void {
     const removed = this.queue.retain((item) => item.sink === null);
     const skipped = new Set<FrameSink>();
     for (const item of removed) {
@@ -169,12 +260,18 @@ export class ViewerQueue implements Batchable {
       this.countDropped(sink);
       skipped.add(sink);
     }
-    for (const sink of skipped) this.skip(sink, false);
+    for (const sink of skipped) {
+      if (requestNow) this.skip(sink, false);
+      else {
+        sink.needsKey = true;
+        this.waiting.add(sink);
+      }
+    }
   }
 
   private skip(sink: FrameSink, countThisFrame = true): void {
     if (countThisFrame) this.countDropped(sink);
     sink.needsKey = true;
-    this.onSkip(sink);
+    this.hooks.onSkip(sink);
   }
 }

@@ -9,6 +9,7 @@ import type { Totals } from '../core/totals.js';
 const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 const TRANSPORTS = ['tcp', 'tls', 'ws'] as const;
+const LINK_STATES = ['live', 'draining', 'keyframes-only'] as const;
 
 let processRegistry: Registry | null = null;
 
@@ -62,6 +63,29 @@ export function relayMetrics(relay: Relay): Registry {
     for (const conn of relay.connections) bytes += conn.queue.bytes;
     return bytes;
   });
+  new Gauge({
+    name: 'framewire_viewer_links',
+    help: 'Viewer connections by delivery state: live, draining a backlog, or keyframes only (link too slow).',
+    labelNames: ['state'],
+    registers,
+    collect() {
+      const counts = { live: 0, draining: 0, 'keyframes-only': 0 };
+      for (const conn of relay.connections) if (conn.subscriptions.size > 0) counts[conn.queue.link.state]++;
+      for (const state of LINK_STATES) this.set({ state }, counts[state]);
+    },
+  });
+  gauge(
+    registers,
+    'framewire_viewer_backlog_max_seconds',
+    'The largest backlog of any viewer connection, through every buffer to the viewer.',
+    () => {
+      const now = performance.now();
+      let max = 0;
+      for (const conn of relay.connections)
+        if (conn.subscriptions.size > 0) max = Math.max(max, conn.queue.link.backlogMs(now));
+      return max / 1000;
+    },
+  );
   counter(registers, totals, 'framesIn', 'framewire_frames_in_total', 'Frames received from publishers.');
   counter(registers, totals, 'bytesIn', 'framewire_bytes_in_total', 'Frame message bytes received.');
   counter(registers, totals, 'framesOut', 'framewire_frames_out_total', 'Frames written to viewers.');

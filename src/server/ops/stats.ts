@@ -1,4 +1,4 @@
-import type { ReceiverReportMessage } from '../../protocol/index.js';
+import type { LinkState, ReceiverReportMessage } from '../../protocol/index.js';
 import type { Relay } from '../core/relay.js';
 import { recordingFile } from '../recording/recording.js';
 
@@ -10,6 +10,10 @@ export interface ViewerStats {
   framesDropped: number;
   /** Bytes the viewer's connection holds right now (all its streams): ours plus the socket's. */
   queuedBytes: number;
+  /** How far behind the viewer is through every buffer (ours, the kernel's, its own), ms. */
+  backlogMs: number;
+  /** How the server delivers to it: `live`, `draining` (its backlog runs out) or `keyframes-only`. */
+  link: LinkState;
   /** The viewer's own account of playback (latest receiver report), or null before its first one. */
   report: (Omit<ReceiverReportMessage, 'type' | 'streamId'> & { at: number }) | null;
 }
@@ -83,6 +87,8 @@ export function snapshotStats(relay: Relay): ServerStats {
         framesSent: sub.framesSent,
         framesDropped: sub.framesDropped,
         queuedBytes: sub.conn.queue.bytes,
+        backlogMs: Math.round(sub.conn.queue.link.backlogMs(performance.now())),
+        link: sub.conn.queue.link.state,
         report: sub.report && withoutWireFields(sub.report),
       })),
     })),

@@ -1,0 +1,211 @@
+// Unit tests for the backlog measured past our own buffers (src/server/core/link-monitor.ts, driven by
+// the viewer queue): one group per rule of docs/architecture.md "Buffers we cannot see". The fake
+// transport takes every write at once, as a kernel with a large send buffer does; the test plays the
+// viewer by answering the queue's in-line pings when it "has read" up to them. Time is passed explicitly.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  encodeMessage,
+  FRAME_HEADER_BYTES,
+  LENGTH_PREFIX_BYTES,
+  type LinkState,
+  type PingMessage,
+} from '../../src/protocol/index.js';
+import { Totals } from '../../src/server/core/totals.js';
+import { type Outgoing, outgoing } from '../../src/server/core/transport.js';
+import { type FrameSink, ViewerQueue } from '../../src/server/core/viewer-queue.js';
+import { FakeTransport } from '../helpers/fake-transport.js';
+
+const MAX_AGE_MS = 500;
+const FPS = 30;
+const GOP = 30;
+const T0 = Math.floor(performance.now());
+
+function frame(seq: number, key: boolean, bytes = 4000): Outgoing {
+  const payload = new Uint8Array(bytes - LENGTH_PREFIX_BYTES - FRAME_HEADER_BYTES);
+  return outgoing(
+    encodeMessage({ type: 'frame', streamId: 1, key, seq, timestamp: seq, captureTime: 0, payload }),
+  );
+}
+
+/** A queue with probes on over a transport that never pushes back, and a viewer the test drives. */
+function setup(stalled: { ms: number } = { ms: 0 }) {
+  const transport = new FakeTransport();
+  const states: { state: LinkState; backlogMs: number }[] = [];
+  const skips: FrameSink[] = [];
+  const queue = new ViewerQueue(
+    transport,
+    { maxBytes: 1024 * 1024, maxAgeMs: MAX_AGE_MS },
+    new Totals(),
+    {
+      onSkip: (sink) => skips.push(sink),
+      onLinkState: (state, backlogMs) => states.push({ state, backlogMs }),
+      stalledMs: () => stalled.ms,
+    },
+    null,
+    T0,
+  );
+  const sink: FrameSink = { needsKey: true, framesSent: 0, framesDropped: 0 };
+  let seq = 0;
+  /** Pings already answered, by index in `transport.written`. */
+  let readUpTo = 0;
+  const viewer = {
+    transport,
+    queue,
+    sink,
+    states,
+    skips,
+    /** Offers the next frame of a 30 fps stream (a keyframe every GOP) at `ms` after T0. */
+    offer(ms: number, key = seq % GOP === 0): void {
+      transport.bufferedBytes = 0; // the kernel takes everything: Node's buffer never fills
+      queue.offerFrame(sink, frame(seq++, key), key, T0 + ms);
+    },
+    /** Offers the frames of a 30 fps stream due before `toMs` (frame n is due at n / 30 s). */
+    run(toMs: number): void {
+      while ((seq * 1000) / FPS < toMs) viewer.offer((seq * 1000) / FPS);
+    },
+    /** The viewer reads everything written so far at `ms` and answers each ping it finds. */
+    readAll(ms: number): void {
+      const written = transport.written;
+      for (; readUpTo < written.length; readUpTo++) {
+        const m = transport.messages()[readUpTo];
+        if (m?.type === 'ping') queue.onPong((m as PingMessage).id, T0 + ms);
+      }
+    },
+    /** Seqs and key flags of the frames written since message index `from`. */
+    framesSince(from: number) {
+      return transport
+        .messages()
+        .slice(from)
+        .flatMap((m) => (m.type === 'frame' ? [{ seq: m.seq, key: m.key }] : []));
+    },
+  };
+  return viewer;
+}
+
+describe('in-line probes', () => {
+  test('a viewer that reads as it goes stays live, probed about every quarter of the bound', () => {
+    const v = setup();
+    for (let n = 0; n < 60; n++) {
+      v.run(((n + 1) * 1000) / FPS);
+      v.readAll((n * 1000) / FPS + 1);
+    }
+    assert.equal(v.queue.link.state, 'live');
+    assert.deepEqual(v.states, []);
+    const pings = v.transport.controls().filter((m) => m.type === 'ping');
+    // 2 s at one probe per 125 ms (500 / 4): 16, give or take the frame clock's rounding.
+    assert.ok(pings.length >= 14 && pings.length <= 17, `${pings.length} probes in 2 s`);
+    assert.equal(v.framesSince(0).length, 60, 'every frame sent');
+    // A probe goes out in the same corked write as the frame before it.
+    assert.equal(v.transport.corks, pings.length);
+  });
+});
+
+describe('a backlog in buffers we cannot see', () => {
+  test('drains once the oldest unanswered probe is older than the bound, then resumes at a keyframe', () => {
+    const v = setup();
+    v.run(1000); // nothing is read: the kernel holds it all
+    assert.equal(v.queue.link.state, 'draining');
+    assert.equal(v.states[0]?.state, 'draining');
+    assert.ok((v.states[0]?.backlogMs ?? 0) > MAX_AGE_MS, `backlog ${v.states[0]?.backlogMs} ms`);
+    const sentBefore = v.framesSince(0).length;
+    // Frames up to ~625 ms were written (the fall is seen within a probe interval of the bound).
+    assert.ok(sentBefore >= 15 && sentBefore <= 20, `${sentBefore} frames before the drain`);
+    const mark = v.transport.written.length;
+    v.run(1500);
+    assert.deepEqual(v.framesSince(mark), [], 'no frame while draining');
+    // A control message still goes out at once while draining.
+    v.queue.sendControl(outgoing(encodeMessage({ type: 'ping', id: 0, time: 0 })));
+    assert.equal(v.transport.written.length, mark + 1);
+    v.readAll(1500); // the viewer gets through the backlog: the drain probe comes back
+    assert.equal(v.queue.link.state, 'live');
+    assert.equal(v.states.at(-1)?.state, 'live');
+    assert.deepEqual(v.skips, [v.sink], 'a keyframe is asked for on resuming');
+    const resumed = v.transport.written.length;
+    v.run(2100); // deltas until seq 60, the next keyframe
+    const after = v.framesSince(resumed);
+    assert.equal(after[0]?.key, true, 'resumes at a keyframe');
+    assert.equal(after[0]?.seq, 60);
+  });
+
+  test('a link that cannot carry the stream gets keyframes only, each once the previous one was read', () => {
+    const v = setup();
+    // Two falls in quick succession: behind, drained, behind again within 5 s.
+    v.run(1000);
+    v.readAll(1000);
+    v.run(2500);
+    assert.equal(v.queue.link.state, 'draining');
+    v.readAll(2600);
+    assert.equal(v.queue.link.state, 'keyframes-only');
+    assert.equal(v.states.at(-1)?.state, 'keyframes-only');
+    const mark = v.transport.written.length;
+    // Keyframes at 3 s and 4 s. The one at 3 s takes 800 ms to read (a slow link); the one at 4 s
+    // follows it into an empty pipe.
+    v.run(3500);
+    const first = v.framesSince(mark);
+    assert.deepEqual(first, [{ seq: 90, key: true }], 'only the keyframe, no deltas');
+    v.readAll(3800);
+    assert.equal(v.queue.link.state, 'keyframes-only', 'the link showed no room for the stream');
+    const mark2 = v.transport.written.length;
+    v.run(4100);
+    assert.deepEqual(v.framesSince(mark2), [{ seq: 120, key: true }]);
+    // Not read yet when the next keyframe comes: it is skipped rather than queued behind.
+    v.run(5100);
+    assert.deepEqual(v.framesSince(mark2), [{ seq: 120, key: true }]);
+    assert.ok(v.sink.framesDropped > 100);
+  });
+
+  test('keyframes-only returns to full rate once a keyframe shows the link has room', () => {
+    const v = setup();
+    v.run(1000);
+    v.readAll(1000);
+    v.run(2500);
+    v.readAll(2600);
+    assert.equal(v.queue.link.state, 'keyframes-only');
+    v.run(3010); // keyframe 90 at 3000 ms
+    v.readAll(3012); // read within 12 ms: 4 KB in ~10 ms is far above the stream's ~120 KB/s
+    assert.equal(v.queue.link.state, 'live');
+    const mark = v.transport.written.length;
+    v.run(3500);
+    assert.ok(v.framesSince(mark).length >= 14, 'deltas flow again');
+  });
+
+  test("the server's own stall does not count against the viewer", () => {
+    const stalled = { ms: 0 };
+    const v = setup(stalled);
+    v.run(200); // a probe at 0 and one at ~133 ms, whose pong will sit unread in our socket
+    // The event loop is blocked from 200 to 1100 ms. The frames due meanwhile are read all at once
+    // afterwards, before the pong that came in during the stall.
+    stalled.ms += 900;
+    for (let n = 6; n <= 33; n++) v.offer(1100);
+    assert.equal(v.queue.link.state, 'live');
+    assert.ok(v.queue.link.backlogMs(T0 + 1100) < MAX_AGE_MS, `${v.queue.link.backlogMs(T0 + 1100)} ms`);
+    v.readAll(1102);
+    for (let n = 34; n < 60; n++) {
+      v.offer((n * 1000) / FPS);
+      v.readAll((n * 1000) / FPS + 1);
+    }
+    assert.deepEqual(v.states, [], 'never drained');
+    assert.equal(v.framesSince(0).length, 60);
+  });
+
+  test('a backlog over the bound for less than a probe interval is not yet a fall', () => {
+    const v = setup();
+    v.run(100);
+    // 550 ms later every probe is past the bound, but only just now: the pongs may be sitting unread in
+    // our own socket (a turn of the loop away), so the queue waits a probe interval before draining.
+    v.offer(660, false);
+    assert.equal(v.queue.link.state, 'live');
+    v.offer(800, false);
+    assert.equal(v.queue.link.state, 'draining');
+  });
+
+  test('a pong that answers no probe changes nothing', () => {
+    const v = setup();
+    v.run(300);
+    v.queue.onPong(123456, T0 + 300);
+    v.queue.onPong(0, T0 + 300);
+    assert.equal(v.queue.link.state, 'live');
+    assert.ok(v.queue.link.backlogMs(T0 + 300) > 200, 'the probes still wait');
+  });
+});
