@@ -18,15 +18,7 @@ import {
   type Served,
   serve,
 } from '../helpers/cli.js';
-
-/** What `window.framewire.stats()` returns, as far as these tests read it. */
-interface PageStats {
-  publisher: { framesSent: number; codec: string | null } | null;
-  streams: Record<
-    string,
-    { framesReceived: number; framesPainted: number; latencyP50Ms: number; codec: string }
-  >;
-}
+import { expectLiveTile, startCamera, stats } from '../helpers/room-page.js';
 
 const ARTIFACTS = join(ROOT, 'test-artifacts');
 
@@ -34,10 +26,6 @@ let server: Served;
 let browser: Browser;
 let tmp = '';
 const pageErrors: string[] = [];
-
-function stats(page: Page): Promise<PageStats> {
-  return page.evaluate(() => (window as unknown as { framewire: { stats(): PageStats } }).framewire.stats());
-}
 
 /** Opens a room page in its own browser context (its own storage, like a separate person). */
 async function openRoom(room: string, name: string, watch = false): Promise<Page> {
@@ -47,56 +35,6 @@ async function openRoom(room: string, name: string, watch = false): Promise<Page
   await page.goto(`http://127.0.0.1:${server.httpPort}/r/${room}?name=${name}${watch ? '&watch' : ''}`);
   await page.waitForFunction(() => 'framewire' in window);
   return page;
-}
-
-async function startCamera(page: Page): Promise<void> {
-  await page.click('#start-camera');
-  await page.waitForFunction(
-    () =>
-      ((window as unknown as { framewire: { stats(): PageStats } }).framewire.stats().publisher?.framesSent ??
-        0) > 0,
-    undefined,
-    { timeout: 10_000 },
-  );
-}
-
-/** A small fingerprint of what a tile's canvas shows now (sampled pixels). */
-function canvasPixels(page: Page, streamName: string): Promise<number[]> {
-  return page.evaluate((name) => {
-    const canvas = document.querySelector<HTMLCanvasElement>(`[data-stream-name="${name}"] canvas`);
-    if (!canvas || canvas.width === 0) return [];
-    const ctx = canvas.getContext('2d');
-    if (!ctx) return [];
-    const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height);
-    const out: number[] = [];
-    for (let i = 0; i < data.length; i += Math.max(4, Math.floor(data.length / 4096 / 4) * 4))
-      out.push(data[i] ?? 0);
-    return out;
-  }, streamName);
-}
-
-/** Waits until the tile of `streamName` has painted frames, then checks its picture changes over time. */
-async function expectLiveTile(page: Page, streamName: string, withinMs: number): Promise<void> {
-  await page.waitForSelector(`[data-stream-name="${streamName}"] canvas`, { timeout: withinMs });
-  await poll(
-    async () => ((await stats(page)).streams[streamName]?.framesPainted ?? 0) >= 2,
-    withinMs,
-    `frames painted for ${streamName}`,
-  );
-  const first = await canvasPixels(page, streamName);
-  assert.ok(
-    first.some((v) => v !== 0),
-    'the tile shows a picture, not a black canvas',
-  );
-  const changed = await poll(
-    async () => {
-      const now = await canvasPixels(page, streamName);
-      return now.some((v, i) => v !== first[i]) ? now : undefined;
-    },
-    5000,
-    `the picture of ${streamName} to change`,
-  );
-  assert.ok(changed.length > 0);
 }
 
 before(async () => {

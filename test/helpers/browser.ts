@@ -4,11 +4,14 @@ import { type Browser, chromium } from 'playwright-core';
 export const CHROMIUM = '/usr/bin/chromium';
 
 /**
- * Launches headless Chromium with a fake camera, allowed unless `grantCamera` is false. The background-networking flags keep it
- * from calling out, which this machine's closed network refuses (GUIDE, section 5).
+ * Launches headless Chromium with a fake camera, allowed unless `grantCamera` is false, and any `args` of the
+ * test's own. The background-networking flags keep it from calling out, which this machine's closed network
+ * refuses (GUIDE, section 5).
  */
-export async function launchChromium(options: { grantCamera?: boolean } = {}): Promise<Browser> {
-  const { grantCamera = true } = options;
+export async function launchChromium(
+  options: { grantCamera?: boolean; args?: string[] } = {},
+): Promise<Browser> {
+  const { grantCamera = true, args = [] } = options;
   // playwright gives each launch a fresh, empty profile of its own.
   return chromium.launch({
     executablePath: CHROMIUM,
@@ -27,6 +30,7 @@ export async function launchChromium(options: { grantCamera?: boolean } = {}): P
       // Background tabs must keep decoding in tests that open several pages.
       '--disable-background-timer-throttling',
       '--disable-renderer-backgrounding',
+      ...args,
     ],
   });
 }

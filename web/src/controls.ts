@@ -23,7 +23,7 @@ export class CameraControls {
   private readonly sizeSelect: HTMLSelectElement;
   private readonly codecSelect: HTMLSelectElement;
   private readonly note = el('p', { class: 'camera-note', id: 'camera-note', hidden: '' });
-  /** Why the camera cannot be sent (the page's token does not allow it); null when it can. */
+  /** Why the camera cannot be sent (see {@link setUnavailable}); null when it can. */
   unavailable: string | null = null;
 
   constructor(
@@ -103,10 +103,10 @@ export class CameraControls {
   }
 
   /**
-   * Turns the Start button off for good and says why: the page's link does not allow sending (`token`), or
-   * this browser cannot send (`browser`).
+   * Turns the Start button off for good and says why: the page's link does not allow sending (`token`), this
+   * browser cannot send (`browser`), or this page is not secure, so the browser gives it no camera (`insecure`).
    */
-  setUnavailable(reason: string, cause: 'token' | 'browser' = 'token'): void {
+  setUnavailable(reason: string, cause: 'token' | 'browser' | 'insecure' = 'token'): void {
     this.unavailable = reason;
     this.button.disabled = true;
     this.button.title = reason;

@@ -1,12 +1,15 @@
 // A room page: the connection, your camera (unless watching), and a tile for everyone else.
 import type { Message } from '../../src/protocol/index.js';
 import { cameraErrorMessage, openCamera } from './camera.js';
+import { CANNOT_SEND_HERE, canDecodeVideo, canSendVideo, isSecurePage } from './capabilities.js';
 import { codecLabel } from './codecs.js';
 import { Connection, type ConnectionState, defaultSocketUrl } from './connection.js';
 import { CameraControls } from './controls.js';
 import { exposeStats, roomSnapshot } from './debug.js';
 import { el } from './dom.js';
+import { insecureNotice, NOT_SECURE_CAMERA } from './insecure-notice.js';
 import { streamNameFor } from './names.js';
+import { PlainVideoSet } from './plain-video-set.js';
 import { Publisher } from './publisher.js';
 import { RemoteSet } from './remote-set.js';
 import { enableEnlarge, localTile, type Tile } from './tile.js';
@@ -28,6 +31,8 @@ export interface RoomOptions {
 export class RoomPage {
   private readonly conn: Connection;
   private readonly remotes: RemoteSet;
+  /** Instead of {@link remotes} on a page that cannot decode video: the room's streams as plain video. */
+  private readonly plain: PlainVideoSet | null;
   private readonly grid = el('section', { class: 'grid', id: 'grid', 'aria-live': 'polite' });
   private readonly empty = el('div', { class: 'empty' });
   private readonly message = el('p', { class: 'message', role: 'alert', hidden: '' });
@@ -59,6 +64,13 @@ export class RoomPage {
       addTile: (tile) => this.grid.append(tile.element),
       changed: () => this.updateEmpty(),
     });
+    const secure = isSecurePage();
+    this.plain = canDecodeVideo()
+      ? null
+      : new PlainVideoSet(room, {
+          addTile: (tile) => this.grid.append(tile.element),
+          changed: () => this.updateEmpty(),
+        });
     this.controls = options.watch
       ? null
       : new CameraControls(
@@ -66,15 +78,25 @@ export class RoomPage {
           () => void this.toggleCamera(),
           () => void this.restartCamera(),
         );
-    // Say before the click that this link cannot send, rather than after it (the server still decides).
+    // Say before the click that this page or link cannot send, rather than after it (the server still
+    // decides). A page that is not secure comes first: no link and no browser can send from it.
     const grant = token ? readGrant(token) : null;
     const cannotSend = grant ? grantRefusal(grant, 'publish', room) : null;
-    if (this.controls && cannotSend)
+    if (this.controls && !secure) this.controls.setUnavailable(NOT_SECURE_CAMERA, 'insecure');
+    else if (this.controls && cannotSend)
       this.controls.setUnavailable(refusalMessage('publish', room, cannotSend));
     else if (this.controls && !canSendVideo()) this.controls.setUnavailable(CANNOT_SEND_HERE, 'browser');
     root.replaceChildren(
       this.topbar.element,
-      el('main', { class: 'room' }, this.controls?.element, this.message, this.grid, this.empty),
+      el(
+        'main',
+        { class: 'room' },
+        secure ? null : insecureNotice(new URL(location.href)),
+        this.controls?.element,
+        this.message,
+        this.grid,
+        this.empty,
+      ),
     );
     document.body.classList.toggle('watch', options.watch);
     enableEnlarge(this.grid);
@@ -95,6 +117,7 @@ export class RoomPage {
     });
     window.setInterval(() => this.tick(), REPORT_INTERVAL_MS);
     this.conn.start();
+    this.plain?.start();
   }
 
   private onState(state: ConnectionState, detail: string): void {
@@ -104,6 +127,11 @@ export class RoomPage {
   }
 
   private onSession(): void {
+    // Plain-video tiles come from the HTTP API: a subscribe would only bring frames this page cannot decode.
+    if (this.plain) {
+      this.publisher?.onSession();
+      return;
+    }
     this.subscribeRequest = this.conn.requestId();
     this.conn.send({ type: 'subscribe', requestId: this.subscribeRequest, room: this.room, name: '' });
     this.publisher?.onSession();
@@ -279,7 +307,7 @@ export class RoomPage {
     const cols = Math.max(1, Math.min(4, Math.ceil(Math.sqrt(count))));
     this.grid.style.setProperty('--cols', String(cols));
     this.grid.style.setProperty('--rows', String(Math.max(1, Math.ceil(count / cols))));
-    const nobody = this.remotes.size === 0;
+    const nobody = this.remotes.size === 0 && (this.plain?.size ?? 0) === 0;
     this.empty.hidden = !nobody;
     this.empty.replaceChildren(
       el('p', { class: 'empty-title' }, 'Nobody else is on camera yet.'),
@@ -290,13 +318,4 @@ export class RoomPage {
       ),
     );
   }
-}
-
-/** Said before any click in a browser that can watch but not send (Firefox today). */
-const CANNOT_SEND_HERE =
-  'This browser cannot send video yet (it lacks MediaStreamTrackProcessor or WebCodecs encoding): send from Chrome, Edge or another Chromium. You can watch here.';
-
-/** Whether this browser has what the publisher needs: camera frames as VideoFrames, and a VideoEncoder. */
-function canSendVideo(): boolean {
-  return typeof MediaStreamTrackProcessor !== 'undefined' && typeof VideoEncoder !== 'undefined';
 }

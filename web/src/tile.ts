@@ -62,6 +62,11 @@ export class Tile {
     this.figures.textContent = parts.join(' · ');
   }
 
+  /** Replaces the line of figures with `text`, for a tile whose picture has no figures of its own. */
+  setCaption(text: string): void {
+    this.figures.textContent = text;
+  }
+
   /** The picture has just appeared: the caption stops saying it is waiting before the next figures come. */
   showPicture(width: number, height: number): void {
     this.figures.textContent = `${width}×${height}`;
