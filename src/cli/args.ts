@@ -30,6 +30,7 @@ const FLAG_TAKES: Readonly<Record<string, string>> = {
   'tls-key': 'a PEM key file',
   config: 'a JSON file',
   record: 'a folder',
+  'state-dir': 'a folder',
   token: 'a token',
   secret: 'the secret',
 };
@@ -43,6 +44,7 @@ const FREE_TEXT_FLAGS: ReadonlySet<string> = new Set([
   'tls-key',
   'config',
   'record',
+  'state-dir',
   'token',
   'secret',
 ]);

@@ -1,6 +1,8 @@
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { formatAddress } from '../protocol/address.js';
-import { RecordDirError, startServer, TlsConfigError } from '../server/index.js';
+import { RecordDirError, type RelayServer, startServer, TlsConfigError } from '../server/index.js';
+import { addressesToOpen, certificateNames } from '../server/ops/addresses.js';
 import { secretFromEnv, WeakSecretError } from '../server/ops/auth.js';
 import {
   DEFAULT_CONFIG,
@@ -9,17 +11,30 @@ import {
   type ServerConfig,
 } from '../server/ops/config.js';
 import { ConfigError, loadConfigFile } from '../server/ops/config-file.js';
+import { Logger } from '../server/ops/log.js';
+import { ensureSelfSignedCert, type SelfSignedCert, SelfSignedCertError } from '../server/ops/self-signed.js';
+import { defaultStateDir } from '../server/ops/state-dir.js';
+import { chooseTlsMode } from '../server/ops/tls-mode.js';
 import { parsePort, withUsage } from './args.js';
 import { aborted, type CliContext, type Command } from './command.js';
 import { parseDurationMs } from './duration.js';
 import { CliError, usageError } from './errors.js';
 
-const USAGE = `Usage: framewire serve [--host H] [--tcp-port P] [--http-port P] [--tls-cert FILE --tls-key FILE]
+const USAGE = `Usage: framewire serve [--host H] [--tcp-port P] [--http-port P]
+                       [--tls-cert FILE --tls-key FILE | --no-tls] [--state-dir DIR]
                        [--record DIR [--record-segment 10m]] [--config FILE]
 
 Runs the relay server until Ctrl-C (or SIGTERM), then tells clients it is shutting down and exits.
 Once it listens it prints \`framewire listening on tcp://H:P\` (\`tls://H:P\` with TLS), then a line
 with the HTTP address (web app, JSON API, WebSocket). Log lines go to stderr.
+
+TLS: on 127.0.0.1 (the default) the ports are plain: a browser on this machine treats http://127.0.0.1
+as secure. On any other --host (0.0.0.0 included) they speak TLS, since a page opened over plain http://
+from another machine gets no camera and no video codecs: with --tls-cert/--tls-key when given, else with
+a self-signed certificate that serve makes and keeps in --state-dir (reused on restart while valid and
+naming this machine's addresses). Then it also prints the https:// addresses to open from other machines,
+the certificate file and its SHA-256 fingerprint: the browser asks once to trust it, and CLI clients pass
+the file as --ca.
 
 Flags:
   --host H         address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
@@ -28,6 +43,9 @@ Flags:
   --tls-cert FILE  PEM certificate (chain) of the server; with --tls-key, the TCP port speaks TLS and the
                    HTTP port HTTPS and WSS (no plain fallback). Clients then use --server tls://H:P
   --tls-key FILE   PEM private key of --tls-cert
+  --no-tls         plain TCP and HTTP on any --host, e.g. behind a proxy that does TLS (not with --tls-cert)
+  --state-dir DIR  where the self-signed certificate is kept, in DIR/tls/ (default
+                   $XDG_STATE_HOME/framewire, else ~/.local/state/framewire)
   --record DIR     record every stream to DIR/<room>/<name>-<UTC time>.webm (VP8/VP9/AV1) or .mp4 (H.264);
                    the API can stop and restart a stream's recording. Ctrl-C/SIGTERM finalise the files;
                    after a crash or kill -9 a file still plays up to its last keyframe
@@ -63,6 +81,8 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
           'http-port': { type: 'string' },
           'tls-cert': { type: 'string' },
           'tls-key': { type: 'string' },
+          'no-tls': { type: 'boolean' },
+          'state-dir': { type: 'string' },
           record: { type: 'string' },
           'record-segment': { type: 'string' },
           config: { type: 'string' },
@@ -88,8 +108,19 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     flags['http-port'] === undefined
       ? (file.httpPort ?? DEFAULT_HTTP_PORT)
       : parsePort('serve', 'http-port', flags['http-port']);
-  const tlsCert = flags['tls-cert'] ?? file.tlsCert ?? null;
-  const tlsKey = flags['tls-key'] ?? file.tlsKey ?? null;
+  const noTls = flags['no-tls'] === true;
+  if (noTls && (flags['tls-cert'] !== undefined || flags['tls-key'] !== undefined)) {
+    const tlsFlag = flags['tls-cert'] !== undefined ? '--tls-cert' : '--tls-key';
+    throw usageError(
+      'serve',
+      `--no-tls (plain TCP and HTTP) and ${tlsFlag} (TLS) cannot go together: keep one`,
+    );
+  }
+  // Flags win over the file: --no-tls also sets aside a tlsCert/tlsKey given there.
+  let tlsCert = noTls ? null : (flags['tls-cert'] ?? file.tlsCert ?? null);
+  let tlsKey = noTls ? null : (flags['tls-key'] ?? file.tlsKey ?? null);
+  const stateDir = flags['state-dir'] ?? file.stateDir ?? defaultStateDir();
+  if (stateDir === '') throw usageError('serve', '--state-dir needs a folder name');
   const recordDir = flags.record ?? file.recordDir ?? null;
   if (recordDir === '') throw usageError('serve', '--record needs a folder name');
   const recordSegmentMs =
@@ -111,7 +142,14 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   } catch (err) {
     throw new CliError((err as Error).message);
   }
-  let server: Awaited<ReturnType<typeof startServer>>;
+  const sink = (line: string) => ctx.stderr.write(`${line}\n`);
+  let selfSigned: SelfSignedCert | null = null;
+  if (chooseTlsMode({ host, certGiven: tlsCert !== null, noTls }) === 'self-signed') {
+    selfSigned = await selfSignedCert(host, stateDir, new Logger(sink));
+    tlsCert = selfSigned.certFile;
+    tlsKey = selfSigned.keyFile;
+  }
+  let server: RelayServer;
   try {
     server = await startServer({
       ...file,
@@ -123,7 +161,8 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       tlsKey,
       recordDir,
       recordSegmentMs,
-      log: (line) => ctx.stderr.write(`${line}\n`),
+      stateDir,
+      log: sink,
     });
   } catch (err) {
     if (
@@ -149,9 +188,49 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   // The first line is the contract scripts and tests read; keep its form (tcp:// or tls://).
   ctx.stdout.write(`framewire listening on ${server.tcpUrl}\n`);
   ctx.stdout.write(`framewire web app and API on ${server.httpUrl}\n`);
+  if (selfSigned !== null) ctx.stdout.write(selfSignedNotice(server, selfSigned));
   await aborted(ctx.signal);
   await server.close();
   return 0;
+}
+
+/** The kept (or a new) self-made certificate naming every address of this machine and `host`. */
+async function selfSignedCert(host: string, stateDir: string, log: Logger): Promise<SelfSignedCert> {
+  try {
+    return await ensureSelfSignedCert({
+      stateDir,
+      names: certificateNames(host, os.networkInterfaces(), os.hostname()),
+      // Browsers show it on their warning page: it tells which machine the certificate is for.
+      commonName: `framewire on ${os.hostname()}`,
+      log,
+    });
+  } catch (err) {
+    if (err instanceof SelfSignedCertError) throw new CliError(err.message);
+    throw err;
+  }
+}
+
+/**
+ * What a person needs to reach a server on its self-made certificate: where to point a browser from
+ * another machine, which certificate the browser will show (to compare before trusting it), and what CLI
+ * clients pass.
+ */
+function selfSignedNotice(server: RelayServer, cert: SelfSignedCert): string {
+  const hosts = addressesToOpen(server.host, os.networkInterfaces());
+  const lines = hosts.map(
+    (h) => `framewire open from other machines: https://${formatAddress(h, server.httpPort)}`,
+  );
+  if (hosts.length === 0) {
+    lines.push('framewire open from other machines: none found (this machine has no network address now)');
+  }
+  const cliHost = hosts[0] ?? '127.0.0.1';
+  lines.push(
+    `framewire TLS certificate (self-signed by framewire, valid until ${cert.validTo.toISOString().slice(0, 10)}): ${cert.certFile}`,
+    `framewire certificate SHA-256 fingerprint: ${cert.fingerprint256}`,
+    'framewire browsers warn once about it: check the fingerprint, then Advanced -> Proceed (or install the certificate file)',
+    `framewire CLI clients: --server tls://${formatAddress(cliHost, server.tcpPort)} --ca ${cert.certFile}`,
+  );
+  return `${lines.join('\n')}\n`;
 }
 
 /** `framewire serve`: the relay server. */

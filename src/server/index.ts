@@ -11,6 +11,7 @@ import { roomRoutes } from './http/routes/rooms.js';
 import { snapshotRoutes } from './http/routes/snapshot.js';
 import { createHttpServer } from './http/server.js';
 import { defaultWebRoot, staticFiles } from './http/static-files.js';
+import { isLoopbackHost } from './ops/addresses.js';
 import { checkSecret, tokenVerifier } from './ops/auth.js';
 import { checkConfig, DEFAULT_CONFIG, type ServerConfig, type ServerRelay } from './ops/config.js';
 import { Logger, type LogSink } from './ops/log.js';
@@ -89,6 +90,7 @@ export class RelayServer {
       const { relay, listeners } = this;
       relay.log.info('shutdown', { connections: relay.connections.size });
       clearInterval(this.rateTimer);
+      relay.stallClock.stop();
       // Recordings end now, at the shutdown, not when their publishers go; close() resolves once every
       // file is finalised, so a SIGTERM never leaves a file without its index.
       const recorded = this.recordings.close();
@@ -152,17 +154,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
     access: config.secret === null ? 'open' : 'tokens',
     record: config.recordDir ?? undefined,
   });
-  if (config.secret === null && !isLoopback(config.host)) {
+  if (config.secret === null && !isLoopbackHost(config.host)) {
     relay.log.warn('open-mode', {
       host: config.host,
       hint: 'no FRAMEWIRE_SECRET: anyone who can reach this address can publish and watch',
     });
   }
   return server;
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

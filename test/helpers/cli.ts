@@ -6,7 +6,7 @@ import { after, before } from 'node:test';
 
 // The real launcher, as a user runs it: it imports the compiled CLI from dist/.
 export const ROOT = resolve(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'bin/framewire');
+export const BIN = join(ROOT, 'bin/framewire');
 
 /** How a finished command ended. */
 export interface Result {
@@ -87,23 +87,30 @@ export function serve(
   env: NodeJS.ProcessEnv = process.env,
   extra: string[] = [],
 ): Promise<Served> {
+  const args = [BIN, 'serve', '--tcp-port', String(ports.tcp), '--http-port', String(ports.http), ...extra];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  started.add(child);
+  return servedAt(child, '127.0.0.1');
+}
+
+/**
+ * Reads the ports a `framewire serve` child listening on `host` prints on its first lines (the child must
+ * have piped stdout and stderr); rejects with its stderr if it exits or prints nothing in time. Forgets the
+ * child in {@link started} once it has exited.
+ */
+export function servedAt(child: ChildProcess, host: string): Promise<Served> {
+  const at = host.replace(/[.[\]]/g, '\\$&');
   return new Promise((resolvePromise, reject) => {
-    const args = [BIN, 'serve', '--tcp-port', String(ports.tcp), '--http-port', String(ports.http), ...extra];
-    const child = spawn(process.execPath, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env,
-    });
-    started.add(child);
     let out = '';
     let err = '';
-    child.stderr.setEncoding('utf8').on('data', (s: string) => {
+    child.stderr?.setEncoding('utf8').on('data', (s: string) => {
       err += s;
     });
     const timer = setTimeout(() => reject(new Error(`serve printed no address in time\n${err}`)), 10_000);
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+    child.stdout?.setEncoding('utf8').on('data', (s: string) => {
       out += s;
-      const tcp = /^framewire listening on (tcp|tls):\/\/127\.0\.0\.1:(\d+)$/m.exec(out);
-      const http = /^framewire web app and API on https?:\/\/127\.0\.0\.1:(\d+)$/m.exec(out);
+      const tcp = new RegExp(`^framewire listening on (tcp|tls)://${at}:(\\d+)$`, 'm').exec(out);
+      const http = new RegExp(`^framewire web app and API on https?://${at}:(\\d+)$`, 'm').exec(out);
       if (tcp && http) {
         clearTimeout(timer);
         resolvePromise({ child, port: Number(tcp[2]), httpPort: Number(http[1]), tls: tcp[1] === 'tls' });

@@ -35,6 +35,12 @@ export interface ServerConfig extends RelayConfig {
   /** PEM private key file of {@link tlsCert}. */
   tlsKey: string | null;
   /**
+   * Folder kept across restarts: `serve` keeps its self-made TLS certificate there (in `tls/`) when it
+   * listens beyond loopback without {@link tlsCert}. Null: `$XDG_STATE_HOME/framewire`, else
+   * `~/.local/state/framewire`. Read by `serve` (`--state-dir`); startServer itself keeps nothing.
+   */
+  stateDir: string | null;
+  /**
    * Folder recordings are written to (`<dir>/<room>/<name>-<UTC time>.webm|mp4`); every stream is recorded
    * from the moment it opens, and the API can stop and restart a recording. Null: nothing is recorded and
    * the API refuses to start a recording. `serve --record DIR` sets it.
@@ -70,6 +76,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   secret: null,
   tlsCert: null,
   tlsKey: null,
+  stateDir: null,
   recordDir: null,
   // Ten minutes: a file small enough to copy and scrub through, few enough files for a day of cameras.
   recordSegmentMs: 10 * 60 * 1000,
