@@ -14,7 +14,7 @@ import {
 import { Totals } from '../../src/server/core/totals.js';
 import { type Outgoing, outgoing } from '../../src/server/core/transport.js';
 import { type FrameSink, ViewerQueue } from '../../src/server/core/viewer-queue.js';
-import { FakeTransport } from '../helpers/fake-transport.js';
+import { drainAll, FakeTransport } from '../helpers/fake-transport.js';
 
 const MAX_AGE_MS = 500;
 const FPS = 30;
@@ -72,6 +72,23 @@ function setup(stalled: { ms: number } = { ms: 0 }) {
         if (m?.type === 'ping') queue.onPong((m as PingMessage).id, T0 + ms);
       }
     },
+    /**
+     * The viewer reads at `bytesPerSec` from time 0 (a slow link): at `ms` it has read that many bytes of
+     * what was written, and answers the pings among them, each when its last byte arrived.
+     */
+    readAtRate(bytesPerSec: number, ms: number): void {
+      const messages = transport.messages();
+      let position = 0;
+      for (let i = 0; i < transport.written.length; i++) {
+        position += (transport.written[i] as Outgoing).framed.length;
+        const arrival = (position * 1000) / bytesPerSec;
+        if (arrival > ms) return;
+        if (i < readUpTo) continue;
+        readUpTo = i + 1;
+        const m = messages[i];
+        if (m?.type === 'ping') queue.onPong(m.id, T0 + arrival);
+      }
+    },
     /** Seqs and key flags of the frames written since message index `from`. */
     framesSince(from: number) {
       return transport
@@ -126,6 +143,22 @@ describe('a backlog in buffers we cannot see', () => {
     const after = v.framesSince(resumed);
     assert.equal(after[0]?.key, true, 'resumes at a keyframe');
     assert.equal(after[0]?.seq, 60);
+  });
+
+  test('a link slower than the stream is caught by its reading rate before the oldest probe is a bound old', () => {
+    const v = setup();
+    // 120 KB/s offered, 40 KB/s read: the backlog grows by 2 s every second. The oldest probe reaches
+    // 500 ms only at ~750 ms (1.5 s behind by then); the unread bytes at the measured rate say so sooner.
+    for (let n = 0; v.queue.link.state === 'live' && n < 60; n++) {
+      const t = (n * 1000) / FPS;
+      v.readAtRate(40_000, t);
+      v.offer(t);
+    }
+    assert.equal(v.queue.link.state, 'draining');
+    const fell = v.states[0]?.backlogMs ?? 0;
+    const sent = v.framesSince(0).length;
+    assert.ok(sent <= 20, `drained after ${sent} frames (${Math.round((sent * 1000) / FPS)} ms)`);
+    assert.ok(fell > MAX_AGE_MS && fell < 1500, `backlog ${fell} ms when the drain started`);
   });
 
   test('a link that cannot carry the stream gets keyframes only, each once the previous one was read', () => {
@@ -198,6 +231,29 @@ describe('a backlog in buffers we cannot see', () => {
     assert.equal(v.queue.link.state, 'live');
     v.offer(800, false);
     assert.equal(v.queue.link.state, 'draining');
+  });
+
+  test("a joiner's cached deltas follow its keyframe one round trip later on a fast link", () => {
+    const v = setup();
+    const gop = [frame(0, true, 20_000), ...Array.from({ length: 20 }, (_, i) => frame(i + 1, false))];
+    v.queue.catchUp(v.sink, gop, T0);
+    assert.deepEqual(v.framesSince(0), [{ seq: 0, key: true }], 'the keyframe at once, the deltas held');
+    assert.equal(v.transport.messages().at(-1)?.type, 'ping', 'a probe right after it');
+    v.readAll(3); // answered 3 ms later
+    drainAll(v.transport, v.queue); // the kernel takes what Node holds, as fast as it is written
+    assert.equal(v.framesSince(0).length, 21, 'then the whole GOP');
+    assert.equal(v.sink.framesDropped, 0);
+  });
+
+  test("on a link slower than the stream a joiner's cached deltas are shed, and it starts at the next keyframe", () => {
+    const v = setup();
+    const gop = [frame(0, true, 20_000), ...Array.from({ length: 20 }, (_, i) => frame(i + 1, false))];
+    v.queue.catchUp(v.sink, gop, T0);
+    v.readAll(900); // the keyframe took 900 ms to read
+    assert.deepEqual(v.framesSince(0), [{ seq: 0, key: true }], 'the stale deltas never went out');
+    assert.equal(v.sink.framesDropped, 20);
+    assert.equal(v.sink.needsKey, true, 'it waits for the next keyframe');
+    assert.deepEqual(v.skips, [v.sink], 'and asks for one');
   });
 
   test('a pong that answers no probe changes nothing', () => {

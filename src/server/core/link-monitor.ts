@@ -10,6 +10,8 @@ interface Probe {
   stalledAt: number;
   /** Bytes written to the viewer since the previous probe: what had to be read before this one. */
   bytes: number;
+  /** performance.now() from which those bytes were written: the previous probe's time, or this one's. */
+  since: number;
 }
 
 /** Unanswered probes kept at most; past this none is sent until answers come (the oldest says enough). */
@@ -20,27 +22,17 @@ const LIVE_PROOF_MS = 5000;
 const FALLS_TO_KEYFRAMES_ONLY = 2;
 /** Headroom the link must show over what the viewer's streams need before full rate is tried again. */
 const RATE_HEADROOM = 1.25;
-/** From keyframes-only, full rate is tried again at least this often, whatever the estimate says. */
-const RETRY_LIVE_MS = 30_000;
+/**
+ * From keyframes-only, full rate is tried again at least this often, whatever the estimate says: the
+ * sender's congestion control (BBR's pacing rate, say) can keep a link that has recovered looking slow
+ * for many seconds, and a failed try costs one fall, within the bound.
+ */
+const RETRY_LIVE_MS = 10_000;
+/** A reading-rate sample spans at least this long: pongs read together say nothing about the rate. */
+const MIN_RATE_SAMPLE_MS = 10;
 /** The offered rate is measured over windows this long. */
 const RATE_WINDOW_MS = 1000;
 
-/**
- * How far behind one viewer really is, through every buffer: ours, Node's, the kernel's on both ends and
- * the viewer's own. The queue writes a ping in line with the frames; its pong comes back only once the
- * viewer has read everything written before it, so the age of the oldest unanswered ping (less the base
- * round trip) is the viewer's backlog, wherever the bytes sit. From that it keeps the viewer's state:
- *
- * - `live`: every frame is sent; a backlog past the bound starts a drain.
- * - `draining`: nothing but control messages is sent until a ping written at the start of the drain
- *   comes back (the pipe is empty); then live again from the next keyframe.
- * - `keyframes-only`: after falling behind twice soon after resuming, the link cannot carry the streams:
- *   a keyframe is sent only when the previous one has been read, so the picture stays at the live edge.
- *   Each keyframe's delivery measures the link; full rate is tried again once it shows room for the
- *   streams (or every RETRY_LIVE_MS in any case).
- *
- * Pure bookkeeping with the clock passed in; the viewer queue acts on what it says.
- */
 export class LinkMonitor {
   state: LinkState = 'live';
   readonly probeIntervalMs: number;
@@ -48,9 +40,17 @@ export class LinkMonitor {
   private nextId = 1;
   private lastProbeAt = Number.NEGATIVE_INFINITY;
   private bytesSinceProbe = 0;
-  /** Smallest probe round trip seen: the link's own delay, which is not backlog. */
-  private baseRttMs = Number.POSITIVE_INFINITY;
-  private lastBacklogMs = 0;
+  /** Bytes written before the newest probe and not yet read (the unanswered probes' bytes). */
+  private unreadBytes = 0;
+  /** The last answered probe's round trip, ms: the backlog shown when nothing waits. */
+  private lastDelayMs = 0;
+  /** performance.now() of the last pong. */
+  private lastPongAt = Number.NEGATIVE_INFINITY;
+  /** Bytes per second the viewer reads while it has a backlog (its link's rate); 0 until measured. */
+  private readRate = 0;
+  /** Bytes read, and since when, not yet in a rate sample (the span was too short). */
+  private sampleBytes = 0;
+  private sampleSince = 0;
   /** While draining: the probe whose answer means the pipe is empty. */
   private drainProbeId = 0;
   private liveSince: number;
@@ -75,11 +75,19 @@ export class LinkMonitor {
     this.windowStart = now;
   }
 
-  /** The backlog now, ms: the oldest unanswered probe's age, or the last answered one's delay. */
+  /** The backlog now, ms: the oldest unanswered probe's age or the prediction, whichever is larger. */
   backlogMs(now: number): number {
     const oldest = this.probes.peek();
-    if (oldest === undefined) return this.lastBacklogMs;
-    return Math.max(this.lastBacklogMs, this.age(oldest, now) - this.baseRtt());
+    if (oldest === undefined) return this.lastDelayMs;
+    return Math.max(this.age(oldest, now), this.predictedMs());
+  }
+
+  /** True when the viewer is known to read `bytes` more within half the bound (its rate was measured). */
+  canTake(bytes: number): boolean {
+    return (
+      this.readRate > 0 &&
+      ((this.unreadBytes + this.bytesSinceProbe + bytes) * 1000) / this.readRate <= this.maxBacklogMs / 2
+    );
   }
 
   /** True when nothing written is still unread (no probe waits for its answer). */
@@ -116,7 +124,11 @@ export class LinkMonitor {
   probe(now: number): number {
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
-    this.probes.push({ id, at: now, stalledAt: this.stalledMs(), bytes: this.bytesSinceProbe });
+    // A stream's bytes are written at its frame rate, so those of this probe began right after the
+    // previous probe; in keyframes-only the one keyframe was written just now.
+    const since = this.state === 'live' && Number.isFinite(this.lastProbeAt) ? this.lastProbeAt : now;
+    this.probes.push({ id, at: now, stalledAt: this.stalledMs(), bytes: this.bytesSinceProbe, since });
+    this.unreadBytes += this.bytesSinceProbe;
     this.bytesSinceProbe = 0;
     this.lastProbeAt = now;
     return id;
@@ -124,17 +136,18 @@ export class LinkMonitor {
 
   /**
    * True when a live viewer's backlog has stayed past the bound for a probe interval: the caller should
-   * start a drain. Only unanswered probes count (an answered one's delay is history), and the wait tells
-   * a slow viewer from a stall of our own: after the event loop was blocked, every probe looks old until
-   * the pongs waiting in our socket are read, which takes a turn or two, not a probe interval.
+   * start a drain. Past the bound means the oldest unanswered probe is older than the bound, or, once it
+   * is half that old (so a mere keyframe in flight does not count), the unread bytes at the viewer's
+   * reading rate say so. The wait tells a slow viewer from a stall of our own: after the event loop was
+   * blocked, every probe looks old until the pongs waiting in our socket are read, a turn or two later.
    */
   behind(now: number): boolean {
     const oldest = this.probes.peek();
-    if (
-      this.state !== 'live' ||
-      oldest === undefined ||
-      now - oldest.at - this.baseRtt() <= this.maxBacklogMs
-    ) {
+    const age = oldest === undefined ? 0 : this.age(oldest, now);
+    const over =
+      this.state === 'live' &&
+      (age > this.maxBacklogMs || (age > this.maxBacklogMs / 2 && this.predictedMs() > this.maxBacklogMs));
+    if (!over) {
       this.overSince = null;
       return false;
     }
@@ -159,11 +172,25 @@ export class LinkMonitor {
     const oldest = this.probes.peek();
     if (oldest === undefined || id < oldest.id || id >= this.nextId) return null;
     // A pong answers its probe and every earlier one (they were read first).
-    let probe = this.probes.shift() as Probe;
-    while (probe.id !== id) probe = this.probes.shift() as Probe;
-    const delay = this.age(probe, now);
-    this.baseRttMs = Math.min(this.baseRttMs, delay);
-    this.lastBacklogMs = Math.max(0, delay - this.baseRtt());
+    let read = 0;
+    const since = oldest.since;
+    let probe: Probe;
+    do {
+      probe = this.probes.shift() as Probe;
+      read += probe.bytes;
+    } while (probe.id !== id);
+    this.unreadBytes -= read;
+    this.lastDelayMs = this.age(probe, now);
+    // The viewer read these bytes between the moment they began to be written (or it finished the
+    // previous ones, if later) and now: no faster than its link, and as fast when it had a backlog.
+    if (this.state === 'keyframes-only') {
+      // A keyframe written into an empty pipe: its delivery time alone is the link's rate, now.
+      this.readRate = (read * 1000) / Math.max(1, this.lastDelayMs);
+      this.sampleBytes = 0;
+    } else {
+      this.measureRate(read, Math.max(since, this.lastPongAt), now);
+    }
+    this.lastPongAt = now;
     if (this.state === 'draining' && id === this.drainProbeId) {
       if (this.quickFalls >= FALLS_TO_KEYFRAMES_ONLY) {
         this.state = 'keyframes-only';
@@ -173,30 +200,43 @@ export class LinkMonitor {
       }
       return this.state;
     }
-    if (this.state === 'keyframes-only' && probe.bytes > 0) {
-      // The probe followed a keyframe written into an empty pipe: its delivery time is the link's rate.
-      const linkRate = (probe.bytes * 1000) / Math.max(1, this.lastBacklogMs);
-      if (linkRate >= RATE_HEADROOM * this.offeredRate || now - this.keyframesOnlySince >= RETRY_LIVE_MS) {
-        this.resume(now);
-        // One quick fall is enough to come back here: the link has failed this rate before.
-        this.quickFalls = FALLS_TO_KEYFRAMES_ONLY - 1;
-        return this.state;
-      }
+    if (
+      this.state === 'keyframes-only' &&
+      (this.readRate >= RATE_HEADROOM * this.offeredRate || now - this.keyframesOnlySince >= RETRY_LIVE_MS)
+    ) {
+      this.resume(now);
+      // One quick fall is enough to come back here: the link has failed this rate before.
+      this.quickFalls = FALLS_TO_KEYFRAMES_ONLY - 1;
+      return this.state;
     }
     return null;
   }
 
+  /** What the unread bytes take to read at the viewer's measured rate, ms; 0 while the rate is unknown. */
+  private predictedMs(): number {
+    if (this.readRate === 0) return 0;
+    return ((this.unreadBytes + this.bytesSinceProbe) * 1000) / this.readRate;
+  }
+
+  /** Adds `bytes` read from `since` to `now` to the reading rate, once a sample spans long enough. */
+  private measureRate(bytes: number, since: number, now: number): void {
+    if (this.sampleBytes === 0) this.sampleSince = since;
+    this.sampleBytes += bytes;
+    const ms = now - this.sampleSince;
+    if (this.sampleBytes === 0 || ms < MIN_RATE_SAMPLE_MS) return;
+    const rate = (this.sampleBytes * 1000) / ms;
+    this.readRate = this.readRate === 0 ? rate : 0.5 * this.readRate + 0.5 * rate;
+    this.sampleBytes = 0;
+  }
+
   /** How long `probe` has waited for its answer, less the time the server itself was stalled. */
   private age(probe: Probe, now: number): number {
-    return now - probe.at - (this.stalledMs() - probe.stalledAt);
+    // Never below zero: the stall clock's lateness can include work that did not hold this answer up.
+    return Math.max(0, now - probe.at - (this.stalledMs() - probe.stalledAt));
   }
 
   private resume(now: number): void {
     this.state = 'live';
     this.liveSince = now;
-  }
-
-  private baseRtt(): number {
-    return Number.isFinite(this.baseRttMs) ? this.baseRttMs : 0;
   }
 }

@@ -150,8 +150,7 @@ export class Stream {
 
   /** Starts a new viewer on the cached GOP, so it decodes at once rather than at the next keyframe. */
   catchUp(sub: Subscription, now: number): void {
-    const gop = this.gop.snapshot;
-    for (let i = 0; i < gop.length; i++) sub.conn.queue.offerFrame(sub, gop[i] as Outgoing, i === 0, now);
+    sub.conn.queue.catchUp(sub, this.gop.snapshot, now);
   }
 
   /** Updates fps and bitrate from the counters; called on a timer, never on the frame path. */

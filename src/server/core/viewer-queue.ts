@@ -76,6 +76,8 @@ export class ViewerQueue implements Batchable {
   /** Streams that lost frames while draining or on keyframes only: they get a keyframe request on resume. */
   private readonly waiting = new Set<FrameSink>();
   private readonly probes: boolean;
+  /** While set, queued messages wait for the answer to this probe (a joiner's catch-up, see catchUp). */
+  private holdProbeId: number | null = null;
 
   constructor(
     private readonly transport: Transport,
@@ -147,6 +149,7 @@ export class ViewerQueue implements Batchable {
 
   /** Takes a viewer's pong: it says how much of what was written the viewer has read. */
   onPong(id: number, now = performance.now()): void {
+    if (this.holdProbeId !== null && id >= this.holdProbeId) this.release(now);
     const state = this.link.answered(id, now);
     if (state === null) return;
     if (state === 'live') {
@@ -155,6 +158,28 @@ export class ViewerQueue implements Batchable {
       this.waiting.clear();
     }
     this.hooks.onLinkState(state, Math.round(this.link.backlogMs(now)));
+  }
+
+  /**
+   * Starts `sink` on a cached GOP: the keyframe at once, the deltas after it once the link has shown it
+   * can take them within the age bound. On a fresh connection that means once the probe written after the
+   * keyframe comes back: on a fast link a round trip later; on a link slower than the stream the deltas
+   * have grown older than the bound by then and are shed, and the viewer goes on from the next keyframe
+   * rather than spending seconds reading a past it would then have to drain.
+   */
+  catchUp(sink: FrameSink, gop: readonly Outgoing[], now: number): void {
+    const key = gop[0];
+    if (key === undefined) return;
+    this.offerFrame(sink, key, true, now);
+    let rest = 0;
+    for (let i = 1; i < gop.length; i++) rest += (gop[i] as Outgoing).framed.length;
+    if (this.probes && rest > 0 && this.holdProbeId === null && !this.link.canTake(rest)) {
+      this.holdProbeId = this.writeProbe(now);
+      // Everything from here queues behind the probe until its answer (pump() holds it back).
+      for (let i = 1; i < gop.length; i++) this.enqueue({ message: gop[i] as Outgoing, sink, at: now });
+      return;
+    }
+    for (let i = 1; i < gop.length; i++) this.offerFrame(sink, gop[i] as Outgoing, false, now);
   }
 
   /** Sends a control message (never dropped). Returns false if the peer has stopped reading. */
@@ -170,6 +195,7 @@ export class ViewerQueue implements Batchable {
 
   /** Moves queued messages to the transport while it has room; call when the transport drains. */
   pump(): void {
+    if (this.holdProbeId !== null) return;
     while (this.transport.bufferedBytes < TRANSPORT_HIGH_WATER) {
       const item = this.queue.shift();
       if (item === undefined) return;
@@ -186,6 +212,14 @@ export class ViewerQueue implements Batchable {
   flushBatch(): void {
     this.corked = false;
     this.transport.uncork();
+    this.pump();
+  }
+
+  /** Ends a catch-up hold: what waited goes out, unless it has grown older than the bound meanwhile. */
+  private release(now: number): void {
+    this.holdProbeId = null;
+    const oldest = this.queue.peek();
+    if (oldest !== undefined && now - oldest.at > this.limits.maxAgeMs) this.shedFrames();
     this.pump();
   }
 
