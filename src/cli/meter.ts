@@ -2,8 +2,9 @@
 const MAX_LATENCY_SAMPLES = 1000;
 
 /**
- * One window's figures: frames per second, kbit/s, latency p50/p95 (ms, null when unknown), drops, and the
- * frames of a catch-up burst (the server's cached GOP on joining), which the live figures leave out.
+ * One window's figures: frames per second, kbit/s, latency p50/p95 (ms, null when unknown), drops (of
+ * which `discarded` arrived but were too old to pass on), and the frames of a catch-up burst (the server's
+ * cached GOP on joining), which the live figures leave out.
  */
 export interface MeterReading {
   fps: number;
@@ -11,6 +12,7 @@ export interface MeterReading {
   latencyMs: number | null;
   latencyP95Ms: number | null;
   drops: number;
+  discarded: number;
   catchUp: number;
 }
 
@@ -19,12 +21,14 @@ export class Meter {
   private frames = 0;
   private bytes = 0;
   private drops = 0;
+  private discarded = 0;
   private catchUp = 0;
   private latencies: number[] = [];
   private windowStart = performance.now();
   /** Totals since the meter started. */
   totalFrames = 0;
   totalDrops = 0;
+  totalDiscarded = 0;
 
   /** Records one frame of `bytes`; `latencyMs` when it is known. */
   frame(bytes: number, latencyMs?: number): void {
@@ -33,6 +37,17 @@ export class Meter {
     this.bytes += bytes;
     if (latencyMs !== undefined && this.latencies.length < MAX_LATENCY_SAMPLES)
       this.latencies.push(latencyMs);
+  }
+
+  /**
+   * Records a frame that arrived too old to pass on: a drop, not a frame of the rate, but its latency counts
+   * (latency is capture to arrival, and it is what says how far behind the link is).
+   */
+  discard(latencyMs: number): void {
+    this.drop();
+    this.discarded++;
+    this.totalDiscarded++;
+    if (this.latencies.length < MAX_LATENCY_SAMPLES) this.latencies.push(latencyMs);
   }
 
   /** Records a frame of the catch-up burst: passed on, but not part of the live rate or latency. */
@@ -57,11 +72,13 @@ export class Meter {
       latencyMs: percentile(this.latencies, 0.5),
       latencyP95Ms: percentile(this.latencies, 0.95),
       drops: this.drops,
+      discarded: this.discarded,
       catchUp: this.catchUp,
     };
     this.frames = 0;
     this.bytes = 0;
     this.drops = 0;
+    this.discarded = 0;
     this.catchUp = 0;
     this.latencies = [];
     this.windowStart = now;

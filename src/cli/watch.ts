@@ -1,16 +1,15 @@
 import { parseArgs } from 'node:util';
 import { ClientError } from '../client/errors.js';
-import { type Display, missingDisplay, startDisplay } from '../media/display.js';
-import { createRecorder, type Recorder } from '../media/recorder.js';
+import { missingDisplay } from '../media/display.js';
 import { nowMicros } from '../media/source.js';
 import { formatAddress } from '../protocol/address.js';
-import type { DecoderConfig, FrameMessage, StreamAddedMessage } from '../protocol/messages.js';
+import type { LinkState, StreamAddedMessage } from '../protocol/messages.js';
 import { DEFAULT_HTTP_PORT } from '../server/ops/config.js';
 import { DEFAULT_SERVER, parsePositive, required, tokenFrom, withUsage } from './args.js';
 import type { CliContext, Command } from './command.js';
 import { CliError, usageError } from './errors.js';
 import { Meter, type MeterReading } from './meter.js';
-import { checkOutFile, codecMismatch, type OutFile } from './out-file.js';
+import { checkOutFile } from './out-file.js';
 import {
   connectToServer,
   formatServer,
@@ -18,7 +17,9 @@ import {
   type ServerAddress,
   tlsFromFlags,
 } from './server-address.js';
+import { DEFAULT_MAX_LATENCY_MS, StaleFrames } from './stale-frames.js';
 import { logReconnects, StatusLine } from './status.js';
+import { WatchSink } from './watch-sink.js';
 
 const USAGE = `Usage: framewire watch --room R [--name N] [flags]
 
@@ -41,15 +42,13 @@ Flags:
                       codec FILE's container cannot hold stops watch at once, naming the file to use
   --force             with --out: overwrite FILE if it exists
   --display           show that same stream in an ffplay window; closing the window stops watching
+  --max-latency MS    discard deltas that arrive over MS after capture, up to the next keyframe (default ${DEFAULT_MAX_LATENCY_MS}; 0: never)
   --stats             print once a second, per stream: fps, kbit/s, latency (median, ms; capture to
-                      arrival, so it includes the clock difference between the machines) and drops
-                      (frames missing from the sequence); without it, a status line on stderr
+                      arrival, so it includes the clock difference between the machines), drops
+                      (frames missing from the sequence, or discarded as too old) and the link's state
+                      when the server cannot send live; without it, a status line on stderr
   -h, --help          show this help
 `;
-
-// Recorder writes queued behind a slow disk: beyond this, frames are dropped until the next keyframe
-// rather than held in memory without limit.
-const MAX_PENDING_WRITES = 240;
 
 /** Per-stream figures on the current connection. */
 interface StreamState {
@@ -58,7 +57,11 @@ interface StreamState {
   lastSeq: number | null;
   /** Wall clock (µs) when stream-added came; null once the catch-up burst is over. */
   catchUpSince: number | null;
+  stale: StaleFrames;
 }
+
+/** The largest --max-latency: ten minutes behind is no longer watching live. */
+const MAX_LATENCY_LIMIT_MS = 600_000;
 
 /**
  * How long after stream-added frames captured before it count as the catch-up burst (the server sends its
@@ -66,6 +69,9 @@ interface StreamState {
  * clock runs behind ours, whose live frames would otherwise look old).
  */
 const CATCH_UP_WINDOW_US = 1_000_000;
+
+/** Pings right after subscribing, one after another, so the server clock estimate starts from a good one. */
+const CLOCK_WARM_UP_PINGS = 3;
 
 function parse(argv: string[]) {
   const f = withUsage(
@@ -86,6 +92,7 @@ function parse(argv: string[]) {
           force: { type: 'boolean', default: false },
           display: { type: 'boolean', default: false },
           stats: { type: 'boolean', default: false },
+          'max-latency': { type: 'string' },
         },
       }).values,
     argv,
@@ -94,6 +101,8 @@ function parse(argv: string[]) {
   const room = required('watch', 'room', f.room);
   const durationSec = f.duration === undefined ? null : parsePositive('watch', 'duration', f.duration, 1e7);
   if (f.force && f.out === undefined) throw usageError('watch', '--force only applies to --out');
+  const maxLatencyMs =
+    f['max-latency'] === undefined ? DEFAULT_MAX_LATENCY_MS : parseMaxLatency(f['max-latency']);
   const tls = tlsFromFlags('watch', server, f.ca);
   // Checked before connecting: a recording or window that cannot work must fail before it costs a file.
   const out = f.out === undefined ? null : checkOutFile('watch', f.out, f.force);
@@ -112,7 +121,20 @@ function parse(argv: string[]) {
     out,
     display: f.display,
     stats: f.stats,
+    maxLatencyMs,
   };
+}
+
+/** --max-latency: whole milliseconds, 0 (never discard) up to MAX_LATENCY_LIMIT_MS. */
+function parseMaxLatency(text: string): number {
+  const ms = Number(text);
+  if (!/^\d+$/.test(text) || ms > MAX_LATENCY_LIMIT_MS) {
+    throw usageError(
+      'watch',
+      `--max-latency "${text}" is not a whole number of milliseconds from 0 (never discard) to ${MAX_LATENCY_LIMIT_MS}`,
+    );
+  }
+  return ms;
 }
 
 /** What to do without a display: record, or play the stream's plain-video URL on a machine with one. */
@@ -122,122 +144,18 @@ function noDisplayHint(server: ServerAddress, room: string, name: string): strin
   return `record with --out FILE instead, or open ${url} (.mp4 for H.264; ${DEFAULT_HTTP_PORT} is the default HTTP port) in a player on a machine with a screen`;
 }
 
-/** The stream --out and --display follow, across reconnects (where its streamId changes). */
-class Sink {
-  /** `room/name` of the followed stream, once chosen. */
-  key: string | null;
-  private recorder: Promise<Recorder> | null = null;
-  private writes: Promise<void> = Promise.resolve();
-  private pendingWrites = 0;
-  private waitingForKey = false;
-  private display: Display | null = null;
-  framesRecorded = 0;
-  failure: Error | null = null;
+/** What the server's link state means to someone watching; nothing while it sends live. */
+const LINK_NOTES: Readonly<Record<LinkState, string>> = {
+  live: '',
+  draining: ', draining',
+  'keyframes-only': ', link too slow: keyframes only',
+};
 
-  constructor(
-    room: string,
-    name: string,
-    private readonly out: OutFile | null,
-    private readonly showDisplay: boolean,
-    private readonly onDisplayExit: () => void,
-    /** A recording that failed stops watch at once, rather than counting 0 frames until the end. */
-    private readonly onRecorderFailure: (err: Error) => void,
-  ) {
-    this.key = name ? `${room}/${name}` : null;
-  }
-
-  get active(): boolean {
-    return this.out !== null || this.showDisplay;
-  }
-
-  /** Called for every stream-added: the first matching one opens the recorder and the window. */
-  streamAdded(m: StreamAddedMessage): void {
-    if (!this.active) return;
-    const key = `${m.room}/${m.name}`;
-    this.key ??= key;
-    if (key !== this.key) return;
-    if (this.out !== null && this.recorder === null) {
-      // Before the file is opened (a mismatch would truncate it to nothing) and before the window.
-      const mismatch = codecMismatch(this.out, m.config);
-      if (mismatch !== null) throw new CliError(mismatch);
-      this.openRecorder(this.out.path, m.config);
-    }
-    if (this.showDisplay && this.display === null) {
-      this.display = startDisplay(m.config, { title: `framewire ${key}` });
-      this.display.on('error', (err) => {
-        this.failure ??= err;
-      });
-      this.display.on('exit', this.onDisplayExit);
-    }
-  }
-
-  private openRecorder(path: string, config: DecoderConfig): void {
-    const recorder = createRecorder(path, config);
-    this.recorder = recorder;
-    // Frames are chained behind the recorder's creation, so none is lost while the file opens.
-    this.writes = recorder.then(
-      () => {},
-      (err: unknown) => this.recorderFailed(path, err),
-    );
-  }
-
-  /** Records why the recording failed, in a user's words for file system errors, and stops watch. */
-  private recorderFailed(path: string, err: unknown): void {
-    if (this.failure) return;
-    const errno = (err as NodeJS.ErrnoException | null)?.code;
-    // The folder was checked at start; it can still vanish or fill up while watch runs.
-    this.failure =
-      typeof errno === 'string' && err instanceof Error
-        ? new CliError(`cannot write ${path} (${errno}): ${err.message}`, undefined, { cause: err })
-        : err instanceof Error
-          ? err
-          : new Error(String(err));
-    this.onRecorderFailure(this.failure);
-  }
-
-  frame(key: string, m: FrameMessage): void {
-    if (key !== this.key) return;
-    const frame = { key: m.key, timestamp: m.timestamp, data: m.payload };
-    this.display?.write(frame);
-    const recorder = this.recorder;
-    if (recorder === null || this.failure) return;
-    if (this.pendingWrites >= MAX_PENDING_WRITES) this.waitingForKey = true;
-    if (this.waitingForKey && !(m.key && this.pendingWrites < MAX_PENDING_WRITES)) return;
-    this.waitingForKey = false;
-    this.pendingWrites++;
-    this.writes = this.writes.then(async () => {
-      this.pendingWrites--;
-      if (this.failure) return;
-      try {
-        await (await recorder).add(frame);
-        this.framesRecorded++;
-      } catch (err) {
-        this.recorderFailed(this.out?.path ?? '', err);
-      }
-    });
-  }
-
-  /** Finishes the file (or removes it when nothing was recorded) and closes the window. */
-  async close(): Promise<void> {
-    await this.writes;
-    const closing: Promise<void>[] = [];
-    if (this.display) closing.push(this.display.close());
-    if (this.recorder) {
-      closing.push(
-        this.recorder.then(
-          (r) => r.finish(),
-          () => {},
-        ),
-      );
-    }
-    await Promise.all(closing);
-  }
-}
-
-function formatReading(r: MeterReading): string {
+function formatReading(r: MeterReading, link: LinkState): string {
   const latency = r.latencyMs === null ? '-' : Math.round(r.latencyMs).toString();
+  const old = r.discarded > 0 ? ` (${r.discarded} too old)` : '';
   const caughtUp = r.catchUp > 0 ? `, caught up ${r.catchUp} cached frames` : '';
-  return `${r.fps.toFixed(1)} fps, ${Math.round(r.kbps)} kbit/s, latency ${latency} ms, drops ${r.drops}${caughtUp}`;
+  return `${r.fps.toFixed(1)} fps, ${Math.round(r.kbps)} kbit/s, latency ${latency} ms, drops ${r.drops}${old}${caughtUp}${LINK_NOTES[link]}`;
 }
 
 async function run(argv: string[], ctx: CliContext): Promise<number> {
@@ -251,7 +169,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   const outcome = new Promise<Error | null>((resolve) => {
     stop = resolve;
   });
-  const sink = new Sink(
+  const sink = new WatchSink(
     room,
     name,
     opts.out,
@@ -260,8 +178,22 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     (err) => stop(err),
   );
 
+  // How the server is sending to us; each new connection starts live.
+  let link: LinkState = 'live';
+  client.on('link-state', (m) => {
+    link = m.state;
+  });
+  client.on('reconnected', () => {
+    link = 'live';
+  });
   client.on('stream-added', (m) => {
-    streams.set(m.streamId, { info: m, meter: new Meter(), lastSeq: null, catchUpSince: nowMicros() });
+    streams.set(m.streamId, {
+      info: m,
+      meter: new Meter(),
+      lastSeq: null,
+      catchUpSince: nowMicros(),
+      stale: new StaleFrames(opts.maxLatencyMs),
+    });
     status.log(
       `framewire: stream ${m.room}/${m.name} (${m.config.codec} ${m.config.codedWidth}x${m.config.codedHeight})`,
     );
@@ -302,6 +234,17 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       // Publisher and viewer clocks agree to a few ms at best (each process fixes performance.timeOrigin
       // once), so on one machine a frame can seem to arrive before it was captured: no latency, not unknown.
       const latencyMs = Math.max(0, (now - m.captureTime) / 1000);
+      // Judged on the server's clock, which browser publishers stamp capture times with: a viewer whose
+      // own clock is off must not discard (or keep) frames for that.
+      const ageMs = (now + (client.clock?.offsetUs ?? 0) - m.captureTime) / 1000;
+      const verdict = s.stale.check(m.key, ageMs);
+      if (verdict !== 'pass') {
+        s.meter.discard(latencyMs);
+        total.discard(latencyMs);
+        // A keyframe ends the run sooner. Not while the server holds frames back: it asks on resuming.
+        if (verdict === 'discard-first' && link === 'live') client.requestKeyframe(m.streamId);
+        return;
+      }
       s.meter.frame(m.payload.length, latencyMs);
       total.frame(m.payload.length, latencyMs);
     }
@@ -322,15 +265,22 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     throw err;
   }
 
+  // A few round trips at once give the clock estimate a quick one to start from; the ticker's keep it fresh.
+  void (async () => {
+    for (let i = 0; i < CLOCK_WARM_UP_PINGS && client.connected; i++) await client.ping().catch(() => {});
+  })();
   ctx.signal.addEventListener('abort', () => stop(null), { once: true });
   const timer = opts.durationSec === null ? null : setTimeout(() => stop(null), opts.durationSec * 1000);
   const ticker = setInterval(() => {
+    // Refines the server clock estimate (and follows drift); an answer lost to a reconnect does not matter.
+    if (client.connected) client.ping().catch(() => {});
     for (const [streamId, s] of streams) {
       const r = s.meter.read();
-      // The CLI does not decode: every frame it accepts is passed on whole, so decoded = received.
+      // The CLI does not decode: every frame it passes on whole counts as decoded, those discarded as too
+      // old only as received.
       client.sendReceiverReport({
         streamId,
-        framesReceived: s.meter.totalFrames,
+        framesReceived: s.meter.totalFrames + s.meter.totalDiscarded,
         framesDecoded: s.meter.totalFrames,
         framesDropped: s.meter.totalDrops,
         framesLate: 0,
@@ -338,12 +288,14 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
         latencyP50Ms: r.latencyMs ?? -1,
         latencyP95Ms: r.latencyP95Ms ?? -1,
       });
-      if (opts.stats) ctx.stdout.write(`${s.info.room}/${s.info.name}: ${formatReading(r)}\n`);
+      if (opts.stats) ctx.stdout.write(`${s.info.room}/${s.info.name}: ${formatReading(r, link)}\n`);
     }
     if (opts.stats) return;
     const what = client.connected ? `${streams.size} stream${streams.size === 1 ? '' : 's'}` : 'reconnecting';
     const recorded = opts.out === null ? '' : `, ${sink.framesRecorded} frames recorded`;
-    status.update(`${room}${name ? `/${name}` : ''}: ${what}, ${formatReading(total.read())}${recorded}`);
+    status.update(
+      `${room}${name ? `/${name}` : ''}: ${what}, ${formatReading(total.read(), link)}${recorded}`,
+    );
   }, 1000);
 
   const error = await outcome;

@@ -18,6 +18,8 @@ import {
 } from '../protocol/messages.js';
 import { ClientError, connectFailed, NotFramewireError, tlsFailed } from './errors.js';
 import { type FrameSink, Publication } from './publication.js';
+// Sub-millisecond wall clock: Date.now() would round a loopback round trip to 0.
+import { localNowUs as nowMicros, ServerClock } from './server-clock.js';
 
 /** Default socket backlog (2 MiB) above which a publication drops frames until the next keyframe. */
 export const DEFAULT_MAX_WRITE_BUFFER_BYTES = 2 * 1024 * 1024;
@@ -92,11 +94,6 @@ const HTTP_RESPONSE_START = Buffer.from('HTTP/', 'latin1');
 // Enough of an HTTP answer to quote its status line in an error.
 const MAX_STATUS_LINE = 80;
 
-// Wall clock in microseconds with sub-millisecond resolution (Date.now() would round a loopback RTT to 0).
-function nowMicros(): number {
-  return (performance.timeOrigin + performance.now()) * 1000;
-}
-
 /** Connects to a Framewire server over TCP and completes the hello exchange. */
 export async function connect(options: ConnectOptions): Promise<FramewireClient> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -159,6 +156,8 @@ export class FramewireClient extends EventEmitter<FramewireClientEvents> impleme
   readonly port: number;
   readonly maxMessageBytes: number;
   readonly maxWriteBufferBytes: number;
+  /** The server's clock as estimated from this connection's ping() round trips; each ping refines it. */
+  readonly clock = new ServerClock();
   private readonly timeoutMs: number;
   private readonly deframer: MessageDeframer;
   private readonly pending = new Map<number, PendingEntry>();
@@ -277,6 +276,14 @@ export class FramewireClient extends EventEmitter<FramewireClientEvents> impleme
       this.pings.set(id, { resolve, reject, timer });
       this.send({ type: 'ping', id, time: nowMicros() });
     });
+  }
+
+  /**
+   * Asks the publisher of `streamId`, a stream this connection watches, for a keyframe (the server forwards
+   * at most one per stream per keyframeRequestIntervalMs, whoever asks). False if the connection is gone.
+   */
+  requestKeyframe(streamId: number): boolean {
+    return this.send({ type: 'keyframe-request', streamId });
   }
 
   /** Closes the connection after flushing what is queued; resolves when the socket is closed. */
@@ -457,7 +464,10 @@ export class FramewireClient extends EventEmitter<FramewireClientEvents> impleme
         if (!p) return;
         this.pings.delete(m.id);
         clearTimeout(p.timer);
-        p.resolve((nowMicros() - m.echoTime) / 1000);
+        const now = nowMicros();
+        // echoTime is our own send time, so the pair times the round trip the server's time fell within.
+        this.clock.addSample(m.echoTime, m.responderTime, now);
+        p.resolve((now - m.echoTime) / 1000);
         return;
       }
       default:

@@ -3,3 +3,4 @@ export * from './client.js';
 export * from './errors.js';
 export * from './publication.js';
 export * from './reconnect.js';
+export * from './server-clock.js';

@@ -4,6 +4,7 @@ import type {
   DecoderConfig,
   FrameMessage,
   KeyframeRequestMessage,
+  LinkStateMessage,
   ReceiverReportMessage,
   StreamAddedMessage,
   StreamRemovedMessage,
@@ -11,6 +12,7 @@ import type {
 import { type ConnectOptions, connect, type FramewireClient } from './client.js';
 import { ClientError, type ClientErrorCode } from './errors.js';
 import type { OutgoingFrame, Publication, PublicationStats } from './publication.js';
+import type { ServerClock } from './server-clock.js';
 
 // Re-exported: the backoff is part of the client library's API, and the browser app shares the formula.
 export { backoffDelay } from '../protocol/backoff.js';
@@ -32,6 +34,8 @@ export interface ReconnectingClientEvents {
   'stream-removed': [message: StreamRemovedMessage];
   frame: [message: FrameMessage];
   'keyframe-request': [message: KeyframeRequestMessage];
+  /** The server changed how it delivers to us; a new connection starts `live` again (without this event). */
+  'link-state': [message: LinkStateMessage];
   'server-error': [error: ClientError, requestId: number];
   /** The connection dropped; the first attempt to reconnect starts in `retryInMs`. */
   disconnected: [error: ClientError, retryInMs: number];
@@ -121,6 +125,16 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
     return this.current?.sendReceiverReport(report) ?? false;
   }
 
+  /** The server's clock as the current connection estimates it (see ping()); null while reconnecting. */
+  get clock(): ServerClock | null {
+    return this.client?.clock ?? null;
+  }
+
+  /** Asks for a keyframe of `streamId` on the current connection; false while reconnecting. */
+  requestKeyframe(streamId: number): boolean {
+    return this.current?.requestKeyframe(streamId) ?? false;
+  }
+
   /** Round-trip time in ms on the current connection; rejects while reconnecting. */
   ping(): Promise<number> {
     try {
@@ -162,6 +176,7 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
     });
     client.on('frame', (m) => this.emit('frame', m));
     client.on('keyframe-request', (m) => this.emit('keyframe-request', m));
+    client.on('link-state', (m) => this.emit('link-state', m));
     client.on('server-error', (err, requestId) => this.emit('server-error', err, requestId));
     client.on('close', (err) => this.onClientClose(client, err));
   }
