@@ -4,6 +4,7 @@ import {
   backoffDelay,
   decodeMessage,
   encodeMessage,
+  type LinkState,
   type Message,
   PROTOCOL_VERSION,
 } from '../../src/protocol/index.js';
@@ -18,8 +19,13 @@ export interface ConnectionHandlers {
   onState(state: ConnectionState, detail: string): void;
   /** The server said hello on a fresh socket: publish and subscribe (again). */
   onSession(): void;
-  /** Any message after the server's hello, except pongs (which the connection consumes). */
+  /** Any message after the server's hello, except pings, pongs and link-state (the connection's own). */
   onMessage(message: Message): void;
+  /**
+   * How the server delivers to this connection changed (from its `link-state` messages; back to `live` on a
+   * fresh socket, which the server starts live). It covers every stream the connection watches.
+   */
+  onLinkState(state: LinkState, backlogMs: number): void;
 }
 
 /** The agent string the server logs for this app. */
@@ -45,6 +51,10 @@ export function defaultSocketUrl(): string {
 export class Connection {
   /** The server's clock, estimated from ping/pong; frames' capture times are stamped with it. */
   readonly clock = new ServerClock();
+  /** How the server delivers to us now, as its last `link-state` said. */
+  linkState: LinkState = 'live';
+  /** The backlog the server measured when it last changed {@link linkState}, ms. */
+  linkBacklogMs = 0;
   private ws: WebSocket | null = null;
   private session = false;
   private attempt = 0;
@@ -162,6 +172,8 @@ export class Connection {
         this.setState('online', 'connected');
         this.pingsSent = 0;
         this.schedulePing();
+        // A new socket starts live on the server: whatever the old one was told is over.
+        this.setLink('live', 0);
         this.handlers.onSession();
       } else if (message.type === 'error') {
         this.handlers.onMessage(message);
@@ -175,10 +187,22 @@ export class Connection {
       return;
     }
     if (message.type === 'ping') {
+      // Answered right here: the relay times these answers to measure our backlog through every buffer.
       this.send({ type: 'pong', id: message.id, echoTime: message.time, responderTime: localNowUs() });
       return;
     }
+    if (message.type === 'link-state') {
+      this.setLink(message.state, message.backlogMs);
+      return;
+    }
     this.handlers.onMessage(message);
+  }
+
+  private setLink(state: LinkState, backlogMs: number): void {
+    const changed = state !== this.linkState;
+    this.linkState = state;
+    this.linkBacklogMs = backlogMs;
+    if (changed) this.handlers.onLinkState(state, backlogMs);
   }
 
   private ping(): number | null {

@@ -37,6 +37,9 @@ export function roomSnapshot(room: {
       room: stream.info.room,
       codec: stream.info.config.codec,
       stale,
+      // The connection's delivery state covers each of its streams.
+      link: room.conn.linkState,
+      catchingUp: stream.catchingUp,
       width: stream.width,
       height: stream.height,
       fps: round1(stream.painted.perSecond),
@@ -55,6 +58,8 @@ export function roomSnapshot(room: {
       state: room.state,
       clockOffsetMs: round1(room.conn.clock.offsetUs / 1000),
       rttMs: round1(room.conn.clock.rttMs),
+      link: room.conn.linkState,
+      linkBacklogMs: room.conn.linkBacklogMs,
     },
     publisher: p && {
       name: p.name,

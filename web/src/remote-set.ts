@@ -1,5 +1,5 @@
 // Everyone else in the room: one RemoteStream and one tile per stream, as streams come and go.
-import type { FrameMessage, StreamAddedMessage } from '../../src/protocol/index.js';
+import type { FrameMessage, LinkState, StreamAddedMessage } from '../../src/protocol/index.js';
 import type { ServerClock } from './clock.js';
 import { RemoteStream } from './remote-stream.js';
 import { liveVideoUrl, remoteTile, type Tile } from './tile.js';
@@ -26,6 +26,8 @@ export interface RemoteSetDeps {
 export class RemoteSet {
   private readonly byId = new Map<number, RemoteEntry>();
   private readonly byName = new Map<string, RemoteEntry>();
+  /** How the server delivers to our connection: one state for every stream it carries. */
+  private link: LinkState = 'live';
 
   constructor(private readonly deps: RemoteSetDeps) {}
 
@@ -52,6 +54,7 @@ export class RemoteSet {
       return;
     }
     const { tile, canvas } = remoteTile(m.room, m.name);
+    tile.setLinkState(this.link);
     tile.setPlayerLink(liveVideoUrl(m.room, m.name, m.config.codec));
     const stream = new RemoteStream(info, canvas, this.deps, (w, h) => tile.showPicture(w, h));
     const entry = { stream, tile, stale: false };
@@ -73,6 +76,17 @@ export class RemoteSet {
     if (!entry) return false;
     entry.stream.handleFrame(m);
     return true;
+  }
+
+  /** The server's delivery to our connection changed: every tile says so. */
+  setLinkState(state: LinkState): void {
+    this.link = state;
+    for (const entry of this.byName.values()) entry.tile.setLinkState(state, entry.stream.catchingUp);
+  }
+
+  /** Refreshes each tile's delivery note with whether its stream is skipping a backlog of its own. */
+  showCatchingUp(): void {
+    for (const entry of this.byName.values()) entry.tile.setLinkState(this.link, entry.stream.catchingUp);
   }
 
   /** The socket closed: every stream is in doubt until the server lists it again. */

@@ -1,6 +1,6 @@
 // One stream someone else publishes: frames in, a VideoDecoder, the newest picture painted on a canvas.
 import type { DecoderConfig, FrameMessage, ReceiverReportMessage } from '../../src/protocol/index.js';
-import type { ServerClock } from './clock.js';
+import { localNowUs, type ServerClock } from './clock.js';
 import { LatencyWindow, RateMeter } from './stats.js';
 
 /** What stream-added tells us about a stream. */
@@ -17,8 +17,16 @@ export interface RemoteCounters {
   bytesReceived: number;
   framesDecoded: number;
   framesPainted: number;
-  /** Lost before decoding: sequence gaps, and deltas skipped while waiting for a keyframe. */
+  /**
+   * Lost before decoding: sequence gaps, and deltas skipped while waiting for a keyframe (those discarded
+   * for arriving too old included).
+   */
   framesDropped: number;
+  /**
+   * Times a delta arrived too old ({@link MAX_FRAME_AGE_MS}), so that it and the rest of its GOP were
+   * discarded (those frames count in framesDropped).
+   */
+  skipsTooOld: number;
   /** Decoded but not painted because a newer frame was already queued behind them. */
   framesLate: number;
   decodeErrors: number;
@@ -40,6 +48,15 @@ const KEYFRAME_REQUEST_INTERVAL_MS = 500;
  * nothing at all; past this gap it paints what it has.
  */
 const MAX_PAINT_GAP_MS = 250;
+/**
+ * A delta that arrives this much older than the freshest frame of its stream (capture time against our
+ * estimate of the server's clock) is not decoded: it and the deltas after it are discarded up to the next
+ * keyframe, which shows the live picture at once where decoding the backlog would keep the tile seconds
+ * behind. The relay already drains a viewer whose backlog passes its queue-age bound (viewerQueueAgeMs,
+ * 500 ms); this bound is twice that so that the page acts only on what the relay could not see, with a
+ * margin for decoding and for the error of the clock estimate.
+ */
+const MAX_FRAME_AGE_MS = 1000;
 /** Capture times kept for frames inside the decoder; a decoder holds only a few frames at a time. */
 const MAX_PENDING_CAPTURE_TIMES = 256;
 
@@ -52,6 +69,7 @@ export class RemoteStream {
     framesDecoded: 0,
     framesPainted: 0,
     framesDropped: 0,
+    skipsTooOld: 0,
     framesLate: 0,
     decodeErrors: 0,
     keyframeRequests: 0,
@@ -67,12 +85,24 @@ export class RemoteStream {
   height = 0;
   /** The last decoder problem, for the tile; cleared by the next painted frame. */
   problem: string | null = null;
+  /**
+   * True from a delta that arrived too old until the next keyframe: the page is skipping its backlog. The
+   * relay's own `draining` reaches us only behind that backlog, so this is what the tile can say sooner.
+   */
+  catchingUp = false;
 
   private decoder: VideoDecoder | null = null;
   private needKey = true;
   private lastSeq: number | null = null;
   private lastKeyRequest = Number.NEGATIVE_INFINITY;
   private lastPaintAt = 0;
+  /**
+   * Local time (µs) we started watching under the current stream id; frames captured before it are the
+   * relay's cached GOP, old by design. Null once the first frame captured after it has arrived.
+   */
+  private catchUpBeforeUs: number | null = localNowUs();
+  /** Age (µs) of the freshest frame since then, on our estimate of the server's clock. */
+  private minAgeUs = Number.POSITIVE_INFINITY;
   private readonly captureTimes = new Map<number, number>();
   private readonly context: CanvasRenderingContext2D | null;
 
@@ -91,6 +121,8 @@ export class RemoteStream {
     this.info = info;
     this.resetDecoder();
     this.lastSeq = null;
+    this.catchUpBeforeUs = localNowUs();
+    this.minAgeUs = Number.POSITIVE_INFINITY;
   }
 
   /** Handles one frame of this stream. */
@@ -111,6 +143,12 @@ export class RemoteStream {
     }
     this.lastSeq = frame.seq;
 
+    const lateMs = this.ageBeyondFreshestMs(frame);
+    if (!frame.key && !this.needKey && lateMs > MAX_FRAME_AGE_MS) {
+      c.skipsTooOld++;
+      this.needKey = true;
+      this.catchingUp = true;
+    }
     if (!frame.key && this.needKey) {
       c.framesDropped++;
       this.requestKeyframe();
@@ -118,6 +156,7 @@ export class RemoteStream {
     }
     if (frame.key) {
       this.needKey = false;
+      this.catchingUp = false;
       if (!this.decoder && !this.createDecoder()) return;
     }
     const decoder = this.decoder;
@@ -248,8 +287,29 @@ export class RemoteStream {
     const decoder = this.decoder;
     this.decoder = null;
     this.needKey = true;
+    this.catchingUp = false;
     this.captureTimes.clear();
     if (decoder && decoder.state !== 'closed') decoder.close();
+  }
+
+  /**
+   * How much older than the freshest frame of this stream so far `frame` arrived, ms; -1 when unknown: for
+   * the cached GOP sent on joining (decoded without painting: old by design), or before the clock is synced
+   * (a wrong offset would discard a good stream).
+   */
+  private ageBeyondFreshestMs(frame: FrameMessage): number {
+    const clock = this.deps.clock;
+    if (!clock.synced) return -1;
+    if (this.catchUpBeforeUs !== null) {
+      if (frame.captureTime < this.catchUpBeforeUs + clock.offsetUs) return -1;
+      this.catchUpBeforeUs = null;
+    }
+    const ageUs = clock.nowUs() - frame.captureTime;
+    // The freshest frame's age is the path's own delay plus the publisher's clock error (the CLI stamps its
+    // machine's wall clock): measured from it, a publisher whose clock runs a second behind does not make
+    // every frame look old. With clocks in step it is a few ms.
+    this.minAgeUs = Math.min(this.minAgeUs, ageUs);
+    return (ageUs - this.minAgeUs) / 1000;
   }
 
   private rememberCaptureTime(timestamp: number, captureTime: number): void {

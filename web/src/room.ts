@@ -57,6 +57,7 @@ export class RoomPage {
       onState: (state, detail) => this.onState(state, detail),
       onSession: () => this.onSession(),
       onMessage: (m) => this.onMessage(m),
+      onLinkState: (state) => this.remotes.setLinkState(state),
     });
     this.remotes = new RemoteSet({
       clock: this.conn.clock,
@@ -205,6 +206,7 @@ export class RoomPage {
       );
       tile.setNotice(stream.problem);
     }
+    this.remotes.showCatchingUp();
     const p = this.publisher;
     if (p && this.local) {
       p.sent.roll();

@@ -1,4 +1,5 @@
 // Tiles: one video on the grid, with its name and figures, that a click enlarges.
+import type { LinkState } from '../../src/protocol/index.js';
 import { el } from './dom.js';
 import { displayName } from './names.js';
 import { formatBitrate } from './stats.js';
@@ -28,17 +29,25 @@ export class Tile {
   private readonly figures: HTMLElement;
   private readonly notice: HTMLElement;
   private readonly badge: HTMLElement;
+  private readonly linkNote: HTMLElement;
 
   constructor(picture: HTMLCanvasElement | HTMLVideoElement, label: string, attrs: Record<string, string>) {
     this.figures = el('span', { class: 'tile-figures' }, 'waiting for video…');
     this.notice = el('div', { class: 'tile-notice', hidden: '' });
     this.badge = el('span', { class: 'tile-badge', hidden: '' });
+    this.linkNote = el('span', { class: 'tile-link-state', hidden: '' });
     this.element = el(
       'figure',
       { class: 'tile', tabindex: '0', title: 'Click to enlarge', ...attrs },
       picture,
       this.notice,
-      el('figcaption', { class: 'tile-caption' }, el('span', { class: 'tile-name' }, label), this.figures),
+      el(
+        'figcaption',
+        { class: 'tile-caption' },
+        this.linkNote,
+        el('span', { class: 'tile-name' }, label),
+        this.figures,
+      ),
       this.badge,
     );
   }
@@ -102,19 +111,47 @@ export class Tile {
     this.element.append(link);
   }
 
+  /**
+   * Says how the server delivers this tile's stream (`data-link`, for tests), and whether the page itself is
+   * skipping a backlog (`catchingUp`, `data-catching-up`): nothing while live, else why the picture is not
+   * smooth, so that a frozen or jerky tile is not taken for a broken camera.
+   */
+  setLinkState(state: LinkState, catchingUp = false): void {
+    const { dataset } = this.element;
+    if (dataset.link === state && 'catchingUp' in dataset === catchingUp) return;
+    dataset.link = state;
+    if (catchingUp) dataset.catchingUp = '';
+    else delete dataset.catchingUp;
+    const text = state === 'live' && catchingUp ? LINK_STATE_TEXT.draining : LINK_STATE_TEXT[state];
+    this.linkNote.hidden = text === '';
+    this.linkNote.textContent = text;
+    this.linkNote.dataset.state = state;
+  }
+
   /** Dims the tile while its stream is not live (e.g. during a reconnect). */
   setStale(stale: boolean): void {
     this.element.classList.toggle('stale', stale);
   }
 }
 
-/** A tile for someone else's stream: the test hooks `data-stream-name` and `data-room`, and one canvas. */
+/** What a tile says for each delivery state of its connection; '' shows nothing. */
+const LINK_STATE_TEXT: Record<LinkState, string> = {
+  live: '',
+  draining: 'catching up… (skipping to the live picture)',
+  'keyframes-only': 'link too slow: keyframes only',
+};
+
+/**
+ * A tile for someone else's stream: the test hooks `data-stream-name`, `data-room` and `data-link` (how the
+ * server delivers it: `live`, `draining` or `keyframes-only`), and one canvas.
+ */
 export function remoteTile(room: string, streamName: string): { tile: Tile; canvas: HTMLCanvasElement } {
   const canvas = el('canvas', { width: '640', height: '480' });
   const tile = new Tile(canvas, displayName(streamName), {
     'data-stream-name': streamName,
     'data-room': room,
   });
+  tile.setLinkState('live');
   return { tile, canvas };
 }
 
