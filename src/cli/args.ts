@@ -19,6 +19,7 @@ const FLAG_TAKES: Readonly<Record<string, string>> = {
   'tcp-port': 'a port number (0..65535)',
   'http-port': 'a port number (0..65535)',
   'record-segment': 'a duration such as 10m, 90s or 1h',
+  'max-latency': 'milliseconds (0 = keep every frame however late)',
   ttl: 'a lifetime such as 30s, 10m, 1h or 7d',
   room: 'a room name',
   name: 'a stream name',

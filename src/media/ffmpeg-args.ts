@@ -62,10 +62,13 @@ export function buildEncodeArgs(opts: EncodeArgsOptions): string[] {
     // plays it at its own pace (as -re would) and releases each picture at its scheduled time.
     filters.push(`fps=${fps}`, 'realtime');
   }
-  // Each picture's pts becomes the wall clock (µs) when it leaves the filters: the moment it is taken from
-  // a camera, the scheduled moment of a test pattern or file frame. The parsers read it back as the
-  // frame's capture time, so a viewer's latency covers encoding too, as it does for a browser publisher.
-  filters.push('settb=AVTB', 'setpts=RTCTIME');
+  // Each picture's pts becomes a wall clock (µs), which the parsers read back as the frame's capture time,
+  // so a viewer's latency covers encoding too, as it does for a browser publisher. A camera's picture is
+  // stamped when ffmpeg takes it from the driver; a test pattern's or a file's with the moment it is due
+  // (the first one's moment plus its media time), so the stamps stay as even as the frame rate even when
+  // ffmpeg runs late, and lateness shows as latency.
+  const stamp = input.kind === 'camera' ? 'RTCTIME' : 'RTCSTART+PTS-STARTPTS';
+  filters.push('settb=AVTB', `setpts=${stamp}`);
   args.push('-vf', filters.join(','));
   args.push('-map', '0:v:0', '-an', '-sn', '-dn');
   // -copyts keeps those stamps; passthrough keeps ffmpeg from dropping or duplicating frames to fit a
