@@ -16,10 +16,10 @@ import {
   type StreamAddedMessage,
   type StreamRemovedMessage,
 } from '../protocol/messages.js';
+// Sub-millisecond wall clock: Date.now() would round a loopback round trip to 0.
+import { localNowUs as nowMicros, ServerClock } from '../protocol/server-clock.js';
 import { ClientError, connectFailed, NotFramewireError, tlsFailed } from './errors.js';
 import { type FrameSink, Publication } from './publication.js';
-// Sub-millisecond wall clock: Date.now() would round a loopback round trip to 0.
-import { localNowUs as nowMicros, ServerClock } from './server-clock.js';
 
 /** Default socket backlog (2 MiB) above which a publication drops frames until the next keyframe. */
 export const DEFAULT_MAX_WRITE_BUFFER_BYTES = 2 * 1024 * 1024;

@@ -9,10 +9,10 @@ import type {
   StreamAddedMessage,
   StreamRemovedMessage,
 } from '../protocol/messages.js';
+import type { ServerClock } from '../protocol/server-clock.js';
 import { type ConnectOptions, connect, type FramewireClient } from './client.js';
 import { ClientError, type ClientErrorCode } from './errors.js';
 import type { OutgoingFrame, Publication, PublicationStats } from './publication.js';
-import type { ServerClock } from './server-clock.js';
 
 // Re-exported: the backoff is part of the client library's API, and the browser app shares the formula.
 export { backoffDelay } from '../protocol/backoff.js';

@@ -7,3 +7,4 @@ export * from './errors.js';
 export * from './framing.js';
 export * from './messages.js';
 export * from './names.js';
+export * from './server-clock.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ServerClock } from '../../src/client/server-clock.js';
+import { ServerClock } from '../../src/protocol/server-clock.js';
 
 describe('the server clock estimate', () => {
   it('is the local clock until a round trip is measured', () => {

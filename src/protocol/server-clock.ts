@@ -15,7 +15,7 @@ interface Sample {
 const MAX_SAMPLES = 16;
 
 /**
- * The server's clock as seen from here, estimated from ping/pong round trips (each pong carries the
+ * The server's clock as seen from a client (the Node client and the page alike), estimated from ping/pong round trips (each pong carries the
  * server's time), trusting the quickest recent one. Frames of browser publishers carry capture times on
  * the server's clock, so a viewer compares them with this rather than with its own clock.
  */
