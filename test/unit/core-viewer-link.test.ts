@@ -245,6 +245,20 @@ describe('a backlog in buffers we cannot see', () => {
     assert.equal(v.sink.framesDropped, 0);
   });
 
+  test("a room joiner's held catch-ups may pass the bytes bound for one round trip: they are the caches' own", () => {
+    const v = setup();
+    const other: FrameSink = { needsKey: true, framesSent: 0, framesDropped: 0 };
+    // Two streams' GOPs of ~700 KB each: together past the 1 MiB bound while held.
+    const gop = [frame(0, true, 60_000), ...Array.from({ length: 160 }, (_, i) => frame(i + 1, false))];
+    v.queue.catchUp(v.sink, gop, T0);
+    v.queue.catchUp(other, gop, T0);
+    assert.ok(v.queue.bytes > 1024 * 1024, `${v.queue.bytes} bytes held`);
+    v.readAll(5);
+    drainAll(v.transport, v.queue);
+    assert.equal(v.sink.framesDropped + other.framesDropped, 0, 'nothing shed');
+    assert.equal(v.framesSince(0).length, 2 * gop.length);
+  });
+
   test("on a link slower than the stream a joiner's cached deltas are shed, and it starts at the next keyframe", () => {
     const v = setup();
     const gop = [frame(0, true, 20_000), ...Array.from({ length: 20 }, (_, i) => frame(i + 1, false))];

@@ -78,6 +78,7 @@ export class ViewerQueue implements Batchable {
   private readonly probes: boolean;
   /** While set, queued messages wait for the answer to this probe (a joiner's catch-up, see catchUp). */
   private holdProbeId: number | null = null;
+  private holdStartedAt = 0;
 
   constructor(
     private readonly transport: Transport,
@@ -102,6 +103,8 @@ export class ViewerQueue implements Batchable {
     const size = message.framed.length;
     const link = this.link;
     link.offered(size, now);
+    // A catch-up hold lasts at most the age bound: past it what waits is too old anyway.
+    if (this.holdProbeId !== null && now - this.holdStartedAt > this.limits.maxAgeMs) this.release(now);
     if (link.behind(now)) this.startDrain(now);
     // Off the live state a frame goes out only if it is a keyframe into an empty pipe (keyframes-only).
     if (link.state !== 'live' && (link.state === 'draining' || !key || !link.clear)) {
@@ -127,12 +130,13 @@ export class ViewerQueue implements Batchable {
       return;
     }
     const oldest = this.queue.peek();
-    const behind =
-      this.bytes + size > this.limits.maxBytes ||
-      (oldest !== undefined && now - oldest.at > this.limits.maxAgeMs);
+    // While a catch-up is held, the bytes bound waits: the held frames are the GOP caches' own buffers
+    // (no copies), and the hold ends within the age bound. A joiner of a room holds several GOPs.
+    const overBytes = this.holdProbeId === null && this.bytes + size > this.limits.maxBytes;
+    const behind = overBytes || (oldest !== undefined && now - oldest.at > this.limits.maxAgeMs);
     if (behind) {
       this.shedFrames();
-      if (!key || this.bytes + size > this.limits.maxBytes) {
+      if (!key || (this.holdProbeId === null && this.bytes + size > this.limits.maxBytes)) {
         this.skip(sink);
         return;
       }
@@ -175,6 +179,7 @@ export class ViewerQueue implements Batchable {
     for (let i = 1; i < gop.length; i++) rest += (gop[i] as Outgoing).framed.length;
     if (this.probes && rest > 0 && this.holdProbeId === null && !this.link.canTake(rest)) {
       this.holdProbeId = this.writeProbe(now);
+      this.holdStartedAt = now;
       // Everything from here queues behind the probe until its answer (pump() holds it back).
       for (let i = 1; i < gop.length; i++) this.enqueue({ message: gop[i] as Outgoing, sink, at: now });
       return;
@@ -189,6 +194,8 @@ export class ViewerQueue implements Batchable {
       return true;
     }
     this.enqueue({ message, sink: null, at: performance.now() });
+    // A held catch-up is not a peer that stopped reading (see offerFrame).
+    if (this.holdProbeId !== null) return true;
     if (this.bytes > this.limits.maxBytes + CONTROL_SLACK_BYTES) this.shedFrames();
     return this.bytes <= this.limits.maxBytes + CONTROL_SLACK_BYTES;
   }
