@@ -14,7 +14,9 @@ export interface FramewireServer {
 /**
  * Starts `bin/framewire serve` as its own process on free ports (what users run; never the
  * in-process startServer, whose CPU would mix with the load's). Its log goes to `logFile`.
- * All viewers of a run come from 127.0.0.1, so the per-IP connection limit is raised for the bench.
+ * All viewers of a run come from one address, so the per-IP connection limit is raised for the bench.
+ * On a `host` other than 127.0.0.1 (the soak's, which a network namespace can reach) it listens there
+ * in plain TCP and HTTP (`--no-tls`); `extraConfig` goes into its config file.
  */
 export async function startFramewire(opts: {
   repo: string;
@@ -22,10 +24,16 @@ export async function startFramewire(opts: {
   logFile: string;
   profileDir: string | null;
   timeoutMs: number;
+  host?: string;
+  extraConfig?: Record<string, unknown>;
 }): Promise<FramewireServer> {
   mkdirSync(opts.workDir, { recursive: true });
   const configFile = path.join(opts.workDir, 'framewire-bench.json');
-  writeFileSync(configFile, `${JSON.stringify({ maxConnectionsPerIp: 10_000 })}\n`);
+  const config = { maxConnectionsPerIp: 10_000, ...opts.extraConfig };
+  writeFileSync(configFile, `${JSON.stringify(config)}\n`);
+  const hostArgs = opts.host
+    ? ['--host', opts.host, '--no-tls', '--state-dir', path.join(opts.workDir, 'state')]
+    : [];
   const bin = path.join(opts.repo, 'bin', 'framewire');
   // The launcher's own node flags (its shebang line) apply here as they do for users; --cpu-prof cannot
   // go through NODE_OPTIONS, so node is started directly with both.
@@ -36,7 +44,7 @@ export async function startFramewire(opts: {
   }
   const child = spawn(
     process.execPath,
-    [...nodeArgs, bin, 'serve', '--tcp-port', '0', '--http-port', '0', '--config', configFile],
+    [...nodeArgs, bin, 'serve', ...hostArgs, '--tcp-port', '0', '--http-port', '0', '--config', configFile],
     { cwd: opts.repo, stdio: ['ignore', 'pipe', openSync(opts.logFile, 'a')] },
   );
   const pid = child.pid;
@@ -60,7 +68,8 @@ export async function startFramewire(opts: {
       );
     });
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      const m = /(tcp|http):\/\/127\.0\.0\.1:(\d+)/.exec(line);
+      // `framewire listening on tcp://H:P`, then `framewire web app and API on http://H:P`.
+      const m = /\b(tcp|http):\/\/\S+:(\d+)/.exec(line);
       if (m?.[1] === 'tcp') tcp = Number(m[2]);
       if (m?.[1] === 'http' && tcp > 0) {
         clearTimeout(timer);
