@@ -62,6 +62,8 @@ export function lineChartSvg(chart: LineChart): string {
 
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${FONT} font-size="12">`,
+    // A title element: what screen readers and hovering browsers show for the image.
+    `<title>${escapeXml(chart.title)}</title>`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     text(width / 2, 24, chart.title, 'middle', 'font-size="16" font-weight="600"'),
   ];
