@@ -72,6 +72,14 @@ function setup(stalled: { ms: number } = { ms: 0 }) {
         if (m?.type === 'ping') queue.onPong((m as PingMessage).id, T0 + ms);
       }
     },
+    /** The viewer reads the first `count` messages written, at `ms`, answering the pings among them. */
+    readUpTo(count: number, ms: number): void {
+      const messages = transport.messages();
+      for (; readUpTo < count; readUpTo++) {
+        const m = messages[readUpTo];
+        if (m?.type === 'ping') queue.onPong(m.id, T0 + ms);
+      }
+    },
     /**
      * The viewer reads at `bytesPerSec` from time 0 (a slow link): at `ms` it has read that many bytes of
      * what was written, and answers the pings among them, each when its last byte arrived.
@@ -101,7 +109,7 @@ function setup(stalled: { ms: number } = { ms: 0 }) {
 }
 
 describe('in-line probes', () => {
-  test('a viewer that reads as it goes stays live, probed about every quarter of the bound', () => {
+  test('a viewer that reads as it goes stays live, probed every bound (calm pace)', () => {
     const v = setup();
     for (let n = 0; n < 60; n++) {
       v.run(((n + 1) * 1000) / FPS);
@@ -110,11 +118,27 @@ describe('in-line probes', () => {
     assert.equal(v.queue.link.state, 'live');
     assert.deepEqual(v.states, []);
     const pings = v.transport.controls().filter((m) => m.type === 'ping');
-    // 2 s at one probe per 125 ms (500 / 4): 16, give or take the frame clock's rounding.
-    assert.ok(pings.length >= 14 && pings.length <= 17, `${pings.length} probes in 2 s`);
+    // 2 s at one probe per 500 ms (four times the quick pace of 500 / 4).
+    assert.ok(pings.length >= 4 && pings.length <= 5, `${pings.length} probes in 2 s`);
     assert.equal(v.framesSince(0).length, 60, 'every frame sent');
     // A probe goes out in the same corked write as the frame before it.
     assert.equal(v.transport.corks, pings.length);
+  });
+
+  test('a viewer whose answers come late is probed at the quick pace, a quarter of the bound', () => {
+    const v = setup();
+    // Messages written by each frame time, so the viewer can read each 100 ms after it was written.
+    const writtenBy: number[] = [];
+    for (let n = 0; n < 60; n++) {
+      const t = (n * 1000) / FPS;
+      v.run(t + 1);
+      writtenBy[n] = v.transport.written.length;
+      const lagged = n - 3; // 100 ms ago
+      if (lagged >= 0) v.readUpTo(writtenBy[lagged] as number, t);
+    }
+    const pings = v.transport.controls().filter((m) => m.type === 'ping');
+    assert.ok(pings.length >= 13 && pings.length <= 17, `${pings.length} probes in 2 s`);
+    assert.equal(v.queue.link.state, 'live');
   });
 });
 
