@@ -1,27 +1,12 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import type { FrameMessage } from '../../src/protocol/index.js';
 import { type RelayServer, startServer } from '../../src/server/index.js';
+import { assertGapsEndOnKeyframes } from '../helpers/gaps.js';
 import { testFrame, WireClient } from '../helpers/wire-client.js';
 import { WsWireClient } from '../helpers/ws-client.js';
 
 const FRAME_BYTES = 16 * 1024;
 const GOP = 25;
-
-/** Every gap in a viewer's sequence numbers must be followed by a keyframe: drops are whole runs. */
-function assertGapsEndOnKeyframes(frames: FrameMessage[]): number {
-  let gaps = 0;
-  for (let i = 1; i < frames.length; i++) {
-    const prev = frames[i - 1] as FrameMessage;
-    const cur = frames[i] as FrameMessage;
-    assert.ok(cur.seq > prev.seq, `out of order: ${prev.seq} then ${cur.seq}`);
-    if (cur.seq !== prev.seq + 1) {
-      gaps++;
-      assert.equal(cur.key, true, `after a gap ${prev.seq} -> ${cur.seq} the next frame must be a keyframe`);
-    }
-  }
-  return gaps;
-}
 
 describe('a viewer that stops reading', () => {
   let server: RelayServer;

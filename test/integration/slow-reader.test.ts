@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { percentile } from '../../src/cli/meter.js';
 import { type RelayServer, startServer } from '../../src/server/index.js';
+import { assertGapsEndOnKeyframes } from '../helpers/gaps.js';
 import { type ArrivedFrame, arrived, SlowViewer } from '../helpers/slow-viewer.js';
 import { startSyntheticStream } from '../helpers/synthetic-stream.js';
 import { WireClient } from '../helpers/wire-client.js';
@@ -25,21 +26,6 @@ const HEALTHY_BOUND_MS = 250;
 /** Latencies (arrival less capture, ms) of the frames that arrived from `since` on. */
 function latencies(frames: ArrivedFrame[], since: number): number[] {
   return frames.filter((f) => f.arrivedAt >= since).map((f) => f.arrivedAt - f.capturedAt);
-}
-
-/** Seqs must rise, and every gap (frames the relay skipped) must end on a keyframe. */
-function assertGapsEndOnKeyframes(frames: ArrivedFrame[]): number {
-  let gaps = 0;
-  for (let i = 1; i < frames.length; i++) {
-    const prev = frames[i - 1] as ArrivedFrame;
-    const cur = frames[i] as ArrivedFrame;
-    assert.ok(cur.seq > prev.seq, `out of order: ${prev.seq} then ${cur.seq}`);
-    if (cur.seq !== prev.seq + 1) {
-      gaps++;
-      assert.equal(cur.key, true, `after a gap ${prev.seq} -> ${cur.seq} the next frame must be a keyframe`);
-    }
-  }
-  return gaps;
 }
 
 describe('a viewer that reads slower than its stream', { timeout: 60_000 }, () => {
