@@ -5,8 +5,18 @@ import {
   MessageType,
 } from '../../src/protocol/index.js';
 
-/** Called once a frame's last byte has arrived, with its header (captureTime in µs since the epoch). */
-export type TimedFrameHandler = (streamId: number, seq: number, key: boolean, captureTimeUs: number) => void;
+/**
+ * Called once a frame's last byte has arrived, with its header (captureTime in µs since the epoch, the media
+ * timestamp in µs) and its payload's length.
+ */
+export type TimedFrameHandler = (
+  streamId: number,
+  seq: number,
+  key: boolean,
+  captureTimeUs: number,
+  timestampUs: number,
+  payloadBytes: number,
+) => void;
 
 /** Length prefix plus the whole frame header: the capture time is its last field. */
 const HEAD_BYTES = LENGTH_PREFIX_BYTES + FRAME_HEADER_BYTES;
@@ -82,6 +92,8 @@ export class FrameHeaderReader {
       this.view.getUint32(p + 6),
       ((this.head[p + 5] as number) & FRAME_FLAG_KEY) !== 0,
       this.view.getFloat64(p + 18),
+      this.view.getFloat64(p + 10),
+      this.length - FRAME_HEADER_BYTES,
     );
   }
 

@@ -32,7 +32,7 @@ export class SoakLink {
   private wantedStream: { name: string; seen: () => void } | null = null;
   private closing = false;
   private readonly reader = new FrameHeaderReader(
-    (id, seq, key, capture) => this.onFrame(id, seq, key, capture),
+    (id, seq, key, capture, timestamp, bytes) => this.onFrame(id, seq, key, capture, timestamp, bytes),
     (body) => this.onControl(decodeMessage(body)),
   );
 

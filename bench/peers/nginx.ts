@@ -27,7 +27,7 @@ const START_TIMEOUT_MS = 10_000;
  *   comparison is with stock nginx-rtmp; our players answer pings and send acknowledgements.
  * - worker_connections 4096 / worker_rlimit_nofile 8192: room for 1000+ players plus the publisher.
  */
-function config(port: number, workDir: string): string {
+function config(host: string, port: number, workDir: string): string {
   return `# Written by bench/peers/nginx.ts; see the comment there for why each setting.
 load_module ${RTMP_MODULE};
 daemon off;
@@ -43,7 +43,7 @@ events {
 
 rtmp {
   server {
-    listen 127.0.0.1:${port};
+    listen ${host}:${port};
     chunk_size 4096;
     max_message 16M;
 
@@ -58,8 +58,16 @@ rtmp {
 `;
 }
 
-/** Starts nginx-rtmp on 127.0.0.1:rtmpPort with its files in workDir; resolves when the port accepts connections. */
-export async function startNginxRtmp(opts: { rtmpPort: number; workDir: string }): Promise<PeerServer> {
+/**
+ * Starts nginx-rtmp on host:rtmpPort (host 127.0.0.1 unless given: the slow-link bench listens on a veth
+ * address) with its files in workDir; resolves when the port accepts connections.
+ */
+export async function startNginxRtmp(opts: {
+  rtmpPort: number;
+  workDir: string;
+  host?: string;
+}): Promise<PeerServer> {
+  const host = opts.host ?? '127.0.0.1';
   for (const file of [NGINX, RTMP_MODULE]) {
     if (!existsSync(file)) {
       throw new PeerStartError(
@@ -71,7 +79,7 @@ export async function startNginxRtmp(opts: { rtmpPort: number; workDir: string }
   await mkdir(opts.workDir, { recursive: true });
   const confPath = path.join(opts.workDir, 'nginx.conf');
   const errorLog = path.join(opts.workDir, 'error.log');
-  await writeFile(confPath, config(opts.rtmpPort, opts.workDir));
+  await writeFile(confPath, config(host, opts.rtmpPort, opts.workDir));
   // -e: the compiled-in error log (/var/log/nginx) is opened before the config is read; keep it ours.
   const child = spawn(NGINX, ['-p', opts.workDir, '-c', confPath, '-e', errorLog], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -95,6 +103,7 @@ export async function startNginxRtmp(opts: { rtmpPort: number; workDir: string }
   let workers: number[] = [];
   try {
     await waitForPort(opts.rtmpPort, {
+      host,
       timeoutMs: START_TIMEOUT_MS,
       alive: () => (child.exitCode !== null ? new Error('exited') : null),
     });

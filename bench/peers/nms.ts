@@ -14,20 +14,29 @@ const START_TIMEOUT_MS = 15_000;
 /** Enough of its output to explain a failed start without keeping a growing log in memory. */
 const OUTPUT_TAIL = 4096;
 
-/** Starts node-media-server with RTMP on rtmpPort and HTTP-FLV on httpPort; resolves when both accept connections. */
+/**
+ * Starts node-media-server with RTMP on rtmpPort and HTTP-FLV on httpPort, both on host (127.0.0.1 unless
+ * given: the slow-link bench listens on a veth address); resolves when both accept connections.
+ */
 export async function startNodeMediaServer(opts: {
   rtmpPort: number;
   httpPort: number;
+  host?: string;
 }): Promise<PeerServer> {
+  const host = opts.host ?? '127.0.0.1';
   try {
     createRequire(import.meta.url).resolve('node-media-server');
   } catch {
     throw new PeerStartError('FW_BENCH_PEER_MISSING', 'node-media-server not found: run npm install');
   }
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'framewire-bench-nms-'));
-  const child = spawn(process.execPath, [LAUNCHER, String(opts.rtmpPort), String(opts.httpPort), dataDir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [LAUNCHER, String(opts.rtmpPort), String(opts.httpPort), dataDir, host],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   const keep = (s: string): void => {
     output = (output + s).slice(-OUTPUT_TAIL);
@@ -46,8 +55,8 @@ export async function startNodeMediaServer(opts: {
             `node-media-server exited during start-up (code ${child.exitCode}): ${output.trim() || 'no output'}`,
           )
         : null;
-    await waitForPort(opts.rtmpPort, { timeoutMs: START_TIMEOUT_MS, alive });
-    await waitForPort(opts.httpPort, { timeoutMs: START_TIMEOUT_MS, alive });
+    await waitForPort(opts.rtmpPort, { host, timeoutMs: START_TIMEOUT_MS, alive });
+    await waitForPort(opts.httpPort, { host, timeoutMs: START_TIMEOUT_MS, alive });
   } catch (err) {
     await cleanup();
     throw err;
