@@ -251,7 +251,8 @@ async function main(): Promise<boolean> {
   let server: RunningTarget | null = null;
   let publisher: { pacer: PacedPublisher; close(): void } | null = null;
   let viewer: ChildProcess | null = null;
-  const cleanup = async (): Promise<void> => {
+  /** Ends the current target's viewer, publisher and server, in that order. */
+  const stopTarget = async (): Promise<void> => {
     if (viewer) {
       viewer.stdin?.end();
       await stopProcess(viewer, 3000);
@@ -262,6 +263,9 @@ async function main(): Promise<boolean> {
     publisher = null;
     await server?.stop();
     server = null;
+  };
+  const cleanup = async (): Promise<void> => {
+    await stopTarget();
     ns?.close();
   };
   const onSignal = () => void cleanup().finally(() => process.exit(130));
@@ -306,16 +310,7 @@ async function main(): Promise<boolean> {
         error = (err as Error).message;
       } finally {
         // This target's processes end before the next one starts.
-        if (viewer) {
-          viewer.stdin?.end();
-          await stopProcess(viewer, 3000);
-          viewer = null;
-        }
-        publisher?.pacer.stop();
-        publisher?.close();
-        publisher = null;
-        await server?.stop();
-        server = null;
+        await stopTarget();
       }
       // The publisher's send of the frame with this media timestamp, on the wall clock the viewer shares.
       const sentAt = (mediaMs: number): number | null => {
