@@ -241,10 +241,13 @@ export class ViewerQueue implements Batchable {
   /** Drops a frame the link state holds back; its stream resumes at a keyframe. */
   private holdForLink(sink: FrameSink): void {
     this.countDropped(sink);
-    if (!sink.needsKey) {
-      sink.needsKey = true;
-      this.waiting.add(sink);
-    }
+    if (!sink.needsKey) this.waitForKey(sink);
+  }
+
+  /** Holds `sink` until a keyframe, asked for when the link is live again (not now: it would be dropped). */
+  private waitForKey(sink: FrameSink): void {
+    sink.needsKey = true;
+    this.waiting.add(sink);
   }
 
   /** Writes a ping in line with the frames (queued behind them if they are queued); returns its id. */
@@ -303,10 +306,7 @@ export class ViewerQueue implements Batchable {
     }
     for (const sink of skipped) {
       if (requestNow) this.skip(sink, false);
-      else {
-        sink.needsKey = true;
-        this.waiting.add(sink);
-      }
+      else this.waitForKey(sink);
     }
   }
 
