@@ -59,7 +59,7 @@ export class SoakLink {
   /** Publishes a stream; resolves with its id. */
   async publish(room: string, name: string, config: DecoderConfig, timeoutMs: number): Promise<number> {
     const m = await this.request(
-      { type: 'publish', requestId: this.nextRequest++, room, name, config },
+      { type: 'publish', requestId: this.nextRequest++, room, name, video: config },
       timeoutMs,
     );
     if (m.type !== 'published') throw new Error(`publish ${room}/${name}: ${describe(m)}`);

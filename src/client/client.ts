@@ -6,7 +6,6 @@ import { decodeMessage, encodeMessage } from '../protocol/codec.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, lengthPrefix, MessageDeframer } from '../protocol/framing.js';
 import {
-  type DecoderConfig,
   type FrameMessage,
   type KeyframeRequestMessage,
   type LinkStateMessage,
@@ -15,6 +14,7 @@ import {
   type ReceiverReportMessage,
   type StreamAddedMessage,
   type StreamRemovedMessage,
+  type StreamTracks,
 } from '../protocol/messages.js';
 // Sub-millisecond wall clock: Date.now() would round a loopback round trip to 0.
 import { localNowUs as nowMicros, ServerClock } from '../protocol/server-clock.js';
@@ -72,7 +72,7 @@ export interface FramewireClientEvents {
 }
 
 type Pending =
-  | { kind: 'publish'; room: string; name: string; config: DecoderConfig; resolve: (p: Publication) => void }
+  | { kind: 'publish'; room: string; name: string; tracks: StreamTracks; resolve: (p: Publication) => void }
   | { kind: 'subscribe'; room: string; name: string; resolve: () => void };
 
 interface PendingEntry {
@@ -229,11 +229,14 @@ export class FramewireClient extends EventEmitter<FramewireClientEvents> impleme
     });
   }
 
-  /** Starts a stream; resolves once the server answers `published`, rejects with its error code. */
-  publish(room: string, name: string, config: DecoderConfig): Promise<Publication> {
+  /**
+   * Starts a stream with its tracks (video, audio or both); resolves once the server answers
+   * `published`, rejects with its error code.
+   */
+  publish(room: string, name: string, tracks: StreamTracks): Promise<Publication> {
     return new Promise((resolve, reject) => {
-      const requestId = this.addPending({ kind: 'publish', room, name, config, resolve }, reject);
-      if (requestId !== 0) this.send({ type: 'publish', requestId, room, name, config });
+      const requestId = this.addPending({ kind: 'publish', room, name, tracks, resolve }, reject);
+      if (requestId !== 0) this.send({ type: 'publish', requestId, room, name, ...tracks });
     });
   }
 
@@ -361,7 +364,7 @@ export class FramewireClient extends EventEmitter<FramewireClientEvents> impleme
     if (r.kind === 'subscribe') {
       r.resolve();
     } else if (streamId !== undefined) {
-      const publication = new Publication(this, streamId, r.room, r.name, r.config, (p) => {
+      const publication = new Publication(this, streamId, r.room, r.name, r.tracks, (p) => {
         this.publications.delete(p.streamId);
         this.send({ type: 'unpublish', streamId: p.streamId });
       });

@@ -1,5 +1,11 @@
 import { EventEmitter } from 'node:events';
-import { type DecoderConfig, FRAME_HEADER_BYTES, type FrameMessage } from '../protocol/messages.js';
+import {
+  AUDIO_FRAME_HEADER_BYTES,
+  AUDIO_LEVEL_SILENT,
+  FRAME_HEADER_BYTES,
+  type FrameMessage,
+  type StreamTracks,
+} from '../protocol/messages.js';
 
 /** One encoded frame as a publisher hands it over; the publication adds streamId and seq. */
 export interface OutgoingFrame {
@@ -8,6 +14,17 @@ export interface OutgoingFrame {
   timestamp: number;
   /** Wall-clock capture time, microseconds since the Unix epoch. */
   captureTime: number;
+  data: Uint8Array;
+}
+
+/** One encoded audio frame as a publisher hands it over (every audio frame is a starting point). */
+export interface OutgoingAudioFrame {
+  /** Media timestamp, microseconds. */
+  timestamp: number;
+  /** Wall-clock capture time, microseconds since the Unix epoch. */
+  captureTime: number;
+  /** RFC 6464 level byte (see audioLevelByte); silence when not measured. */
+  level?: number;
   data: Uint8Array;
 }
 
@@ -28,6 +45,9 @@ export interface PublicationStats {
   framesSent: number;
   bytesSent: number;
   framesDropped: number;
+  audioFramesSent: number;
+  audioBytesSent: number;
+  audioFramesDropped: number;
 }
 
 /** Events of a publication. */
@@ -38,8 +58,17 @@ export interface PublicationEvents {
 
 /** A stream this connection publishes: numbers frames and applies the send-side drop policy. */
 export class Publication extends EventEmitter<PublicationEvents> {
-  readonly stats: PublicationStats = { framesSent: 0, bytesSent: 0, framesDropped: 0 };
+  readonly stats: PublicationStats = {
+    framesSent: 0,
+    bytesSent: 0,
+    framesDropped: 0,
+    audioFramesSent: 0,
+    audioBytesSent: 0,
+    audioFramesDropped: 0,
+  };
   private seq = 0;
+  /** The audio track counts its own frames: a video drop is not an audio gap. */
+  private audioSeq = 0;
   // A stream must start on a keyframe, and after any drop the deltas that follow cannot be decoded:
   // both cases wait here for the next keyframe.
   private waitingForKey = true;
@@ -50,7 +79,7 @@ export class Publication extends EventEmitter<PublicationEvents> {
     readonly streamId: number,
     readonly room: string,
     readonly name: string,
-    readonly config: DecoderConfig,
+    readonly tracks: StreamTracks,
     private readonly onEnd: (p: Publication) => void,
   ) {
     super();
@@ -96,6 +125,39 @@ export class Publication extends EventEmitter<PublicationEvents> {
     this.waitingForKey = false;
     this.stats.framesSent++;
     this.stats.bytesSent += frame.data.length;
+    return true;
+  }
+
+  /**
+   * Sends one audio frame of the stream's audio track, or drops it (returning false) when the connection
+   * is gone or its backlog is over the bound. Audio never waits for a keyframe: any frame can start
+   * decoding, so a drop costs only the frames dropped.
+   */
+  sendAudio(frame: OutgoingAudioFrame): boolean {
+    const seq = this.audioSeq;
+    this.audioSeq = (this.audioSeq + 1) >>> 0;
+    const ok =
+      !this.ended &&
+      this.tracks.audio !== undefined &&
+      this.sink.writableLength <= this.sink.maxWriteBufferBytes &&
+      AUDIO_FRAME_HEADER_BYTES + frame.data.length <= this.sink.maxMessageBytes &&
+      this.sink.writeFrame({
+        type: 'frame',
+        streamId: this.streamId,
+        key: true,
+        track: 'audio',
+        audioLevel: frame.level ?? AUDIO_LEVEL_SILENT,
+        seq,
+        timestamp: frame.timestamp,
+        captureTime: frame.captureTime,
+        payload: frame.data,
+      });
+    if (!ok) {
+      this.stats.audioFramesDropped++;
+      return false;
+    }
+    this.stats.audioFramesSent++;
+    this.stats.audioBytesSent += frame.data.length;
     return true;
   }
 

@@ -1,18 +1,18 @@
 import { EventEmitter } from 'node:events';
 import { backoffDelay } from '../protocol/backoff.js';
 import type {
-  DecoderConfig,
   FrameMessage,
   KeyframeRequestMessage,
   LinkStateMessage,
   ReceiverReportMessage,
   StreamAddedMessage,
   StreamRemovedMessage,
+  StreamTracks,
 } from '../protocol/messages.js';
 import type { ServerClock } from '../protocol/server-clock.js';
 import { type ConnectOptions, connect, type FramewireClient } from './client.js';
 import { ClientError, type ClientErrorCode } from './errors.js';
-import type { OutgoingFrame, Publication, PublicationStats } from './publication.js';
+import type { OutgoingAudioFrame, OutgoingFrame, Publication, PublicationStats } from './publication.js';
 
 // Re-exported: the backoff is part of the client library's API, and the browser app shares the formula.
 export { backoffDelay } from '../protocol/backoff.js';
@@ -106,9 +106,9 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
   }
 
   /** Publishes now (rejecting on the server's error) and re-publishes after every reconnect. */
-  async publish(room: string, name: string, config: DecoderConfig): Promise<ReconnectingPublication> {
-    const publication = await this.requireClient().publish(room, name, config);
-    const rp = new ReconnectingPublication(room, name, config, (p) => this.publications.delete(p));
+  async publish(room: string, name: string, tracks: StreamTracks): Promise<ReconnectingPublication> {
+    const publication = await this.requireClient().publish(room, name, tracks);
+    const rp = new ReconnectingPublication(room, name, tracks, (p) => this.publications.delete(p));
     rp.attach(publication);
     this.publications.add(rp);
     return rp;
@@ -233,7 +233,7 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
   // the same connection with the same backoff.
   private restorePublication(client: FramewireClient, p: ReconnectingPublication, n: number): void {
     if (!this.publications.has(p)) return;
-    client.publish(p.room, p.name, p.config).then(
+    client.publish(p.room, p.name, p.tracks).then(
       (publication) => {
         if (this.publications.has(p)) p.attach(publication);
         else publication.unpublish();
@@ -275,13 +275,20 @@ export interface ReconnectingPublicationEvents {
 /** A publication that outlives connections: frames go to the current stream, and are dropped between. */
 export class ReconnectingPublication extends EventEmitter<ReconnectingPublicationEvents> {
   private current: Publication | null = null;
-  private readonly retired: PublicationStats = { framesSent: 0, bytesSent: 0, framesDropped: 0 };
+  private readonly retired: PublicationStats = {
+    framesSent: 0,
+    bytesSent: 0,
+    framesDropped: 0,
+    audioFramesSent: 0,
+    audioBytesSent: 0,
+    audioFramesDropped: 0,
+  };
   private ended = false;
 
   constructor(
     readonly room: string,
     readonly name: string,
-    readonly config: DecoderConfig,
+    readonly tracks: StreamTracks,
     private readonly onEnd: (p: ReconnectingPublication) => void,
   ) {
     super();
@@ -295,17 +302,22 @@ export class ReconnectingPublication extends EventEmitter<ReconnectingPublicatio
   /** Counters summed over every connection this publication has used. */
   get stats(): PublicationStats {
     const c = this.current?.stats;
-    return {
-      framesSent: this.retired.framesSent + (c?.framesSent ?? 0),
-      bytesSent: this.retired.bytesSent + (c?.bytesSent ?? 0),
-      framesDropped: this.retired.framesDropped + (c?.framesDropped ?? 0),
-    };
+    const sum = { ...this.retired };
+    if (c) for (const k of Object.keys(sum) as (keyof PublicationStats)[]) sum[k] += c[k];
+    return sum;
   }
 
   /** Sends a frame on the current stream; false (counted as dropped) while there is none. */
   sendFrame(frame: OutgoingFrame): boolean {
     if (this.current?.active) return this.current.sendFrame(frame);
     this.retired.framesDropped++;
+    return false;
+  }
+
+  /** Sends an audio frame on the current stream; false (counted as dropped) while there is none. */
+  sendAudio(frame: OutgoingAudioFrame): boolean {
+    if (this.current?.active) return this.current.sendAudio(frame);
+    this.retired.audioFramesDropped++;
     return false;
   }
 
@@ -321,9 +333,7 @@ export class ReconnectingPublication extends EventEmitter<ReconnectingPublicatio
   attach(publication: Publication): void {
     if (this.current) {
       const s = this.current.stats;
-      this.retired.framesSent += s.framesSent;
-      this.retired.bytesSent += s.bytesSent;
-      this.retired.framesDropped += s.framesDropped;
+      for (const k of Object.keys(s) as (keyof PublicationStats)[]) this.retired[k] += s[k];
     }
     this.current = publication;
     publication.on('keyframe-request', () => this.emit('keyframe-request'));

@@ -1,14 +1,19 @@
 import { ByteReader, ByteWriter, utf8 } from './bytes.js';
 import { ProtocolError } from './errors.js';
 import {
+  AUDIO_FRAME_HEADER_BYTES,
+  type AudioConfig,
   type DecoderConfig,
+  FRAME_FLAG_AUDIO,
   FRAME_FLAG_KEY,
   FRAME_HEADER_BYTES,
   type FrameMessage,
   LINK_STATES,
   type Message,
   MessageType,
+  PROTOCOL_VERSION,
   ROLES,
+  type StreamTracks,
 } from './messages.js';
 
 /** Size of a receiver-report: type, streamId, four counters, three f64 figures. */
@@ -16,38 +21,99 @@ const RECEIVER_REPORT_BYTES = 1 + 4 + 4 * 4 + 3 * 8;
 
 // Encoding: each message's size is computed first, then written once into an exact-size buffer.
 
-function configSize(codec: Uint8Array, c: DecoderConfig): number {
-  return 2 + codec.length + 2 + 2 + 4 + (c.description?.length ?? 0);
+/** Bit 0 of a v2 stream description's tracks byte: a video config follows. */
+const TRACK_VIDEO = 0x01;
+/** Bit 1: an audio config follows (after the video one, if both). Bits 2–7 are reserved. */
+const TRACK_AUDIO = 0x02;
+
+function bad(message: string): ProtocolError {
+  return new ProtocolError('FW_BAD_MESSAGE', message);
 }
 
-function writeConfig(w: ByteWriter, codec: Uint8Array, c: DecoderConfig): void {
-  w.str(codec).u16(c.codedWidth).u16(c.codedHeight);
-  const d = c.description ?? new Uint8Array(0);
-  w.u32(d.length).raw(d);
+/** A stream's tracks as they go on the wire: the encoded strings beside the configs they come from. */
+interface EncodedTracks {
+  video?: { codec: Uint8Array; config: DecoderConfig };
+  audio?: { codec: Uint8Array; config: AudioConfig };
 }
 
-/** publish and stream-added share a layout: type, a u32 id, room, name, decoder config. */
+function encodeTracks(t: StreamTracks, version: number): EncodedTracks {
+  if (version < 2) {
+    // v1 has room for one video config and nothing else: the server never offers it other streams.
+    if (!t.video || t.audio) throw bad('protocol v1 carries streams with a video track only');
+  } else if (!t.video && !t.audio) {
+    throw bad('a stream needs a video track, an audio track or both');
+  }
+  const out: EncodedTracks = {};
+  if (t.video) out.video = { codec: utf8(t.video.codec), config: t.video };
+  if (t.audio) out.audio = { codec: utf8(t.audio.codec), config: t.audio };
+  return out;
+}
+
+function tracksSize(t: EncodedTracks, version: number): number {
+  let size = version < 2 ? 0 : 1;
+  if (t.video) size += 2 + t.video.codec.length + 2 + 2 + 4 + (t.video.config.description?.length ?? 0);
+  if (t.audio) size += 2 + t.audio.codec.length + 4 + 1 + 4 + (t.audio.config.description?.length ?? 0);
+  return size;
+}
+
+function writeTracks(w: ByteWriter, t: EncodedTracks, version: number): void {
+  if (version >= 2) w.u8((t.video ? TRACK_VIDEO : 0) | (t.audio ? TRACK_AUDIO : 0));
+  if (t.video) {
+    const c = t.video.config;
+    w.str(t.video.codec).u16(c.codedWidth).u16(c.codedHeight);
+    const d = c.description ?? new Uint8Array(0);
+    w.u32(d.length).raw(d);
+  }
+  if (t.audio) {
+    const c = t.audio.config;
+    w.str(t.audio.codec).u32(c.sampleRate).u8(c.numberOfChannels);
+    const d = c.description ?? new Uint8Array(0);
+    w.u32(d.length).raw(d);
+  }
+}
+
+/** publish and stream-added share a layout: type, a u32 id, room, name, the stream's tracks. */
 function encodeStreamDescription(
   type: number,
   id: number,
   room: string,
   name: string,
-  c: DecoderConfig,
+  t: StreamTracks,
+  version: number,
 ): Uint8Array {
   const roomBytes = utf8(room);
   const nameBytes = utf8(name);
-  const codec = utf8(c.codec);
-  const w = new ByteWriter(1 + 4 + 2 + roomBytes.length + 2 + nameBytes.length + configSize(codec, c))
+  const tracks = encodeTracks(t, version);
+  const w = new ByteWriter(1 + 4 + 2 + roomBytes.length + 2 + nameBytes.length + tracksSize(tracks, version))
     .u8(type)
     .u32(id)
     .str(roomBytes)
     .str(nameBytes);
-  writeConfig(w, codec, c);
+  writeTracks(w, tracks, version);
   return w.done();
 }
 
-/** Encodes one message to its wire bytes (without TCP framing). Throws ProtocolError on unencodable fields. */
-export function encodeMessage(m: Message): Uint8Array {
+function encodeFrame(m: FrameMessage, version: number): Uint8Array {
+  if (m.payload.length === 0) throw bad('frame has no payload');
+  const audio = m.track === 'audio';
+  if (audio && version < 2) throw bad('protocol v1 has no audio frames');
+  if (!audio && m.audioLevel !== undefined) throw bad('only audio frames carry an audio level');
+  const w = new ByteWriter((audio ? AUDIO_FRAME_HEADER_BYTES : FRAME_HEADER_BYTES) + m.payload.length)
+    .u8(MessageType.frame)
+    .u32(m.streamId)
+    .u8((m.key ? FRAME_FLAG_KEY : 0) | (audio ? FRAME_FLAG_AUDIO : 0))
+    .u32(m.seq)
+    .f64(m.timestamp)
+    .f64(m.captureTime);
+  if (audio) w.u8(m.audioLevel ?? 127);
+  return w.raw(m.payload).done();
+}
+
+/**
+ * Encodes one message to its wire bytes (without TCP framing), in the layout of protocol `version`.
+ * Throws ProtocolError on unencodable fields, and on what that version cannot carry (audio in v1).
+ */
+export function encodeMessage(m: Message, version = PROTOCOL_VERSION): Uint8Array {
   switch (m.type) {
     case 'hello': {
       if (!ROLES.includes(m.role)) throw new ProtocolError('FW_BAD_MESSAGE', `unknown role ${m.role}`);
@@ -62,7 +128,7 @@ export function encodeMessage(m: Message): Uint8Array {
         .done();
     }
     case 'publish':
-      return encodeStreamDescription(MessageType.publish, m.requestId, m.room, m.name, m.config);
+      return encodeStreamDescription(MessageType.publish, m.requestId, m.room, m.name, m, version);
     case 'published':
       return new ByteWriter(9).u8(MessageType.published).u32(m.requestId).u32(m.streamId).done();
     case 'subscribe':
@@ -79,20 +145,11 @@ export function encodeMessage(m: Message): Uint8Array {
     case 'unpublish':
       return new ByteWriter(5).u8(MessageType.unpublish).u32(m.streamId).done();
     case 'frame':
-      if (m.payload.length === 0) throw new ProtocolError('FW_BAD_MESSAGE', 'frame has no payload');
-      return new ByteWriter(FRAME_HEADER_BYTES + m.payload.length)
-        .u8(MessageType.frame)
-        .u32(m.streamId)
-        .u8(m.key ? FRAME_FLAG_KEY : 0)
-        .u32(m.seq)
-        .f64(m.timestamp)
-        .f64(m.captureTime)
-        .raw(m.payload)
-        .done();
+      return encodeFrame(m, version);
     case 'keyframe-request':
       return new ByteWriter(5).u8(MessageType.keyframeRequest).u32(m.streamId).done();
     case 'stream-added':
-      return encodeStreamDescription(MessageType.streamAdded, m.streamId, m.room, m.name, m.config);
+      return encodeStreamDescription(MessageType.streamAdded, m.streamId, m.room, m.name, m, version);
     case 'stream-removed': {
       const reason = utf8(m.reason);
       return new ByteWriter(1 + 4 + 2 + reason.length)
@@ -138,7 +195,7 @@ export function encodeMessage(m: Message): Uint8Array {
 
 // Decoding: every read is bounds-checked by ByteReader, so any input ends in a Message or a ProtocolError.
 
-function readConfig(r: ByteReader): DecoderConfig {
+function readVideo(r: ByteReader): DecoderConfig {
   const codec = r.str('codec');
   const codedWidth = r.u16('codedWidth');
   const codedHeight = r.u16('codedHeight');
@@ -148,10 +205,30 @@ function readConfig(r: ByteReader): DecoderConfig {
   return config;
 }
 
-function readStreamDescription(r: ByteReader): { room: string; name: string; config: DecoderConfig } {
+function readAudio(r: ByteReader): AudioConfig {
+  const codec = r.str('audio codec');
+  const sampleRate = r.u32('sampleRate');
+  const numberOfChannels = r.u8('numberOfChannels');
+  const descLen = r.u32('audio description length');
+  const config: AudioConfig = { codec, sampleRate, numberOfChannels };
+  if (descLen > 0) config.description = r.bytesOf(descLen, 'audio description');
+  return config;
+}
+
+function readStreamDescription(
+  r: ByteReader,
+  version: number,
+): { room: string; name: string } & StreamTracks {
   const room = r.str('room');
   const name = r.str('name');
-  return { room, name, config: readConfig(r) };
+  if (version < 2) return { room, name, video: readVideo(r) };
+  const tracks = r.u8('tracks');
+  if (tracks === 0 || (tracks & ~(TRACK_VIDEO | TRACK_AUDIO)) !== 0)
+    throw bad(`tracks byte 0x${tracks.toString(16)} names no track or a reserved one`);
+  const out: { room: string; name: string } & StreamTracks = { room, name };
+  if (tracks & TRACK_VIDEO) out.video = readVideo(r);
+  if (tracks & TRACK_AUDIO) out.audio = readAudio(r);
+  return out;
 }
 
 function finite(v: number, what: string): number {
@@ -160,10 +237,11 @@ function finite(v: number, what: string): number {
 }
 
 /**
- * Decodes one message from its wire bytes. Byte fields (payload, description) are views into `bytes`,
- * not copies. Any malformed input throws a ProtocolError with a code; nothing else is thrown.
+ * Decodes one message from its wire bytes, in the layout of protocol `version` (hello is the same in
+ * every version). Byte fields (payload, description) are views into `bytes`, not copies. Any malformed
+ * input throws a ProtocolError with a code; nothing else is thrown.
  */
-export function decodeMessage(bytes: Uint8Array): Message {
+export function decodeMessage(bytes: Uint8Array, version = PROTOCOL_VERSION): Message {
   if (bytes.length === 0) throw new ProtocolError('FW_TRUNCATED', 'empty message');
   const r = new ByteReader(bytes, 1);
   const typeByte = bytes[0];
@@ -178,7 +256,8 @@ export function decodeMessage(bytes: Uint8Array): Message {
       return m;
     }
     case MessageType.publish: {
-      const m = { type: 'publish', requestId: r.u32('requestId'), ...readStreamDescription(r) } as const;
+      const requestId = r.u32('requestId');
+      const m = { type: 'publish', requestId, ...readStreamDescription(r, version) } as const;
       r.end('publish');
       return m;
     }
@@ -200,14 +279,15 @@ export function decodeMessage(bytes: Uint8Array): Message {
       return m;
     }
     case MessageType.frame:
-      return decodeFrame(bytes, r);
+      return decodeFrame(bytes, r, version);
     case MessageType.keyframeRequest: {
       const m = { type: 'keyframe-request', streamId: r.u32('streamId') } as const;
       r.end('keyframe-request');
       return m;
     }
     case MessageType.streamAdded: {
-      const m = { type: 'stream-added', streamId: r.u32('streamId'), ...readStreamDescription(r) } as const;
+      const streamId = r.u32('streamId');
+      const m = { type: 'stream-added', streamId, ...readStreamDescription(r, version) } as const;
       r.end('stream-added');
       return m;
     }
@@ -269,21 +349,28 @@ export function decodeMessage(bytes: Uint8Array): Message {
   }
 }
 
-function decodeFrame(bytes: Uint8Array, r: ByteReader): FrameMessage {
+function decodeFrame(bytes: Uint8Array, r: ByteReader, version: number): FrameMessage {
   const streamId = r.u32('streamId');
   const flags = r.u8('flags');
-  if ((flags & ~FRAME_FLAG_KEY) !== 0) {
-    throw new ProtocolError('FW_BAD_MESSAGE', `reserved frame flags set: 0x${flags.toString(16)}`);
-  }
+  const known = version < 2 ? FRAME_FLAG_KEY : FRAME_FLAG_KEY | FRAME_FLAG_AUDIO;
+  if ((flags & ~known) !== 0) throw bad(`reserved frame flags set: 0x${flags.toString(16)}`);
   const seq = r.u32('seq');
   const timestamp = finite(r.f64('timestamp'), 'timestamp');
   const captureTime = finite(r.f64('captureTime'), 'captureTime');
-  // A frame with no payload carries nothing to decode: refuse it rather than relay it.
-  if (bytes.length === FRAME_HEADER_BYTES) throw new ProtocolError('FW_BAD_MESSAGE', 'frame has no payload');
+  const key = (flags & FRAME_FLAG_KEY) !== 0;
+  if ((flags & FRAME_FLAG_AUDIO) === 0) {
+    // A frame with no payload carries nothing to decode: refuse it rather than relay it.
+    if (bytes.length === FRAME_HEADER_BYTES) throw bad('frame has no payload');
+    return { type: 'frame', streamId, key, seq, timestamp, captureTime, payload: r.rest() };
+  }
+  const audioLevel = r.u8('audioLevel');
+  if (bytes.length === AUDIO_FRAME_HEADER_BYTES) throw bad('frame has no payload');
   return {
     type: 'frame',
     streamId,
-    key: (flags & FRAME_FLAG_KEY) !== 0,
+    key,
+    track: 'audio',
+    audioLevel,
     seq,
     timestamp,
     captureTime,

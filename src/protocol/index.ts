@@ -8,3 +8,4 @@ export * from './framing.js';
 export * from './messages.js';
 export * from './names.js';
 export * from './server-clock.js';
+export * from './tracks.js';

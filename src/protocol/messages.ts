@@ -1,5 +1,11 @@
-/** The protocol version this code speaks; a hello with another version is refused with FW_BAD_VERSION. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * The newest protocol version this code speaks. Version 2 adds audio (a stream's tracks, audio frames);
+ * version 1 peers are still served (see {@link MIN_PROTOCOL_VERSION}). Any other version is refused with
+ * FW_BAD_VERSION.
+ */
+export const PROTOCOL_VERSION = 2;
+/** The oldest version still spoken: a v1 peer gets video only (docs/protocol.md, section 7). */
+export const MIN_PROTOCOL_VERSION = 1;
 
 /** Message type bytes: the first byte of every message. Never renumbered; new types take new values. */
 export const MessageType = {
@@ -34,6 +40,33 @@ export interface DecoderConfig {
   description?: Uint8Array;
 }
 
+/**
+ * What an audio decoder needs before the first frame: WebCodecs' AudioDecoderConfig, reduced to its wire
+ * fields (protocol v2).
+ */
+export interface AudioConfig {
+  /** WebCodecs codec string: `opus`, or `mp4a.40.2` for AAC-LC passed through from ingest. */
+  codec: string;
+  /** Samples per second, e.g. 48000. */
+  sampleRate: number;
+  /** 1 (mono) to 255. */
+  numberOfChannels: number;
+  /** Codec setup bytes (AudioSpecificConfig for AAC, OpusHead when the sender has one); absent when none. */
+  description?: Uint8Array;
+}
+
+/**
+ * The tracks of a stream: video, audio or both (at least one). Protocol v1 carries `video` only, and a
+ * stream without video does not exist for a v1 viewer.
+ */
+export interface StreamTracks {
+  video?: DecoderConfig;
+  audio?: AudioConfig;
+}
+
+/** The track a frame belongs to. */
+export type Track = 'video' | 'audio';
+
 /** First message each way: who is speaking and, optionally, a token for access control. */
 export interface HelloMessage {
   type: 'hello';
@@ -46,12 +79,11 @@ export interface HelloMessage {
 }
 
 /** Publisher → server: start a stream. Answered by `published` (or `error` with the same requestId). */
-export interface PublishMessage {
+export interface PublishMessage extends StreamTracks {
   type: 'publish';
   requestId: number;
   room: string;
   name: string;
-  config: DecoderConfig;
 }
 
 /** Server → publisher: the stream exists; send its frames with this streamId. */
@@ -83,12 +115,27 @@ export interface UnpublishMessage {
   streamId: number;
 }
 
-/** One encoded video frame (a WebCodecs EncodedVideoChunk plus relay metadata). */
+/**
+ * One encoded frame of a stream's track (a WebCodecs EncodedVideoChunk or EncodedAudioChunk plus relay
+ * metadata).
+ */
 export interface FrameMessage {
   type: 'frame';
   streamId: number;
+  /** Decoding may start here: a video keyframe; every Opus and AAC frame is one. */
   key: boolean;
-  /** Publisher's frame counter, +1 per frame; a gap tells the viewer frames were dropped. */
+  /**
+   * `audio` for a frame of the audio track (v2); absent for video, so v1 frames and v2 video frames are
+   * the same message.
+   */
+  track?: 'audio';
+  /**
+   * Audio frames only: the publisher's level of this frame, as RFC 6464 carries it for RTP: bit 7 set when
+   * it holds voice, bits 0–6 the level in -dBov (0 loudest, 127 silence). Lets the server tell who speaks
+   * without decoding.
+   */
+  audioLevel?: number;
+  /** Publisher's frame counter of this track, +1 per frame; a gap tells the viewer frames were dropped. */
   seq: number;
   /** Media timestamp in microseconds (the chunk's `timestamp`). */
   timestamp: number;
@@ -104,13 +151,12 @@ export interface KeyframeRequestMessage {
   streamId: number;
 }
 
-/** Server → viewer: a stream the viewer subscribed to (directly or by room) exists; decode with `config`. */
-export interface StreamAddedMessage {
+/** Server → viewer: a stream the viewer subscribed to (directly or by room) exists; decode with its tracks. */
+export interface StreamAddedMessage extends StreamTracks {
   type: 'stream-added';
   streamId: number;
   room: string;
   name: string;
-  config: DecoderConfig;
 }
 
 /** Server → viewer: the stream ended (`reason` is a short word such as `unpublished` or `disconnected`). */
@@ -181,7 +227,7 @@ export interface LinkStateMessage {
   backlogMs: number;
 }
 
-/** Every message of protocol v1. */
+/** Every message of protocol v2 (v1's, with a stream's tracks and audio frames). */
 export type Message =
   | HelloMessage
   | PublishMessage
@@ -202,5 +248,21 @@ export type Message =
 /** Bytes before the payload in a frame message: type, streamId, flags, seq, timestamp, captureTime. */
 export const FRAME_HEADER_BYTES = 1 + 4 + 1 + 4 + 8 + 8;
 
-/** Bit 0 of a frame's flags byte: this is a keyframe. Other bits are reserved and must be 0. */
+/** An audio frame's header is one byte longer: the audio level follows captureTime (v2). */
+export const AUDIO_FRAME_HEADER_BYTES = FRAME_HEADER_BYTES + 1;
+
+/** Bit 0 of a frame's flags byte: decoding may start here. */
 export const FRAME_FLAG_KEY = 0x01;
+/** Bit 1 of a frame's flags byte (v2): a frame of the audio track. Bits 2–7 are reserved and must be 0. */
+export const FRAME_FLAG_AUDIO = 0x02;
+
+/** Bit 7 of an audio level byte: the frame holds voice (RFC 6464's V bit). */
+export const AUDIO_LEVEL_VOICE = 0x80;
+/** An audio level byte for silence with no voice. */
+export const AUDIO_LEVEL_SILENT = 127;
+
+/** The audio level byte (RFC 6464) for a frame whose loudest sample is `peak` (0–1 of full scale). */
+export function audioLevelByte(peak: number, voice = false): number {
+  const dbov = peak > 0 ? Math.round(-20 * Math.log10(Math.min(1, peak))) : AUDIO_LEVEL_SILENT;
+  return Math.min(AUDIO_LEVEL_SILENT, Math.max(0, dbov)) | (voice ? AUDIO_LEVEL_VOICE : 0);
+}

@@ -93,7 +93,7 @@ export async function startLivePublisher(
       source.once('config', resolve);
       source.once('error', reject);
     });
-    const pub = await client.publish(room, name, config);
+    const pub = await client.publish(room, name, { video: config });
     publication = pub;
     for (const f of held.splice(0)) send(pub, f);
     await Promise.race([

@@ -7,6 +7,7 @@ import {
   type LinkStateMessage,
   type Message,
   MessageDeframer,
+  PROTOCOL_VERSION,
 } from '../../src/protocol/index.js';
 import { readThrottled } from './throttled-read.js';
 
@@ -56,7 +57,7 @@ export class SlowViewer {
       s.once('error', reject);
     });
     const v = new SlowViewer(socket, rateKbit);
-    v.send({ type: 'hello', version: 1, role: 'viewer', agent: 'slow-viewer', token: '' });
+    v.send({ type: 'hello', version: PROTOCOL_VERSION, role: 'viewer', agent: 'slow-viewer', token: '' });
     await v.until(() => v.received.some((m) => m.type === 'hello'), 5000);
     return v;
   }

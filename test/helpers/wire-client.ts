@@ -3,9 +3,12 @@ import {
   type DecoderConfig,
   decodeMessage,
   encodeMessage,
+  type FrameMessage,
   frameMessage,
   type Message,
   MessageDeframer,
+  PROTOCOL_VERSION,
+  type StreamTracks,
 } from '../../src/protocol/index.js';
 
 /**
@@ -18,11 +21,13 @@ export class WireClient {
   readonly closed: Promise<void>;
   private waiters: (() => void)[] = [];
   private readonly deframer = new MessageDeframer(64 * 1024 * 1024);
+  /** The protocol version this client speaks (its hello's); messages are encoded and decoded in it. */
+  private version = PROTOCOL_VERSION;
 
   private constructor(readonly socket: net.Socket) {
     socket.on('data', (chunk: Buffer) => {
       this.deframer.push(chunk, (body) => {
-        const m = decodeMessage(body);
+        const m = decodeMessage(body, this.version);
         // Copy payloads: the chunk they point into is not ours to keep.
         if (m.type === 'frame') m.payload = new Uint8Array(m.payload);
         // Keep-alive pings (id 0) are left to the test: some check what an idle peer gets.
@@ -49,30 +54,40 @@ export class WireClient {
     });
   }
 
-  /** Connects and completes the hello exchange. */
-  static async hello(port: number, role: 'publisher' | 'viewer' | 'peer' = 'peer'): Promise<WireClient> {
+  /** Connects and completes the hello exchange, speaking protocol `version` from then on. */
+  static async hello(
+    port: number,
+    role: 'publisher' | 'viewer' | 'peer' = 'peer',
+    version = PROTOCOL_VERSION,
+  ): Promise<WireClient> {
     const c = await WireClient.connect(port);
-    c.send({ type: 'hello', version: 1, role, agent: 'test', token: '' });
+    c.version = version;
+    c.send({ type: 'hello', version, role, agent: 'test', token: '' });
     await c.next((m) => m.type === 'hello');
     return c;
   }
 
   send(m: Message): void {
-    this.socket.write(frameMessage(encodeMessage(m)));
+    this.socket.write(frameMessage(encodeMessage(m, this.version)));
   }
 
   sendRaw(bytes: Uint8Array): void {
     this.socket.write(bytes);
   }
 
-  /** Publishes a stream and resolves with its id. */
-  async publish(
+  /** Publishes a video stream and resolves with its id. */
+  publish(
     room: string,
     name: string,
     config: DecoderConfig = { codec: 'vp8', codedWidth: 64, codedHeight: 48 },
   ): Promise<number> {
+    return this.publishTracks(room, name, { video: config });
+  }
+
+  /** Publishes a stream with these tracks (video, audio or both) and resolves with its id. */
+  async publishTracks(room: string, name: string, tracks: StreamTracks): Promise<number> {
     const requestId = Math.floor(Math.random() * 1e9);
-    this.send({ type: 'publish', requestId, room, name, config });
+    this.send({ type: 'publish', requestId, room, name, ...tracks });
     const m = await this.next(
       (x) => (x.type === 'published' || x.type === 'error') && x.requestId === requestId,
     );
@@ -122,8 +137,18 @@ export class WireClient {
   }
 }
 
+/** An audio frame of `streamId` (Opus-sized, 20 ms) with a recognisable payload and the given level byte. */
+export function testAudioFrame(streamId: number, seq: number, level = 40): FrameMessage {
+  return {
+    ...testFrame(streamId, seq, true, 80),
+    track: 'audio',
+    audioLevel: level,
+    timestamp: seq * 20_000,
+  };
+}
+
 /** A frame message with a recognisable payload: `size` bytes derived from `seq`. */
-export function testFrame(streamId: number, seq: number, key: boolean, size = 1000): Message {
+export function testFrame(streamId: number, seq: number, key: boolean, size = 1000): FrameMessage {
   const payload = new Uint8Array(size);
   for (let i = 0; i < size; i++) payload[i] = (seq * 31 + i * 7) & 0xff;
   return {

@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { decodeMessage, encodeMessage, type Message } from '../../src/protocol/index.js';
+import { decodeMessage, encodeMessage, type Message, PROTOCOL_VERSION } from '../../src/protocol/index.js';
 
 /**
  * A raw protocol client over WebSocket for tests: one protocol message per binary WebSocket message. Like
@@ -29,7 +29,7 @@ export class WsWireClient {
       ws.once('error', reject);
     });
     const c = new WsWireClient(ws);
-    c.send({ type: 'hello', version: 1, role: 'peer', agent: 'test-ws', token: '' });
+    c.send({ type: 'hello', version: PROTOCOL_VERSION, role: 'peer', agent: 'test-ws', token: '' });
     await c.until(() => c.received.find((m) => m.type === 'hello'));
     return c;
   }

@@ -79,7 +79,7 @@ it('re-publishes and re-subscribes after the server restarts on the same port', 
   const viewer = await connectWithReconnect({ ...options, role: 'viewer' });
   clients.push(publisher, viewer);
 
-  const publication: ReconnectingPublication = await publisher.publish('r', 'cam', config);
+  const publication: ReconnectingPublication = await publisher.publish('r', 'cam', { video: config });
   const firstStreamId = publication.streamId;
   await viewer.subscribe('r', 'cam');
 

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ClientError, connect, type FramewireClient } from '../../src/client/index.js';
-import { decodeMessage, encodeMessage, lengthPrefix, MessageDeframer } from '../../src/protocol/index.js';
+import {
+  decodeMessage,
+  encodeMessage,
+  lengthPrefix,
+  MessageDeframer,
+  PROTOCOL_VERSION,
+} from '../../src/protocol/index.js';
 import type { DecoderConfig, FrameMessage } from '../../src/protocol/messages.js';
 import { type RelayServer, startServer } from '../../src/server/index.js';
 
@@ -55,7 +61,7 @@ describe('client against the real server', () => {
   it('relays published frames to a subscriber byte for byte, with seq +1 per frame', async () => {
     const publisher = await open('publisher');
     const viewer = await open('viewer');
-    const publication = await publisher.publish('room1', 'cam', config);
+    const publication = await publisher.publish('room1', 'cam', { video: config });
     assert.ok(publication.streamId > 0);
 
     const added = new Promise<unknown>((resolve) => viewer.once('stream-added', resolve));
@@ -65,7 +71,7 @@ describe('client against the real server', () => {
       streamId: publication.streamId,
       room: 'room1',
       name: 'cam',
-      config,
+      video: config,
     });
 
     const sizes = [50_000, 10, 3000, 1, 200_000, 777];
@@ -91,12 +97,15 @@ describe('client against the real server', () => {
       framesSent: sizes.length,
       bytesSent: sizes.reduce((a, b) => a + b, 0),
       framesDropped: 0,
+      audioFramesSent: 0,
+      audioBytesSent: 0,
+      audioFramesDropped: 0,
     });
   });
 
   it('drops deltas before the first keyframe so a stream starts decodable', async () => {
     const publisher = await open('publisher');
-    const publication = await publisher.publish('room2', 'cam', config);
+    const publication = await publisher.publish('room2', 'cam', { video: config });
     const frame = { timestamp: 0, captureTime: 0, data: payload(0, 10) };
     assert.equal(publication.sendFrame({ ...frame, key: false }), false);
     assert.equal(publication.sendFrame({ ...frame, key: true }), true);
@@ -118,8 +127,8 @@ describe('client against the real server', () => {
   it('rejects a second publish of the same name with FW_STREAM_EXISTS', async () => {
     const a = await open('publisher');
     const b = await open('publisher');
-    await a.publish('room3', 'cam', config);
-    await assert.rejects(b.publish('room3', 'cam', config), {
+    await a.publish('room3', 'cam', { video: config });
+    await assert.rejects(b.publish('room3', 'cam', { video: config }), {
       name: 'ClientError',
       code: 'FW_STREAM_EXISTS',
     });
@@ -130,7 +139,7 @@ describe('client against the real server', () => {
     await viewer.subscribe('room4');
     const added = new Promise<{ name: string }>((resolve) => viewer.once('stream-added', resolve));
     const publisher = await open('publisher');
-    await publisher.publish('room4', 'late', config);
+    await publisher.publish('room4', 'late', { video: config });
     assert.equal((await added).name, 'late');
   });
 
@@ -182,7 +191,7 @@ describe('client send buffer bound', () => {
         deframer.push(chunk, (bytes) => {
           const m = decodeMessage(bytes);
           if (m.type === 'hello')
-            send({ type: 'hello', version: 1, role: 'server', agent: 'stub', token: '' });
+            send({ type: 'hello', version: PROTOCOL_VERSION, role: 'server', agent: 'stub', token: '' });
           if (m.type === 'publish') {
             send({ type: 'published', requestId: m.requestId, streamId: 7 });
             socket.pause();
@@ -195,7 +204,7 @@ describe('client send buffer bound', () => {
     const bound = 256 * 1024;
     const c = await connect({ host: '127.0.0.1', port, role: 'publisher', maxWriteBufferBytes: bound });
     try {
-      const publication = await c.publish('r', 'n', config);
+      const publication = await c.publish('r', 'n', { video: config });
       const big = new Uint8Array(100_000);
       let sent = 0;
       for (let i = 0; i < 200; i++) {

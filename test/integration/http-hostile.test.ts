@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { IvfReader } from '../../src/media/ivf.js';
-import { encodeMessage, type Message } from '../../src/protocol/index.js';
+import { encodeMessage, type Message, PROTOCOL_VERSION } from '../../src/protocol/index.js';
 import { type RelayServer, startServer } from '../../src/server/index.js';
 import { heapAfterGc } from '../helpers/heap.js';
 import {
@@ -745,7 +745,13 @@ async function runHttpCase(port: number, c: HttpCase, findings: Findings): Promi
 // ---------------------------------------------------------------------------------------------------------
 // WebSocket handshakes and raw frames.
 
-const helloBody = encodeMessage({ type: 'hello', version: 1, role: 'viewer', agent: 'fuzz', token: '' });
+const helloBody = encodeMessage({
+  type: 'hello',
+  version: PROTOCOL_VERSION,
+  role: 'viewer',
+  agent: 'fuzz',
+  token: '',
+});
 const closeFrame = (code: number, reason: number[] = []) => {
   const p = Buffer.alloc(2 + reason.length);
   p.writeUInt16BE(code);

@@ -43,7 +43,7 @@ describe('HTTP side: WebSocket transport, JSON API, web files', () => {
       requestId: 3,
       room: 'mixed',
       name: 'browser',
-      config: { codec: 'vp8', codedWidth: 640, codedHeight: 480 },
+      video: { codec: 'vp8', codedWidth: 640, codedHeight: 480 },
     });
     const published = await wsPub.until(() => wsPub.received.find((m) => m.type === 'published'));
     const fromWs = published.type === 'published' ? published.streamId : -1;

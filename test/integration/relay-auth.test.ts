@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import type { Message } from '../../src/protocol/index.js';
+import { PROTOCOL_VERSION } from '../../src/protocol/index.js';
 import { type RelayServer, startServer } from '../../src/server/index.js';
 import { mintToken } from '../../src/server/ops/auth.js';
 import { testFrame, WireClient } from '../helpers/wire-client.js';
@@ -20,7 +21,7 @@ describe('access tokens, enforced by the relay', () => {
   /** Connects and says hello with `token`; resolves once the server answered (hello or error). */
   async function connectWith(token: string): Promise<WireClient> {
     const c = await WireClient.connect(server.tcpPort);
-    c.send({ type: 'hello', version: 1, role: 'peer', agent: 'test', token });
+    c.send({ type: 'hello', version: PROTOCOL_VERSION, role: 'peer', agent: 'test', token });
     await c.next((m) => m.type === 'hello' || m.type === 'error');
     return c;
   }
@@ -112,7 +113,7 @@ describe('access tokens, enforced by the relay', () => {
       requestId: 5,
       room: 'elsewhere',
       name: 'x',
-      config: { codec: 'vp8', codedWidth: 2, codedHeight: 2 },
+      video: { codec: 'vp8', codedWidth: 2, codedHeight: 2 },
     });
     await requestRefused(other, 5, /wrong-room/);
     // The refusal cost only that request: the same connection still publishes where its token allows.
@@ -134,7 +135,7 @@ describe('access tokens, enforced by the relay', () => {
       requestId: 7,
       room: 'lab',
       name: 'sneaky',
-      config: { codec: 'vp8', codedWidth: 2, codedHeight: 2 },
+      video: { codec: 'vp8', codedWidth: 2, codedHeight: 2 },
     });
     await requestRefused(watcher, 7, /not-allowed/);
     assert.ok(!server.stats().streams.some((s) => s.room === 'lab' && s.name === 'sneaky'));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { encodeMessage, lengthPrefix, type Message } from '../../src/protocol/index.js';
+import { encodeMessage, lengthPrefix, type Message, PROTOCOL_VERSION } from '../../src/protocol/index.js';
 import { type RelayServer, startServer } from '../../src/server/index.js';
 import { testFrame, WireClient } from '../helpers/wire-client.js';
 
@@ -58,7 +58,13 @@ describe('bad input closes only the offending connection', () => {
 
   it('truncated message → FW_TRUNCATED', async () => {
     const c = await WireClient.connect(server.tcpPort);
-    const hello = encodeMessage({ type: 'hello', version: 1, role: 'viewer', agent: 'x', token: 'secret' });
+    const hello = encodeMessage({
+      type: 'hello',
+      version: PROTOCOL_VERSION,
+      role: 'viewer',
+      agent: 'x',
+      token: 'secret',
+    });
     c.sendRaw(withPrefix(hello.subarray(0, hello.length - 3)));
     await expectClosedWith(c, 'FW_TRUNCATED');
   });

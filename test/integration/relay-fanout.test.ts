@@ -69,7 +69,7 @@ describe('relay fan-out', () => {
       streamId,
       room: 'late',
       name: 'cam',
-      config: { codec: 'avc1.42e01e', codedWidth: 320, codedHeight: 240 },
+      video: { codec: 'avc1.42e01e', codedWidth: 320, codedHeight: 240 },
     });
     await viewer.until(() => viewer.frames(streamId).length >= 15);
     const frames = viewer.frames(streamId);
@@ -121,7 +121,7 @@ describe('relay fan-out', () => {
       requestId: 99,
       room: 'dupe',
       name: 'cam',
-      config: { codec: 'vp8', codedWidth: 1, codedHeight: 1 },
+      video: { codec: 'vp8', codedWidth: 1, codedHeight: 1 },
     });
     const err = await pub.next((m) => m.type === 'error' && m.requestId === 99);
     assert.equal(err.type === 'error' && err.code, 'FW_STREAM_EXISTS');
@@ -135,7 +135,7 @@ describe('relay fan-out', () => {
       requestId: 101,
       room: 'no spaces',
       name: 'x',
-      config: { codec: 'vp8', codedWidth: 1, codedHeight: 1 },
+      video: { codec: 'vp8', codedWidth: 1, codedHeight: 1 },
     });
     const badName = await pub.next((m) => m.type === 'error' && m.requestId === 101);
     assert.equal(badName.type === 'error' && badName.code, 'FW_BAD_NAME');

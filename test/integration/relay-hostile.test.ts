@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { encodeMessage, frameMessage, lengthPrefix, type Message } from '../../src/protocol/index.js';
+import {
+  encodeMessage,
+  frameMessage,
+  lengthPrefix,
+  type Message,
+  PROTOCOL_VERSION,
+} from '../../src/protocol/index.js';
 import { type RelayServer, startServer } from '../../src/server/index.js';
 import { heapAfterGc } from '../helpers/heap.js';
 import { testFrame, WireClient } from '../helpers/wire-client.js';
@@ -34,17 +40,31 @@ const anyMessage: fc.Arbitrary<Message> = fc.oneof(
     agent: fc.string({ maxLength: 10 }),
     token: fc.string({ maxLength: 10 }),
   }),
-  fc.record({
-    type: fc.constant('publish' as const),
-    requestId: fc.nat(),
-    room: fc.constantFrom('live', 'x', '', 'bad name'),
-    name: fc.string({ maxLength: 8 }),
-    config: fc.record({
-      codec: fc.constantFrom('vp8', ''),
-      codedWidth: fc.nat(0xffff),
-      codedHeight: fc.nat(0xffff),
-    }),
-  }),
+  fc
+    .record({
+      type: fc.constant('publish' as const),
+      requestId: fc.nat(),
+      room: fc.constantFrom('live', 'x', '', 'bad name'),
+      name: fc.string({ maxLength: 8 }),
+      video: fc.option(
+        fc.record({
+          codec: fc.constantFrom('vp8', ''),
+          codedWidth: fc.nat(0xffff),
+          codedHeight: fc.nat(0xffff),
+        }),
+        { nil: undefined },
+      ),
+      // Protocol v2: an audio track beside the video, or alone (a publish with neither is refused).
+      audio: fc.option(
+        fc.record({
+          codec: fc.constantFrom('opus', 'mp4a.40.2', ''),
+          sampleRate: fc.nat(),
+          numberOfChannels: fc.nat(0xff),
+        }),
+        { nil: undefined },
+      ),
+    })
+    .filter((m) => m.video !== undefined || m.audio !== undefined),
   fc.record({
     type: fc.constant('subscribe' as const),
     requestId: fc.nat(),
@@ -59,6 +79,9 @@ const anyMessage: fc.Arbitrary<Message> = fc.oneof(
     reason: fc.constant('forged'),
   }),
   fc.nat(10).map((streamId) => testFrame(streamId, 0, true, 64)),
+  fc
+    .nat(10)
+    .map((streamId) => ({ ...testFrame(streamId, 0, true, 64), track: 'audio' as const, audioLevel: 30 })),
   fc.record({
     type: fc.constant('ping' as const),
     id: fc.nat(),
@@ -137,7 +160,13 @@ describe('hostile clients against a running server', { timeout: 120_000 }, () =>
     slow.on('error', () => {});
     // It reads what it is sent (the error, then the end), as any client does.
     slow.on('data', () => {});
-    const hello = framed({ type: 'hello', version: 1, role: 'viewer', agent: 'slow', token: '' });
+    const hello = framed({
+      type: 'hello',
+      version: PROTOCOL_VERSION,
+      role: 'viewer',
+      agent: 'slow',
+      token: '',
+    });
     let i = 0;
     const closed = new Promise<void>((r) => slow.on('close', () => r()));
     const drip = setInterval(() => {

@@ -35,7 +35,7 @@ describe('every limit, crossed', () => {
       requestId: 77,
       room: 'lim',
       name: 'c',
-      config: { codec: 'vp8', codedWidth: 2, codedHeight: 2 },
+      video: { codec: 'vp8', codedWidth: 2, codedHeight: 2 },
     });
     assert.equal((await errorFor(c, 77)).code, 'FW_LIMIT');
     assert.equal(server.stats().streams.length, 2);
@@ -73,7 +73,7 @@ describe('every limit, crossed', () => {
       requestId: 9,
       room: 'room-3',
       name: 'a',
-      config: { codec: 'vp8', codedWidth: 2, codedHeight: 2 },
+      video: { codec: 'vp8', codedWidth: 2, codedHeight: 2 },
     });
     assert.equal((await errorFor(c, 9)).code, 'FW_LIMIT');
     c.send({ type: 'subscribe', requestId: 10, room: 'room-4', name: '' });

@@ -12,7 +12,7 @@ import {
   type FramewireClient,
   TlsError,
 } from '../../src/client/index.js';
-import { decodeMessage, encodeMessage, type Message } from '../../src/protocol/index.js';
+import { decodeMessage, encodeMessage, type Message, PROTOCOL_VERSION } from '../../src/protocol/index.js';
 import type { DecoderConfig, FrameMessage } from '../../src/protocol/messages.js';
 import { type RelayServer, startServer, TlsConfigError } from '../../src/server/index.js';
 import { makeTestPki, type TestPki } from '../helpers/tls-certs.js';
@@ -95,7 +95,7 @@ describe('TLS on both ports', { timeout: 60_000 }, () => {
   it('relays a TLS publisher to a TLS viewer, bytes identical', async () => {
     const pub = await open('publisher');
     const viewer = await open('viewer');
-    const publication = await pub.publish('secure', 'cam', config);
+    const publication = await pub.publish('secure', 'cam', { video: config });
     await viewer.subscribe('secure', 'cam');
     const received: FrameMessage[] = [];
     viewer.on('frame', (m) => received.push({ ...m, payload: Uint8Array.from(m.payload) }));
@@ -134,7 +134,9 @@ describe('TLS on both ports', { timeout: 60_000 }, () => {
       ws.once('open', resolve);
       ws.once('error', reject);
     });
-    ws.send(encodeMessage({ type: 'hello', version: 1, role: 'peer', agent: 'test-wss', token: '' }));
+    ws.send(
+      encodeMessage({ type: 'hello', version: PROTOCOL_VERSION, role: 'peer', agent: 'test-wss', token: '' }),
+    );
     const hello = await until(() => received.find((m) => m.type === 'hello'), 'the hello over WSS');
     assert.equal(hello.type === 'hello' && hello.role, 'server');
     const closed = new Promise((resolve) => ws.once('close', resolve));
@@ -200,7 +202,7 @@ describe('TLS on both ports', { timeout: 60_000 }, () => {
   it('disconnects a plain TCP client on the TLS port, logs it, and keeps serving', async () => {
     const before = logs.length;
     const plainClient = await WireClient.connect(server.tcpPort);
-    plainClient.send({ type: 'hello', version: 1, role: 'viewer', agent: 'plain', token: '' });
+    plainClient.send({ type: 'hello', version: PROTOCOL_VERSION, role: 'viewer', agent: 'plain', token: '' });
     await plainClient.closed;
     assert.equal(plainClient.received.length, 0);
     const line = await until(

@@ -164,7 +164,16 @@ describe('late joiner through the Stream: catchUp offers the cached GOP keyframe
     const publisher: Publisher = { published: new Map(), send() {} };
     const totals = new Totals();
     const config = { codec: 'vp8', codedWidth: 320, codedHeight: 240 };
-    const stream = new Stream(1, new Room('lobby'), 'cam', config, publisher, gopCacheBytes, 1e12, totals);
+    const stream = new Stream(
+      1,
+      new Room('lobby'),
+      'cam',
+      { video: config },
+      publisher,
+      gopCacheBytes,
+      1e12,
+      totals,
+    );
     let seq = 0;
     /** Relays the publisher's next frame (seqs count up from 0); returns its seq. */
     const relay = (key: boolean, framedBytes = FRAME): number => {

@@ -45,7 +45,7 @@ function setup(stalled: { ms: number } = { ms: 0 }) {
     null,
     T0,
   );
-  const sink: FrameSink = { needsKey: true, framesSent: 0, framesDropped: 0 };
+  const sink: FrameSink = { needsKey: true, framesSent: 0, framesDropped: 0, audioDropped: 0 };
   let seq = 0;
   /** Pings already answered, by index in `transport.written`. */
   let readUpTo = 0;
@@ -271,7 +271,7 @@ describe('a backlog in buffers we cannot see', () => {
 
   test("a room joiner's held catch-ups may pass the bytes bound for one round trip: they are the caches' own", () => {
     const v = setup();
-    const other: FrameSink = { needsKey: true, framesSent: 0, framesDropped: 0 };
+    const other: FrameSink = { needsKey: true, framesSent: 0, framesDropped: 0, audioDropped: 0 };
     // Two streams' GOPs of ~700 KB each: together past the 1 MiB bound while held.
     const gop = [frame(0, true, 60_000), ...Array.from({ length: 160 }, (_, i) => frame(i + 1, false))];
     v.queue.catchUp(v.sink, gop, T0);

@@ -57,7 +57,7 @@ const PONG_LIMIT = Math.ceil((MAX_BYTES + CONTROL_SLACK_BYTES) / pong(0).framed.
 
 /** A fresh per-stream delivery state: like a new Subscription, it waits for a keyframe. */
 function newSink(): FrameSink {
-  return { needsKey: true, framesSent: 0, framesDropped: 0 };
+  return { needsKey: true, framesSent: 0, framesDropped: 0, audioDropped: 0 };
 }
 
 /** One publisher's stream: hands out frames with consecutive seqs, offered to one sink of the queue. */

@@ -1,5 +1,6 @@
-// Byte fixtures for protocol v1: each expected byte string is written by hand from docs/protocol.md,
-// not produced by the encoder, so a change to the wire format fails here before it reaches a peer.
+// Byte fixtures for protocol v2 (and v1 where the layouts differ): each expected byte string is written by
+// hand from docs/protocol.md, not produced by the encoder, so a change to the wire format fails here before
+// it reaches a peer.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
@@ -22,9 +23,9 @@ function toHex(b: Uint8Array): string {
 }
 
 /** Asserts that decoding `bytes` throws a ProtocolError with exactly `code`. */
-function assertDecodeError(bytes: Uint8Array, code: string): void {
+function assertDecodeError(bytes: Uint8Array, code: string, version?: number): void {
   assert.throws(
-    () => decodeMessage(bytes),
+    () => decodeMessage(bytes, version),
     (e: unknown) => {
       assert.ok(e instanceof ProtocolError, `expected ProtocolError, got ${String(e)}`);
       assert.equal(e.code, code);
@@ -33,9 +34,9 @@ function assertDecodeError(bytes: Uint8Array, code: string): void {
   );
 }
 
-function assertEncodeError(m: Message, code: string): void {
+function assertEncodeError(m: Message, code: string, version?: number): void {
   assert.throws(
-    () => encodeMessage(m),
+    () => encodeMessage(m, version),
     (e: unknown) => {
       assert.ok(e instanceof ProtocolError, `expected ProtocolError, got ${String(e)}`);
       assert.equal(e.code, code);
@@ -48,7 +49,9 @@ function assertEncodeError(m: Message, code: string): void {
 //   "lab" = 6c6162, "cam1" = 63616d31, "vp8" = 767038, 640 = 0280, 480 = 01e0
 //   f64 1.0 = 3ff0000000000000, 2^20 = 4130000000000000, 33000 = 40e01d0000000000,
 //   1.5 * 2^50 µs (2023-07-08) = 4318000000000000, -1.0 = bff0000000000000
-const fixtures: { name: string; message: Message; bytes: string }[] = [
+//   "opus" = 6f707573, "mp4a.40.2" = 6d7034612e34302e32, 48000 = 0000bb80, 44100 = 0000ac44,
+//   20000 = 40d3880000000000
+const fixtures: { name: string; version?: number; message: Message; bytes: string }[] = [
   {
     name: 'hello from a publisher with an agent and no token',
     message: { type: 'hello', version: 1, role: 'publisher', agent: 'fw/0.1', token: '' },
@@ -70,37 +73,76 @@ const fixtures: { name: string; message: Message; bytes: string }[] = [
     bytes: '01 | ff | 03 | 0000 | 0000',
   },
   {
-    name: 'publish without a description',
+    name: 'v1 publish without a description',
+    version: 1,
     message: {
       type: 'publish',
       requestId: 7,
       room: 'lab',
       name: 'cam1',
-      config: { codec: 'vp8', codedWidth: 640, codedHeight: 480 },
+      video: { codec: 'vp8', codedWidth: 640, codedHeight: 480 },
     },
     bytes: '02 | 00000007 | 0003 6c6162 | 0004 63616d31 | 0003 767038 | 0280 | 01e0 | 00000000',
   },
   {
-    name: 'publish with a description and max u32 requestId',
+    name: 'v1 publish with a description and max u32 requestId',
+    version: 1,
     message: {
       type: 'publish',
       requestId: 0xffffffff,
       room: '',
       name: 'a',
-      config: { codec: 'avc1.42e01f', codedWidth: 1280, codedHeight: 720, description: hex('0164001f') },
+      video: { codec: 'avc1.42e01f', codedWidth: 1280, codedHeight: 720, description: hex('0164001f') },
     },
     bytes: '02 | ffffffff | 0000 | 0001 61 | 000b 617663312e343265303166 | 0500 | 02d0 | 00000004 0164001f',
   },
   {
-    name: 'publish with non-ASCII UTF-8 room and name',
+    name: 'v1 publish with non-ASCII UTF-8 room and name',
+    version: 1,
     message: {
       type: 'publish',
       requestId: 1,
       room: 'café',
       name: 'カメラ',
-      config: { codec: 'vp8', codedWidth: 65535, codedHeight: 0 },
+      video: { codec: 'vp8', codedWidth: 65535, codedHeight: 0 },
     },
     bytes: '02 | 00000001 | 0005 636166c3a9 | 0009 e382abe383a1e383a9 | 0003 767038 | ffff | 0000 | 00000000',
+  },
+  {
+    name: 'v2 publish of video only (tracks 01)',
+    message: {
+      type: 'publish',
+      requestId: 7,
+      room: 'lab',
+      name: 'cam1',
+      video: { codec: 'vp8', codedWidth: 640, codedHeight: 480 },
+    },
+    bytes: '02 | 00000007 | 0003 6c6162 | 0004 63616d31 | 01 | 0003 767038 | 0280 | 01e0 | 00000000',
+  },
+  {
+    name: 'v2 publish of video and Opus audio (tracks 03)',
+    message: {
+      type: 'publish',
+      requestId: 7,
+      room: 'lab',
+      name: 'cam1',
+      video: { codec: 'vp8', codedWidth: 640, codedHeight: 480 },
+      audio: { codec: 'opus', sampleRate: 48000, numberOfChannels: 2 },
+    },
+    bytes:
+      '02 | 00000007 | 0003 6c6162 | 0004 63616d31 | 03 | 0003 767038 | 0280 | 01e0 | 00000000 | 0004 6f707573 | 0000bb80 | 02 | 00000000',
+  },
+  {
+    name: 'v2 publish of AAC audio only with its AudioSpecificConfig (tracks 02)',
+    message: {
+      type: 'publish',
+      requestId: 1,
+      room: 'lab',
+      name: 'mic',
+      audio: { codec: 'mp4a.40.2', sampleRate: 44100, numberOfChannels: 2, description: hex('1210') },
+    },
+    bytes:
+      '02 | 00000001 | 0003 6c6162 | 0003 6d6963 | 02 | 0009 6d7034612e34302e32 | 0000ac44 | 02 | 00000002 1210',
   },
   {
     name: 'published with max u32 streamId',
@@ -154,31 +196,61 @@ const fixtures: { name: string; message: Message; bytes: string }[] = [
     bytes: '10 | ffffffff | 00 | ffffffff | bff0000000000000 | 0000000000000000 | 00',
   },
   {
+    name: 'audio frame with voice at -30 dBov',
+    message: {
+      type: 'frame',
+      streamId: 5,
+      key: true,
+      track: 'audio',
+      audioLevel: 0x80 | 30,
+      seq: 7,
+      timestamp: 20000,
+      captureTime: 1.5 * 2 ** 50,
+      payload: hex('fc'),
+    },
+    bytes: '10 | 00000005 | 03 | 00000007 | 40d3880000000000 | 4318000000000000 | 9e | fc',
+  },
+  {
     name: 'keyframe-request',
     message: { type: 'keyframe-request', streamId: 5 },
     bytes: '11 | 00000005',
   },
   {
-    name: 'stream-added without a description',
+    name: 'v1 stream-added without a description',
+    version: 1,
     message: {
       type: 'stream-added',
       streamId: 5,
       room: 'lab',
       name: 'cam1',
-      config: { codec: 'vp8', codedWidth: 640, codedHeight: 480 },
+      video: { codec: 'vp8', codedWidth: 640, codedHeight: 480 },
     },
     bytes: '20 | 00000005 | 0003 6c6162 | 0004 63616d31 | 0003 767038 | 0280 | 01e0 | 00000000',
   },
   {
-    name: 'stream-added with a description',
+    name: 'v1 stream-added with a description',
+    version: 1,
     message: {
       type: 'stream-added',
       streamId: 6,
       room: 'lab',
       name: 'cam1',
-      config: { codec: 'vp8', codedWidth: 640, codedHeight: 480, description: hex('aabb') },
+      video: { codec: 'vp8', codedWidth: 640, codedHeight: 480, description: hex('aabb') },
     },
     bytes: '20 | 00000006 | 0003 6c6162 | 0004 63616d31 | 0003 767038 | 0280 | 01e0 | 00000002 aabb',
+  },
+  {
+    name: 'v2 stream-added of video and Opus mono',
+    message: {
+      type: 'stream-added',
+      streamId: 5,
+      room: 'lab',
+      name: 'cam1',
+      video: { codec: 'vp8', codedWidth: 640, codedHeight: 480 },
+      audio: { codec: 'opus', sampleRate: 48000, numberOfChannels: 1 },
+    },
+    bytes:
+      '20 | 00000005 | 0003 6c6162 | 0004 63616d31 | 03 | 0003 767038 | 0280 | 01e0 | 00000000 | 0004 6f707573 | 0000bb80 | 01 | 00000000',
   },
   {
     name: 'stream-removed',
@@ -231,10 +303,10 @@ const fixtures: { name: string; message: Message; bytes: string }[] = [
 describe('protocol codec byte fixtures', () => {
   for (const f of fixtures) {
     test(`encodes ${f.name} to the documented bytes`, () => {
-      assert.equal(toHex(encodeMessage(f.message)), toHex(hex(f.bytes)));
+      assert.equal(toHex(encodeMessage(f.message, f.version)), toHex(hex(f.bytes)));
     });
     test(`decodes the documented bytes of ${f.name} back to the message`, () => {
-      assert.deepStrictEqual(decodeMessage(hex(f.bytes)), f.message);
+      assert.deepStrictEqual(decodeMessage(hex(f.bytes), f.version), f.message);
     });
   }
 
@@ -263,13 +335,13 @@ describe('protocol codec byte fixtures', () => {
 
 describe('protocol codec edge cases', () => {
   test('an absent description and a present one decode differently', () => {
-    const absent = decodeMessage(hex('20 00000005 0000 0000 0003 767038 0280 01e0 00000000'));
-    const present = decodeMessage(hex('20 00000005 0000 0000 0003 767038 0280 01e0 00000001 7f'));
+    const absent = decodeMessage(hex('20 00000005 0000 0000 01 0003 767038 0280 01e0 00000000'));
+    const present = decodeMessage(hex('20 00000005 0000 0000 01 0003 767038 0280 01e0 00000001 7f'));
     assert.equal(absent.type, 'stream-added');
     assert.equal(present.type, 'stream-added');
     if (absent.type !== 'stream-added' || present.type !== 'stream-added') return;
-    assert.equal('description' in absent.config, false);
-    assert.deepStrictEqual(present.config.description, hex('7f'));
+    assert.equal('description' in (absent.video ?? {}), false);
+    assert.deepStrictEqual(present.video?.description, hex('7f'));
   });
 
   test('an empty description encodes as length 0 and decodes as absent', () => {
@@ -279,12 +351,12 @@ describe('protocol codec edge cases', () => {
       requestId: 1,
       room: '',
       name: '',
-      config: { codec: 'vp8', codedWidth: 1, codedHeight: 1, description: new Uint8Array(0) },
+      video: { codec: 'vp8', codedWidth: 1, codedHeight: 1, description: new Uint8Array(0) },
     };
     const bytes = encodeMessage(m);
-    assert.equal(toHex(bytes), toHex(hex('02 00000001 0000 0000 0003 767038 0001 0001 00000000')));
+    assert.equal(toHex(bytes), toHex(hex('02 00000001 0000 0000 01 0003 767038 0001 0001 00000000')));
     const back = decodeMessage(bytes);
-    assert.ok(back.type === 'publish' && back.config.description === undefined);
+    assert.ok(back.type === 'publish' && back.video?.description === undefined);
   });
 
   test('the key flag is bit 0 of the flags byte at offset 5', () => {
@@ -371,7 +443,7 @@ describe('protocol codec errors', () => {
     // A string length that points past the end.
     assertDecodeError(hex('21 00000005 0005 6162'), 'FW_TRUNCATED');
     // A description length that points past the end.
-    assertDecodeError(hex('20 00000005 0000 0000 0003 767038 0280 01e0 ffffffff 00'), 'FW_TRUNCATED');
+    assertDecodeError(hex('20 00000005 0000 0000 01 0003 767038 0280 01e0 ffffffff 00'), 'FW_TRUNCATED');
   });
 
   test('trailing bytes after the last field are FW_BAD_MESSAGE', () => {
@@ -390,12 +462,55 @@ describe('protocol codec errors', () => {
   });
 
   test('reserved frame flag bits are FW_BAD_MESSAGE', () => {
-    for (const flags of ['02', '03', '80', 'ff']) {
+    for (const flags of ['04', '07', '80', 'ff']) {
       assertDecodeError(
-        hex(`10 00000001 ${flags} 00000000 0000000000000000 0000000000000000 01`),
+        hex(`10 00000001 ${flags} 00000000 0000000000000000 0000000000000000 7f 01`),
         'FW_BAD_MESSAGE',
       );
     }
+  });
+
+  test('v1 has no audio: its reserved bit 1 is FW_BAD_MESSAGE there, and the encoder refuses audio', () => {
+    for (const flags of ['02', '03']) {
+      assertDecodeError(
+        hex(`10 00000001 ${flags} 00000000 0000000000000000 0000000000000000 7f 01`),
+        'FW_BAD_MESSAGE',
+        1,
+      );
+    }
+    const audio = { codec: 'opus', sampleRate: 48000, numberOfChannels: 1 };
+    const video = { codec: 'vp8', codedWidth: 2, codedHeight: 2 };
+    const frame = {
+      type: 'frame',
+      streamId: 1,
+      key: true,
+      track: 'audio',
+      seq: 0,
+      timestamp: 0,
+      captureTime: 0,
+    } as const;
+    assertEncodeError({ ...frame, audioLevel: 127, payload: hex('01') }, 'FW_BAD_MESSAGE', 1);
+    assertEncodeError({ type: 'stream-added', streamId: 1, room: '', name: '', audio }, 'FW_BAD_MESSAGE', 1);
+    assertEncodeError(
+      { type: 'stream-added', streamId: 1, room: '', name: '', video, audio },
+      'FW_BAD_MESSAGE',
+      1,
+    );
+  });
+
+  test('a v2 stream description needs a track, and no reserved track bit', () => {
+    // tracks 00: nothing; 04: a reserved bit.
+    assertDecodeError(hex('20 00000005 0000 0000 00'), 'FW_BAD_MESSAGE');
+    assertDecodeError(hex('20 00000005 0000 0000 04'), 'FW_BAD_MESSAGE');
+    assertEncodeError({ type: 'publish', requestId: 1, room: '', name: '' }, 'FW_BAD_MESSAGE');
+  });
+
+  test('an audio frame without a payload, or cut before its level, is refused', () => {
+    assertDecodeError(hex('10 00000001 03 00000000 0000000000000000 0000000000000000 7f'), 'FW_BAD_MESSAGE');
+    assertDecodeError(hex('10 00000001 03 00000000 0000000000000000 0000000000000000'), 'FW_TRUNCATED');
+    // Only audio frames carry a level.
+    const video = { type: 'frame', streamId: 1, key: true, seq: 0, timestamp: 0, captureTime: 0 } as const;
+    assertEncodeError({ ...video, audioLevel: 1, payload: hex('01') }, 'FW_BAD_MESSAGE');
   });
 
   test('a frame without payload is FW_BAD_MESSAGE', () => {
@@ -431,18 +546,20 @@ describe('protocol codec errors', () => {
         requestId: 1,
         room: '',
         name: '',
-        config: { codec: 'c'.repeat(0x10000), codedWidth: 1, codedHeight: 1 },
+        video: { codec: 'c'.repeat(0x10000), codedWidth: 1, codedHeight: 1 },
       },
       'FW_TOO_LARGE',
     );
   });
 
   test('encoding a coded size outside u16 is FW_BAD_MESSAGE', () => {
-    const config = { codec: 'vp8', codedWidth: 0x10000, codedHeight: 1 };
-    assertEncodeError({ type: 'stream-added', streamId: 1, room: '', name: '', config }, 'FW_BAD_MESSAGE');
+    const video = { codec: 'vp8', codedWidth: 0x10000, codedHeight: 1 };
+    assertEncodeError({ type: 'stream-added', streamId: 1, room: '', name: '', video }, 'FW_BAD_MESSAGE');
     assertEncodeError(
-      { type: 'publish', requestId: 1, room: '', name: '', config: { ...config, codedWidth: 1.5 } },
+      { type: 'publish', requestId: 1, room: '', name: '', video: { ...video, codedWidth: 1.5 } },
       'FW_BAD_MESSAGE',
     );
+    const audio = { codec: 'opus', sampleRate: 48000, numberOfChannels: 256 };
+    assertEncodeError({ type: 'publish', requestId: 1, room: '', name: '', audio }, 'FW_BAD_MESSAGE');
   });
 });

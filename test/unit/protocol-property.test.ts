@@ -1,9 +1,11 @@
-// Property tests for protocol v1: random messages and random bytes, so the codec and the deframer are
+// Property tests for protocol v2 (and v1's layouts): random messages and random bytes, so the codec and the deframer are
 // checked on inputs nobody thought to write down. numRuns is bounded to keep the unit suite fast.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
+  AUDIO_FRAME_HEADER_BYTES,
+  type AudioConfig,
   type DecoderConfig,
   decodeMessage,
   ERROR_CODES,
@@ -17,6 +19,7 @@ import {
   MessageType,
   ProtocolError,
   ROLES,
+  type StreamTracks,
 } from '../../src/protocol/index.js';
 
 const NUM_RUNS = 300;
@@ -39,6 +42,22 @@ const config: fc.Arbitrary<DecoderConfig> = fc.record(
   { requiredKeys: ['codec', 'codedWidth', 'codedHeight'], noNullPrototype: true },
 );
 
+const audio: fc.Arbitrary<AudioConfig> = fc.record(
+  {
+    codec: str,
+    sampleRate: u32,
+    numberOfChannels: fc.integer({ min: 0, max: 0xff }),
+    description: fc.uint8Array({ minLength: 1, maxLength: 64 }),
+  },
+  { requiredKeys: ['codec', 'sampleRate', 'numberOfChannels'], noNullPrototype: true },
+);
+/** A stream's tracks: video, audio or both (never neither). */
+const tracks: fc.Arbitrary<StreamTracks> = fc.oneof(
+  fc.record({ video: config }, { noNullPrototype: true }),
+  fc.record({ audio }, { noNullPrototype: true }),
+  fc.record({ video: config, audio }, { noNullPrototype: true }),
+);
+
 /** A record with an ordinary prototype, like the decoder's output (deepStrictEqual compares prototypes). */
 function rec<T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> {
   return fc.record(model, { noNullPrototype: true });
@@ -53,22 +72,39 @@ const arbitraries: { [T in Message['type']]: fc.Arbitrary<Extract<Message, { typ
     agent: str,
     token: str,
   }),
-  publish: rec({ type: fc.constant('publish'), requestId: u32, room: str, name: str, config }),
+  publish: fc
+    .tuple(rec({ type: fc.constant('publish'), requestId: u32, room: str, name: str }), tracks)
+    .map(([m, t]) => ({ ...m, ...t })),
   published: rec({ type: fc.constant('published'), requestId: u32, streamId: u32 }),
   subscribe: rec({ type: fc.constant('subscribe'), requestId: u32, room: str, name: str }),
   unsubscribe: rec({ type: fc.constant('unsubscribe'), requestId: u32, room: str, name: str }),
   unpublish: rec({ type: fc.constant('unpublish'), streamId: u32 }),
-  frame: rec({
-    type: fc.constant('frame'),
-    streamId: u32,
-    key: fc.boolean(),
-    seq: u32,
-    timestamp: time,
-    captureTime: time,
-    payload: fc.uint8Array({ minLength: 1, maxLength: 200 }),
-  }),
+  frame: fc.oneof(
+    rec({
+      type: fc.constant('frame'),
+      streamId: u32,
+      key: fc.boolean(),
+      seq: u32,
+      timestamp: time,
+      captureTime: time,
+      payload: fc.uint8Array({ minLength: 1, maxLength: 200 }),
+    }),
+    rec({
+      type: fc.constant('frame'),
+      streamId: u32,
+      key: fc.boolean(),
+      track: fc.constant('audio'),
+      audioLevel: fc.integer({ min: 0, max: 0xff }),
+      seq: u32,
+      timestamp: time,
+      captureTime: time,
+      payload: fc.uint8Array({ minLength: 1, maxLength: 200 }),
+    }),
+  ),
   'keyframe-request': rec({ type: fc.constant('keyframe-request'), streamId: u32 }),
-  'stream-added': rec({ type: fc.constant('stream-added'), streamId: u32, room: str, name: str, config }),
+  'stream-added': fc
+    .tuple(rec({ type: fc.constant('stream-added'), streamId: u32, room: str, name: str }), tracks)
+    .map(([m, t]) => ({ ...m, ...t })),
   'stream-removed': rec({ type: fc.constant('stream-removed'), streamId: u32, reason: str }),
   error: rec({ type: fc.constant('error'), requestId: u32, code: str, message: str }),
   ping: rec({ type: fc.constant('ping'), id: u32, time }),
@@ -138,6 +174,23 @@ describe('protocol codec properties', () => {
     });
   }
 
+  test('every message v1 can carry round-trips in v1 too (no audio, one video config)', () => {
+    const v1 = anyMessage.filter(
+      (m) =>
+        !(m.type === 'frame' && m.track === 'audio') &&
+        !(
+          (m.type === 'publish' || m.type === 'stream-added') &&
+          (m.video === undefined || m.audio !== undefined)
+        ),
+    );
+    fc.assert(
+      fc.property(v1, (m) => {
+        assert.deepStrictEqual(decodeMessage(encodeMessage(m, 1), 1), m);
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
   test('random or mutated bytes decode to a message or a coded ProtocolError; accepted bytes are canonical', () => {
     const typeBytes = Object.values(MessageType);
     const random = fc.oneof(
@@ -170,9 +223,11 @@ describe('protocol codec properties', () => {
         const bytes = encodeMessage(m);
         // A frame's payload runs to the end of the message, so its length comes from the transport:
         // a prefix that keeps the header and some payload is a valid, shorter frame (checked below).
-        const limit = m.type === 'frame' ? FRAME_HEADER_BYTES + 1 : bytes.length;
+        const header =
+          m.type === 'frame' && m.track === 'audio' ? AUDIO_FRAME_HEADER_BYTES : FRAME_HEADER_BYTES;
+        const limit = m.type === 'frame' ? header + 1 : bytes.length;
         for (let n = 0; n < limit; n++) {
-          const expected = m.type === 'frame' && n === FRAME_HEADER_BYTES ? 'FW_BAD_MESSAGE' : 'FW_TRUNCATED';
+          const expected = m.type === 'frame' && n === header ? 'FW_BAD_MESSAGE' : 'FW_TRUNCATED';
           assert.throws(
             () => decodeMessage(bytes.subarray(0, n)),
             (e: unknown) => e instanceof ProtocolError && e.code === expected,
@@ -189,10 +244,11 @@ describe('protocol codec properties', () => {
     fc.assert(
       fc.property(longFrame, fc.nat(), (m, cut) => {
         const bytes = encodeMessage(m);
-        const n = FRAME_HEADER_BYTES + 1 + (cut % (m.payload.length - 1));
+        const header = m.track === 'audio' ? AUDIO_FRAME_HEADER_BYTES : FRAME_HEADER_BYTES;
+        const n = header + 1 + (cut % (m.payload.length - 1));
         assert.deepStrictEqual(decodeMessage(bytes.subarray(0, n)), {
           ...m,
-          payload: m.payload.subarray(0, n - FRAME_HEADER_BYTES),
+          payload: m.payload.subarray(0, n - header),
         });
       }),
       { numRuns: NUM_RUNS },
@@ -207,7 +263,7 @@ describe('MessageDeframer properties', () => {
         fc.array(anyMessage, { minLength: 1, maxLength: 8 }),
         fc.array(fc.nat(), { maxLength: 20 }),
         (messages, cuts) => {
-          const encoded = messages.map(encodeMessage);
+          const encoded = messages.map((m) => encodeMessage(m));
           const stream = concat(encoded.map(frameMessage));
           const deframer = new MessageDeframer();
           const got: { message: Uint8Array; framed: Uint8Array }[] = [];

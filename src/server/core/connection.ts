@@ -4,6 +4,7 @@ import {
   type HelloMessage,
   type LinkState,
   type Message,
+  PROTOCOL_VERSION,
 } from '../../protocol/index.js';
 import type { Grant } from './access.js';
 import type { Room } from './room.js';
@@ -105,9 +106,15 @@ export class Connection {
     room.removeSubscriber(this);
   }
 
-  /** Sends a control message; a peer that has stopped reading even these is cut off. */
+  /**
+   * The protocol version this peer speaks, set from its hello as soon as it arrives (before its token is
+   * verified); the newest until then. Everything to and from the peer is in this version's layouts.
+   */
+  version = PROTOCOL_VERSION;
+
+  /** Sends a control message, in the peer's protocol version; a peer that has stopped reading even these is cut off. */
   send(message: Message): void {
-    this.sendOutgoing(outgoing(encodeMessage(message)));
+    this.sendOutgoing(outgoing(encodeMessage(message, this.version)));
   }
 
   /** Sends a control message already encoded (one encoding shared by many recipients). */

@@ -89,6 +89,15 @@ export class LinkMonitor {
     return Math.max(this.age(oldest, now), this.predictedMs());
   }
 
+  /**
+   * How long the oldest unanswered probe has waited, ms; 0 when none waits. Measured only, never
+   * predicted: a burst just written (a pushed Matroska cluster) predicts a backlog the viewer may read at once.
+   */
+  unansweredMs(now: number): number {
+    const oldest = this.probes.peek();
+    return oldest === undefined ? 0 : this.age(oldest, now);
+  }
+
   /** True when the viewer is known to read `bytes` more within half the bound (its rate was measured). */
   canTake(bytes: number): boolean {
     return (

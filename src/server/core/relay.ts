@@ -1,4 +1,9 @@
-import type { DecoderConfig, ErrorCode, ReceiverReportMessage } from '../../protocol/index.js';
+import {
+  describeTracks,
+  type ErrorCode,
+  type ReceiverReportMessage,
+  type StreamTracks,
+} from '../../protocol/index.js';
 import type { TokenVerifier } from './access.js';
 import type { RelayConfig } from './config.js';
 import { Connection } from './connection.js';
@@ -139,7 +144,7 @@ export class Relay<C extends RelayConfig = RelayConfig> {
    * Opens stream `name` in room `roomName` fed by `publisher`, and starts every room subscriber on it;
    * or says why not. Names and access are the caller's to check.
    */
-  openStream(publisher: Publisher, roomName: string, name: string, config: DecoderConfig): Stream | Refusal {
+  openStream(publisher: Publisher, roomName: string, name: string, tracks: StreamTracks): Stream | Refusal {
     const room = this.roomFor(roomName);
     if (!room) return this.roomLimit();
     const taken = this.nameTaken(roomName, name);
@@ -152,7 +157,7 @@ export class Relay<C extends RelayConfig = RelayConfig> {
       this.nextStreamId++,
       room,
       name,
-      config,
+      tracks,
       publisher,
       gopCacheBytes,
       maxStreamBytesPerSec,
@@ -256,8 +261,11 @@ export class Relay<C extends RelayConfig = RelayConfig> {
       conn.send({ type: 'error', requestId: 0, ...full });
       return;
     }
+    // A v1 viewer cannot decode audio: it gets the video of a stream, and nothing of one without video.
+    const added = conn.queue.audio ? stream.added : stream.addedV1;
+    if (added === null) return;
     const sub = new Subscription(conn, stream);
-    conn.sendOutgoing(stream.added);
+    conn.sendOutgoing(added);
     if (conn.closing) return;
     stream.catchUp(sub, performance.now());
     // The cached GOP may be long; a fresh keyframe lets the viewer reach the live edge sooner.
@@ -300,12 +308,10 @@ export class Relay<C extends RelayConfig = RelayConfig> {
 
 /** The log fields that name a stream and say what it carries. */
 export function streamFields(stream: Stream): Record<string, string | number> {
-  const { codec, codedWidth, codedHeight } = stream.config;
   return {
     stream: stream.id,
     room: stream.room.name,
     name: stream.name,
-    codec,
-    size: `${codedWidth}x${codedHeight}`,
+    tracks: describeTracks(stream),
   };
 }

@@ -6,6 +6,7 @@ import {
   frameMessage,
   type HelloMessage,
   type Message,
+  MIN_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
   ProtocolError,
   type PublishMessage,
@@ -41,7 +42,8 @@ export class Session {
     if (conn.closing) return;
     conn.lastSeenAt = Date.now();
     try {
-      const message = decodeMessage(body);
+      // The hello reads the same in every version; what follows is read in the version it chose.
+      const message = decodeMessage(body, conn.version);
       if (message.type === 'frame') this.onFrame(message, body, framed);
       else this.onControl(message);
     } catch (err) {
@@ -65,9 +67,17 @@ export class Session {
     const stream = conn.published.get(frame.streamId);
     if (!stream)
       throw new ProtocolError('FW_NOT_OWNER', `stream ${frame.streamId} is not published by this connection`);
+    const audio = frame.track === 'audio';
+    if (audio ? stream.audio === undefined : stream.video === undefined) {
+      const track = audio ? 'audio' : 'video';
+      throw new ProtocolError(
+        'FW_BAD_MESSAGE',
+        `stream ${frame.streamId} was published without a ${track} track`,
+      );
+    }
     const now = performance.now();
     if (!stream.spend(body.length, now)) throw new ProtocolError('FW_LIMIT', stream.overLimitMessage);
-    stream.relay(frameOutgoing(body, framed), frame.key, now);
+    stream.relay(frameOutgoing(body, audio, framed), frame.key, now);
   }
 
   private onControl(m: Exclude<Message, FrameMessage>): void {
@@ -128,15 +138,18 @@ export class Session {
   private onHello(m: HelloMessage): void {
     const { conn, relay } = this;
     if (conn.hello || conn.helloPending) throw new ProtocolError('FW_BAD_MESSAGE', 'hello sent twice');
-    if (m.version !== PROTOCOL_VERSION) {
+    if (m.version < MIN_PROTOCOL_VERSION || m.version > PROTOCOL_VERSION) {
       throw new ProtocolError(
         'FW_BAD_VERSION',
-        `protocol version ${m.version} is not supported (this server speaks ${PROTOCOL_VERSION})`,
+        `protocol version ${m.version} is not supported (this server speaks ${MIN_PROTOCOL_VERSION} to ${PROTOCOL_VERSION})`,
       );
     }
+    // The server answers in the peer's version and sends it nothing that version lacks (no audio to v1).
+    conn.version = m.version;
+    conn.queue.audio = m.version >= 2;
     const welcome = () => {
       conn.hello = m;
-      conn.send({ type: 'hello', version: PROTOCOL_VERSION, role: 'server', agent: SERVER_AGENT, token: '' });
+      conn.send({ type: 'hello', version: m.version, role: 'server', agent: SERVER_AGENT, token: '' });
       relay.log.info('hello', { conn: conn.id, role: m.role, agent: m.agent, room: conn.grant?.room });
     };
     const { verifier } = relay;
@@ -185,7 +198,10 @@ export class Session {
       return;
     }
     if (!this.authorized(m.requestId, 'publish', m.room)) return;
-    if (m.config.codec.length === 0 || m.config.codec.length > MAX_CODEC_CHARS) {
+    const badCodec = [m.video?.codec, m.audio?.codec].some(
+      (c) => c !== undefined && (c.length === 0 || c.length > MAX_CODEC_CHARS),
+    );
+    if (badCodec) {
       this.requestError(
         m.requestId,
         'FW_BAD_MESSAGE',
@@ -198,7 +214,7 @@ export class Session {
       this.requestError(m.requestId, 'FW_LIMIT', `a connection may publish at most ${limit} streams`);
       return;
     }
-    const opened = relay.openStream(conn, m.room, m.name, m.config);
+    const opened = relay.openStream(conn, m.room, m.name, { video: m.video, audio: m.audio });
     if (!(opened instanceof Stream)) {
       this.requestError(m.requestId, opened.code, opened.message);
       return;
@@ -229,8 +245,8 @@ export class Session {
  * The frame as it will be sent to every viewer. TCP input already has its prefix (no copy). A frame
  * inside a much larger read buffer is copied once, so the GOP cache holds the frame, not the buffer.
  */
-function frameOutgoing(body: Uint8Array, framed?: Uint8Array): Outgoing {
+function frameOutgoing(body: Uint8Array, audio: boolean, framed?: Uint8Array): Outgoing {
   let f = framed;
   if (!f || f.buffer.byteLength > 2 * f.byteLength) f = frameMessage(body);
-  return outgoingFramed(f);
+  return outgoingFramed(f, audio);
 }

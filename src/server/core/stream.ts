@@ -1,4 +1,13 @@
-import { type DecoderConfig, encodeMessage, type Message } from '../../protocol/index.js';
+import {
+  AUDIO_FRAME_HEADER_BYTES,
+  AUDIO_LEVEL_SILENT,
+  AUDIO_LEVEL_VOICE,
+  type AudioConfig,
+  type DecoderConfig,
+  encodeMessage,
+  type Message,
+  type StreamTracks,
+} from '../../protocol/index.js';
 import { GopCache } from './gop-cache.js';
 import type { Room } from './room.js';
 import type { StreamTap } from './stream-tap.js';
@@ -16,6 +25,8 @@ export interface Publisher {
 
 /** Seconds of average rate a publisher may send in one burst. */
 const BURST_SECONDS = 3;
+/** The audio level shown is the loudest of a window this long: one frame's level flickers. */
+const LEVEL_WINDOW_MS = 300;
 
 /**
  * A live stream: exists while its publisher is connected; fans each frame out to its subscribers. It
@@ -27,13 +38,27 @@ export class Stream {
   readonly gop: GopCache;
   /** The stream-added message, encoded once and sent to every viewer that joins. */
   readonly added: Outgoing;
+  /** The same for protocol v1 viewers (video only); null when the stream has no video for them. */
+  readonly addedV1: Outgoing | null;
+  readonly video: DecoderConfig | undefined;
+  readonly audio: AudioConfig | undefined;
   readonly startedAt = Date.now();
+  /** Frames of both tracks, and their bytes. */
   framesIn = 0;
   bytesIn = 0;
+  audioFramesIn = 0;
   keyframes = 0;
-  /** Frames and kbit/s over the last sampling interval (see {@link sampleRates}). */
+  /** Video frames per second and kbit/s of both tracks over the last sampling interval (see {@link sampleRates}). */
   fps = 0;
   bitrateKbps = 0;
+  /**
+   * The publisher's audio level (RFC 6464 byte: bit 7 voice, bits 0–6 -dBov), the loudest of the latest
+   * window; silence when the stream has no audio or has sent none lately.
+   */
+  audioLevel = AUDIO_LEVEL_SILENT;
+  private levelWindow = AUDIO_LEVEL_SILENT;
+  private levelWindowAt = 0;
+  private sampledAudio = 0;
   /** Set once the stream has ended: nothing joins it after that. */
   closed = false;
   private sampledFrames = 0;
@@ -47,7 +72,7 @@ export class Stream {
     readonly id: number,
     readonly room: Room,
     readonly name: string,
-    readonly config: DecoderConfig,
+    tracks: StreamTracks,
     readonly publisher: Publisher,
     gopCacheBytes: number,
     private readonly maxBytesPerSec: number,
@@ -57,9 +82,16 @@ export class Stream {
     room.addStream(this);
     publisher.published.set(id, this);
     this.credit = maxBytesPerSec * BURST_SECONDS;
-    this.added = outgoing(
-      encodeMessage({ type: 'stream-added', streamId: id, room: room.name, name, config }),
-    );
+    this.video = tracks.video;
+    this.audio = tracks.audio;
+    const added = { type: 'stream-added', streamId: id, room: room.name, name, ...tracks } as const;
+    this.added = outgoing(encodeMessage(added));
+    this.addedV1 = tracks.video ? outgoing(encodeMessage({ ...added, audio: undefined }, 1)) : null;
+  }
+
+  /** The stream's tracks, as its publisher declared them. */
+  get tracks(): StreamTracks {
+    return { video: this.video, audio: this.audio };
   }
 
   /**
@@ -95,7 +127,8 @@ export class Stream {
     this.bytesIn += frame.body.length;
     this.totals.framesIn++;
     this.totals.bytesIn += frame.body.length;
-    if (key) this.keyframes++;
+    if (frame.audio) this.hearLevel(frame.body[AUDIO_FRAME_HEADER_BYTES - 1] as number, now);
+    else if (key) this.keyframes++;
     this.gop.add(frame, key);
     for (const sub of this.subs) sub.conn.queue.offerFrame(sub, frame, key, now);
     for (const tap of this.tapSet) tap.frame(frame, key);
@@ -155,10 +188,28 @@ export class Stream {
 
   /** Updates fps and bitrate from the counters; called on a timer, never on the frame path. */
   sampleRates(intervalMs: number): void {
-    this.fps = ((this.framesIn - this.sampledFrames) * 1000) / intervalMs;
+    const videoFrames = this.framesIn - this.audioFramesIn - (this.sampledFrames - this.sampledAudio);
+    this.fps = (videoFrames * 1000) / intervalMs;
     this.bitrateKbps = ((this.bytesIn - this.sampledBytes) * 8) / intervalMs;
     this.sampledFrames = this.framesIn;
+    this.sampledAudio = this.audioFramesIn;
     this.sampledBytes = this.bytesIn;
+    // A publisher that stopped sending audio is silent, not stuck at its last level.
+    if (performance.now() - this.levelWindowAt > 2 * LEVEL_WINDOW_MS) this.audioLevel = AUDIO_LEVEL_SILENT;
+  }
+
+  /** Takes one audio frame's level byte into the shown level (the loudest of each window). */
+  private hearLevel(level: number, now: number): void {
+    this.audioFramesIn++;
+    if (now - this.levelWindowAt >= LEVEL_WINDOW_MS) {
+      this.audioLevel = this.levelWindow;
+      this.levelWindow = level;
+      this.levelWindowAt = now;
+      return;
+    }
+    // Louder is fewer -dBov; voice in any frame of the window counts.
+    const loudest = Math.min(this.levelWindow & 0x7f, level & 0x7f);
+    this.levelWindow = loudest | ((this.levelWindow | level) & AUDIO_LEVEL_VOICE);
   }
 
   /** Asks the publisher for a keyframe, at most once per `intervalMs` whoever asks. */

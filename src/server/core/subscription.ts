@@ -12,6 +12,7 @@ export class Subscription implements FrameSink {
   needsKey = true;
   framesSent = 0;
   framesDropped = 0;
+  audioDropped = 0;
   /** Date.now() of the last drop log line, to rate-limit them. */
   lastDropLog = 0;
   /** The viewer's latest receiver report, with the server's receive time (ms since the epoch). */

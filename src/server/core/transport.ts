@@ -7,6 +7,8 @@ import { frameMessage, LENGTH_PREFIX_BYTES } from '../../protocol/index.js';
 export interface Outgoing {
   readonly framed: Uint8Array;
   readonly body: Uint8Array;
+  /** A frame of a stream's audio track (protocol v2): the drop policy treats it apart from video. */
+  readonly audio: boolean;
   /** The same message as a WebSocket frame, built by the first WebSocket recipient and kept for the rest. */
   wsFrame: Uint8Array | null;
 }
@@ -34,11 +36,11 @@ export interface Transport {
 }
 
 /** Wraps an encoded message body for sending: one allocation holding the prefix and the body. */
-export function outgoing(body: Uint8Array): Outgoing {
-  return outgoingFramed(frameMessage(body));
+export function outgoing(body: Uint8Array, audio = false): Outgoing {
+  return outgoingFramed(frameMessage(body), audio);
 }
 
 /** Wraps a message that already has its length prefix (as read from TCP): no copy. */
-export function outgoingFramed(framed: Uint8Array): Outgoing {
-  return { framed, body: framed.subarray(LENGTH_PREFIX_BYTES), wsFrame: null };
+export function outgoingFramed(framed: Uint8Array, audio = false): Outgoing {
+  return { framed, body: framed.subarray(LENGTH_PREFIX_BYTES), audio, wsFrame: null };
 }

@@ -11,6 +11,8 @@ export interface FrameSink {
   needsKey: boolean;
   framesSent: number;
   framesDropped: number;
+  /** Audio frames dropped (cut to the live edge); audio frames sent count in framesSent. */
+  audioDropped: number;
 }
 
 interface Queued {
@@ -60,6 +62,11 @@ export interface QueueHooks {
  *   with the frames (see LinkMonitor): a viewer whose backlog passes `maxAgeMs` there gets no more frames
  *   until it has read what it holds, then resumes at a keyframe; one whose link cannot carry its streams
  *   gets keyframes only, each once the previous one was read.
+ * - Audio (protocol v2) is small and every frame is a starting point: shedding video never touches it, and
+ *   it flows in every link state. It is cut only when it would itself arrive too late: queued audio older
+ *   than `maxAgeMs` is dropped for the newest frame, and past twice `maxAgeMs` of measured backlog (a link
+ *   that cannot carry even the audio, a reader that stopped) audio waits until the backlog is back
+ *   within `maxAgeMs`, then resumes with whatever frame is live.
  * - Control messages are never dropped; a peer that lets them pile up past the bound is cut off.
  */
 export class ViewerQueue implements Batchable {
@@ -79,6 +86,16 @@ export class ViewerQueue implements Batchable {
   /** While set, queued messages wait for the answer to this probe (a joiner's catch-up, see catchUp). */
   private holdProbeId: number | null = null;
   private holdStartedAt = 0;
+  /**
+   * Whether this viewer takes audio frames: a v1 peer cannot decode them (its connection turns this off
+   * when its hello says v1).
+   */
+  audio = true;
+  /** Audio frames queued by us, and when the oldest of them was queued (for the audio age bound). */
+  private queuedAudio = 0;
+  private oldestAudioAt = 0;
+  /** Set while the measured backlog has passed twice the bound: audio waits (see offerAudio). */
+  private audioCut = false;
 
   constructor(
     private readonly transport: Transport,
@@ -100,6 +117,10 @@ export class ViewerQueue implements Batchable {
 
   /** Offers one relayed frame to this viewer; it is sent, queued or dropped by the policy above. */
   offerFrame(sink: FrameSink, message: Outgoing, key: boolean, now: number): void {
+    if (message.audio) {
+      this.offerAudio(sink, message, now);
+      return;
+    }
     const size = message.framed.length;
     const link = this.link;
     link.offered(size, now);
@@ -119,14 +140,7 @@ export class ViewerQueue implements Batchable {
     const probe = this.probes && (link.state === 'keyframes-only' || link.probeDue(now));
     if (this.queue.length === 0 && this.canWriteNow(size)) {
       sink.needsKey = false;
-      sink.framesSent++;
-      this.countSent(message);
-      // One syscall for the frame and its probe, unless this turn's batch is already corked.
-      const cork = probe && !this.corked;
-      if (cork) this.transport.cork();
-      this.write(message);
-      if (probe) this.writeProbe(now);
-      if (cork) this.transport.uncork();
+      this.writeThrough(sink, message, probe, now);
       return;
     }
     const oldest = this.queue.peek();
@@ -144,6 +158,46 @@ export class ViewerQueue implements Batchable {
     if (key) sink.needsKey = false;
     this.enqueue({ message, sink, at: now });
     if (probe) this.writeProbe(now);
+  }
+
+  /** Offers one audio frame: sent in every link state, cut only when it would itself be too late. */
+  private offerAudio(sink: FrameSink, message: Outgoing, now: number): void {
+    if (!this.audio) return;
+    const size = message.framed.length;
+    const link = this.link;
+    link.offered(size, now);
+    if (this.holdProbeId !== null && now - this.holdStartedAt > this.limits.maxAgeMs) this.release(now);
+    if (link.behind(now)) this.startDrain(now);
+    if (this.probes) {
+      // Measured, not predicted: audio is cut only for a backlog that is really there.
+      const backlog = link.unansweredMs(now);
+      if (this.audioCut) this.audioCut = backlog > this.limits.maxAgeMs;
+      else this.audioCut = backlog > 2 * this.limits.maxAgeMs;
+      if (this.audioCut) {
+        this.countAudioDropped(sink);
+        return;
+      }
+    }
+    const probe = this.probes && link.probeDue(now);
+    if (this.queue.length === 0 && this.canWriteNow(size)) {
+      this.writeThrough(sink, message, probe, now);
+      return;
+    }
+    if (this.queuedAudio > 0 && now - this.oldestAudioAt > this.limits.maxAgeMs) this.shedAudio();
+    this.enqueue({ message, sink, at: now });
+    if (probe) this.writeProbe(now);
+  }
+
+  /** Writes a frame straight to the transport (nothing is queued and it has room), and a probe after it. */
+  private writeThrough(sink: FrameSink, message: Outgoing, probe: boolean, now: number): void {
+    sink.framesSent++;
+    this.countSent(message);
+    // One syscall for the frame and its probe, unless this turn's batch is already corked.
+    const cork = probe && !this.corked;
+    if (cork) this.transport.cork();
+    this.write(message);
+    if (probe) this.writeProbe(now);
+    if (cork) this.transport.uncork();
   }
 
   /** Forgets a stream this viewer no longer watches (it must not be asked for a keyframe on its behalf). */
@@ -181,7 +235,10 @@ export class ViewerQueue implements Batchable {
       this.holdProbeId = this.writeProbe(now);
       this.holdStartedAt = now;
       // Everything from here queues behind the probe until its answer (pump() holds it back).
-      for (let i = 1; i < gop.length; i++) this.enqueue({ message: gop[i] as Outgoing, sink, at: now });
+      for (let i = 1; i < gop.length; i++) {
+        const message = gop[i] as Outgoing;
+        if (this.audio || !message.audio) this.enqueue({ message, sink, at: now });
+      }
       return;
     }
     for (let i = 1; i < gop.length; i++) this.offerFrame(sink, gop[i] as Outgoing, false, now);
@@ -207,6 +264,8 @@ export class ViewerQueue implements Batchable {
       const item = this.queue.shift();
       if (item === undefined) return;
       this.queuedBytes -= item.message.framed.length;
+      // The next queued audio frame was queued at or after this one: a bound one frame early at most.
+      if (item.message.audio && --this.queuedAudio > 0) this.oldestAudioAt = item.at;
       if (item.sink) {
         item.sink.framesSent++;
         this.countSent(item.message);
@@ -274,6 +333,11 @@ export class ViewerQueue implements Batchable {
     this.totals.bytesOut += message.body.length;
   }
 
+  private countAudioDropped(sink: FrameSink): void {
+    sink.audioDropped++;
+    this.totals.framesDropped++;
+  }
+
   private countDropped(sink: FrameSink): void {
     sink.framesDropped++;
     this.totals.framesDropped++;
@@ -289,14 +353,25 @@ export class ViewerQueue implements Batchable {
   private enqueue(item: Queued): void {
     this.queue.push(item);
     this.queuedBytes += item.message.framed.length;
+    if (item.message.audio && this.queuedAudio++ === 0) this.oldestAudioAt = item.at;
+  }
+
+  /** Drops every queued audio frame: they are older than the bound, and the newest one is live. */
+  private shedAudio(): void {
+    const removed = this.queue.retain((item) => !item.message.audio);
+    for (const item of removed) {
+      this.queuedBytes -= item.message.framed.length;
+      this.countAudioDropped(item.sink as FrameSink);
+    }
+    this.queuedAudio = 0;
   }
 
   /**
-   * Drops every queued frame (control messages stay); each stream that lost one waits for a keyframe, asked
-   * for now (`requestNow`) or when a drain ends.
+   * Drops every queued video frame (control messages and audio stay); each stream that lost one waits for
+   * a keyframe, asked for now (`requestNow`) or when a drain ends.
    */
   private shedFrames(requestNow = true): void {
-    const removed = this.queue.retain((item) => item.sink === null);
+    const removed = this.queue.retain((item) => item.sink === null || item.message.audio);
     const skipped = new Set<FrameSink>();
     for (const item of removed) {
       this.queuedBytes -= item.message.framed.length;

@@ -1,4 +1,4 @@
-import type { LinkState, ReceiverReportMessage } from '../../protocol/index.js';
+import { AUDIO_LEVEL_VOICE, type LinkState, type ReceiverReportMessage } from '../../protocol/index.js';
 import type { Relay } from '../core/relay.js';
 import { recordingFile } from '../recording/recording.js';
 
@@ -18,15 +18,29 @@ export interface ViewerStats {
   report: (Omit<ReceiverReportMessage, 'type' | 'streamId'> & { at: number }) | null;
 }
 
+/** A stream's audio track, and how loud its publisher is now. */
+export interface AudioStats {
+  codec: string;
+  sampleRate: number;
+  channels: number;
+  /** The loudest level of the last 300 ms, dBov (0 is full scale, -127 silence), as the publisher measured it. */
+  level: number;
+  /** The publisher marked that audio as voice: this stream's person is speaking. */
+  speaking: boolean;
+}
+
 /** One live stream. */
 export interface StreamStats {
   id: number;
   room: string;
   name: string;
-  codec: string;
+  /** The video track's codec and size; null and 0 for a stream without video. */
+  codec: string | null;
   width: number;
   height: number;
-  /** Over the last second. */
+  /** The audio track, or null when the stream has none. */
+  audio: AudioStats | null;
+  /** Video frames per second, over the last second. */
   fps: number;
   bitrateKbps: number;
   framesIn: number;
@@ -69,9 +83,18 @@ export function snapshotStats(relay: Relay): ServerStats {
       id: s.id,
       room: s.room.name,
       name: s.name,
-      codec: s.config.codec,
-      width: s.config.codedWidth,
-      height: s.config.codedHeight,
+      codec: s.video?.codec ?? null,
+      width: s.video?.codedWidth ?? 0,
+      height: s.video?.codedHeight ?? 0,
+      audio: s.audio
+        ? {
+            codec: s.audio.codec,
+            sampleRate: s.audio.sampleRate,
+            channels: s.audio.numberOfChannels,
+            level: -(s.audioLevel & 0x7f),
+            speaking: (s.audioLevel & AUDIO_LEVEL_VOICE) !== 0,
+          }
+        : null,
       fps: round1(s.fps),
       bitrateKbps: round1(s.bitrateKbps),
       framesIn: s.framesIn,
