@@ -12,8 +12,21 @@ export interface MeterReading {
   latencyMs: number | null;
   latencyP95Ms: number | null;
   drops: number;
+  /** Runs of lost frames (each {@link Meter.drop} call): `drops` frames were lost in this many gaps. */
+  gaps: number;
   discarded: number;
   catchUp: number;
+}
+
+/**
+ * The A/V offset of one window, ms: the audio track's median arrival latency minus the video's, or null
+ * when either is unknown. Latencies are capture-to-arrival on the publisher's clock for both tracks, so
+ * any clock difference between the machines cancels: > 0 means the sound arrives later than the picture
+ * captured at the same instant.
+ */
+export function avOffsetMs(audio: MeterReading, video: MeterReading): number | null {
+  if (audio.latencyMs === null || video.latencyMs === null) return null;
+  return audio.latencyMs - video.latencyMs;
 }
 
 /** Counts frames, bytes, latencies and drops, and reads them out per window (typically a second). */
@@ -21,6 +34,7 @@ export class Meter {
   private frames = 0;
   private bytes = 0;
   private drops = 0;
+  private gaps = 0;
   private discarded = 0;
   private catchUp = 0;
   private latencies: number[] = [];
@@ -58,6 +72,7 @@ export class Meter {
 
   /** Records `n` frames lost. */
   drop(n = 1): void {
+    this.gaps++;
     this.drops += n;
     this.totalDrops += n;
   }
@@ -72,12 +87,14 @@ export class Meter {
       latencyMs: percentile(this.latencies, 0.5),
       latencyP95Ms: percentile(this.latencies, 0.95),
       drops: this.drops,
+      gaps: this.gaps,
       discarded: this.discarded,
       catchUp: this.catchUp,
     };
     this.frames = 0;
     this.bytes = 0;
     this.drops = 0;
+    this.gaps = 0;
     this.discarded = 0;
     this.catchUp = 0;
     this.latencies = [];

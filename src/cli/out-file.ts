@@ -1,7 +1,7 @@
 import { accessSync, constants, type Stats, statSync } from 'node:fs';
 import { dirname, extname } from 'node:path';
 import { CONTAINER_CODECS, type Container, canHold, preferredContainer } from '../media/muxer.js';
-import type { DecoderConfig } from '../protocol/messages.js';
+import type { AudioConfig, DecoderConfig } from '../protocol/messages.js';
 import { CliError, usageError } from './errors.js';
 
 /** A `watch --out` path that was checked before anything was connected or written. */
@@ -20,7 +20,7 @@ export function checkOutFile(command: string, path: string, force: boolean): Out
   if (!(ext in CONTAINER_CODECS)) {
     throw usageError(
       command,
-      `--out "${path}" must end in .webm or .mkv (VP8, VP9, AV1) or .mp4 (H.264, VP8, VP9, AV1)`,
+      `--out "${path}" must end in .webm or .mkv (VP8, VP9, AV1, Opus; .mkv also AAC) or .mp4 (H.264, VP8, VP9, AV1, Opus, AAC)`,
     );
   }
   const dir = dirname(path);
@@ -52,13 +52,24 @@ export function checkOutFile(command: string, path: string, force: boolean): Out
 }
 
 /**
- * Null when `out`'s container can hold a stream of `config`'s codec; otherwise the one-line problem,
- * naming the file to use instead (`the stream is H.264 (avc1.42e01f): .webm cannot hold it; use --out x.mp4`).
+ * Null when `out`'s container can hold a stream with tracks `video` and `audio` (either may be absent);
+ * otherwise the one-line problem, naming the file to use instead (`the stream is H.264 (avc1.42e01f):
+ * .webm cannot hold it; use --out x.mp4`, `the stream's audio is AAC (mp4a.40.2): ...`).
  */
-export function codecMismatch(out: OutFile, config: DecoderConfig): string | null {
-  if (canHold(out.container, config.codec)) return null;
-  const what = `the stream is ${codecName(config.codec)} (${config.codec}): .${out.container} cannot hold it`;
-  const fits = preferredContainer(config.codec);
+export function codecMismatch(
+  out: OutFile,
+  video: DecoderConfig | undefined,
+  audio?: AudioConfig,
+): string | null {
+  const misfit =
+    video !== undefined && !canHold(out.container, video.codec)
+      ? { whose: 'the stream', codec: video.codec }
+      : audio !== undefined && !canHold(out.container, audio.codec)
+        ? { whose: "the stream's audio", codec: audio.codec }
+        : null;
+  if (misfit === null) return null;
+  const what = `${misfit.whose} is ${codecName(misfit.codec)} (${misfit.codec}): .${out.container} cannot hold it`;
+  const fits = preferredContainer({ video, audio });
   if (fits === null) return `${what}, nor can any container watch records: watch it without --out`;
   return `${what}; use --out ${withExtension(out.path, fits)}`;
 }
@@ -75,6 +86,8 @@ function codecName(codec: string): string {
   if (codec === 'vp9' || codec.startsWith('vp09.')) return 'VP9';
   if (codec.startsWith('av01.')) return 'AV1';
   if (codec.startsWith('hvc1.') || codec.startsWith('hev1.')) return 'H.265';
+  if (codec === 'opus') return 'Opus';
+  if (codec.startsWith('mp4a.40.')) return 'AAC';
   return codec;
 }
 

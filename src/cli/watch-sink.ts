@@ -1,12 +1,15 @@
-import { type Display, startDisplay } from '../media/display.js';
+import { type Display, type SoundPlayer, startDisplay, startSoundPlayer } from '../media/display.js';
+import type { MuxFrame } from '../media/muxer.js';
 import { createRecorder, type Recorder } from '../media/recorder.js';
-import type { DecoderConfig, FrameMessage, StreamAddedMessage } from '../protocol/messages.js';
+import type { AudioConfig, FrameMessage, StreamAddedMessage, StreamTracks } from '../protocol/messages.js';
 import { CliError } from './errors.js';
 import { codecMismatch, type OutFile } from './out-file.js';
 
-// Recorder writes queued behind a slow disk: beyond this, frames are dropped until the next keyframe
+// Recorder writes queued behind a slow disk: beyond this, video frames are dropped until the next keyframe
 // rather than held in memory without limit.
 const MAX_PENDING_WRITES = 240;
+// Audio's own room above that (seconds of 20 ms frames): a slow disk costs pictures first, sound last.
+const MAX_PENDING_AUDIO_WRITES = 240 + 500;
 
 /** The stream --out and --display follow, across reconnects (where its streamId changes). */
 export class WatchSink {
@@ -17,7 +20,14 @@ export class WatchSink {
   private pendingWrites = 0;
   private waitingForKey = false;
   private display: Display | null = null;
+  /** The sound of the displayed stream: a promise while ffplay starts, null when there is none. */
+  private sound: Promise<SoundPlayer | null> | null = null;
+  private soundPlayer: SoundPlayer | null = null;
+  /** Video frames written to the file. */
   framesRecorded = 0;
+  audioFramesRecorded = 0;
+  /** The recording's tracks, once it is opened. */
+  recordedTracks: StreamTracks | null = null;
   failure: Error | null = null;
 
   constructor(
@@ -28,6 +38,8 @@ export class WatchSink {
     private readonly onDisplayExit: () => void,
     /** A recording that failed stops watch at once, rather than counting 0 frames until the end. */
     private readonly onRecorderFailure: (err: Error) => void,
+    /** A problem worth a line that does not stop watch (the sound cannot play: the picture goes on). */
+    private readonly warn: (text: string) => void = () => {},
   ) {
     this.key = name ? `${room}/${name}` : null;
   }
@@ -42,23 +54,42 @@ export class WatchSink {
     const key = `${m.room}/${m.name}`;
     this.key ??= key;
     if (key !== this.key) return;
+    const { video, audio } = m;
     if (this.out !== null && this.recorder === null) {
       // Before the file is opened (a mismatch would truncate it to nothing) and before the window.
-      const mismatch = codecMismatch(this.out, m.config);
+      const mismatch = codecMismatch(this.out, video, audio);
       if (mismatch !== null) throw new CliError(mismatch);
-      this.openRecorder(this.out.path, m.config);
+      this.openRecorder(this.out.path, { video, audio });
     }
-    if (this.showDisplay && this.display === null) {
-      this.display = startDisplay(m.config, { title: `framewire ${key}` });
+    // An audio-only stream has no picture to show.
+    if (this.showDisplay && this.display === null && video !== undefined) {
+      this.display = startDisplay(video, { title: `framewire ${key}` });
       this.display.on('error', (err) => {
         this.failure ??= err;
       });
       this.display.on('exit', this.onDisplayExit);
     }
+    if (this.showDisplay && this.sound === null && audio !== undefined) this.startSound(audio, key);
   }
 
-  private openRecorder(path: string, config: DecoderConfig): void {
-    const recorder = createRecorder(path, config);
+  /** Starts the sound player; a failure costs the sound, never the picture or the recording. */
+  private startSound(audio: AudioConfig, key: string): void {
+    const soundFailed = (err: unknown): null => {
+      this.warn(
+        `framewire: cannot play the sound of ${key}: ${err instanceof Error ? err.message : String(err)}`,
+      );
+      return null;
+    };
+    this.sound = startSoundPlayer(audio, { title: `framewire ${key}` }).then((player) => {
+      player.on('error', soundFailed);
+      this.soundPlayer = player;
+      return player;
+    }, soundFailed);
+  }
+
+  private openRecorder(path: string, tracks: StreamTracks): void {
+    this.recordedTracks = tracks;
+    const recorder = createRecorder(path, tracks);
     this.recorder = recorder;
     // Frames are chained behind the recorder's creation, so none is lost while the file opens.
     this.writes = recorder.then(
@@ -84,20 +115,30 @@ export class WatchSink {
   /** Passes a frame of stream `key` (room/name) to the recording and the window, if it is the followed one. */
   frame(key: string, m: FrameMessage): void {
     if (key !== this.key) return;
-    const frame = { key: m.key, timestamp: m.timestamp, data: m.payload };
-    this.display?.write(frame);
+    const audio = m.track === 'audio';
+    const frame: MuxFrame = { key: m.key, timestamp: m.timestamp, data: m.payload };
+    if (audio) {
+      frame.track = 'audio';
+      this.soundPlayer?.write(frame);
+    } else this.display?.write(frame);
     const recorder = this.recorder;
     if (recorder === null || this.failure) return;
-    if (this.pendingWrites >= MAX_PENDING_WRITES) this.waitingForKey = true;
-    if (this.waitingForKey && !(m.key && this.pendingWrites < MAX_PENDING_WRITES)) return;
-    this.waitingForKey = false;
+    if (audio) {
+      // Any audio frame decodes alone: drop just this one, and only past audio's own bound.
+      if (this.pendingWrites >= MAX_PENDING_AUDIO_WRITES) return;
+    } else {
+      if (this.pendingWrites >= MAX_PENDING_WRITES) this.waitingForKey = true;
+      if (this.waitingForKey && !(m.key && this.pendingWrites < MAX_PENDING_WRITES)) return;
+      this.waitingForKey = false;
+    }
     this.pendingWrites++;
     this.writes = this.writes.then(async () => {
       this.pendingWrites--;
       if (this.failure) return;
       try {
         await (await recorder).add(frame);
-        this.framesRecorded++;
+        if (audio) this.audioFramesRecorded++;
+        else this.framesRecorded++;
       } catch (err) {
         this.recorderFailed(this.out?.path ?? '', err);
       }
@@ -109,6 +150,7 @@ export class WatchSink {
     await this.writes;
     const closing: Promise<void>[] = [];
     if (this.display) closing.push(this.display.close());
+    if (this.sound) closing.push(this.sound.then((s) => s?.close()));
     if (this.recorder) {
       closing.push(
         this.recorder.then(

@@ -3,12 +3,13 @@ import { ClientError } from '../client/errors.js';
 import { missingDisplay } from '../media/display.js';
 import { nowMicros } from '../media/source.js';
 import { formatAddress } from '../protocol/address.js';
-import type { LinkState, StreamAddedMessage } from '../protocol/messages.js';
+import type { FrameMessage, LinkState, StreamAddedMessage } from '../protocol/messages.js';
+import { describeTracks } from '../protocol/tracks.js';
 import { DEFAULT_HTTP_PORT } from '../server/ops/config.js';
 import { DEFAULT_SERVER, parsePositive, required, tokenFrom, withUsage } from './args.js';
 import type { CliContext, Command } from './command.js';
 import { CliError, usageError } from './errors.js';
-import { Meter, type MeterReading } from './meter.js';
+import { avOffsetMs, Meter, type MeterReading } from './meter.js';
 import { checkOutFile } from './out-file.js';
 import {
   connectToServer,
@@ -36,25 +37,34 @@ Flags:
   --room R            room name
   --name N            one stream of the room (default: the whole room)
   --duration S        stop after S seconds (default: until Ctrl-C)
-  --out FILE          record to FILE: .webm or .mkv for VP8, .mp4 for H.264 (or VP8). Records one stream:
+  --out FILE          record to FILE, video and audio: .webm or .mkv for VP8 (+ Opus), .mp4 for H.264
+                      (or VP8; + Opus or AAC). Records one stream:
                       the --name one, or else the first stream that appears in the room. Checked before
                       connecting: the folder must exist and FILE must not (see --force); a stream whose
                       codec FILE's container cannot hold stops watch at once, naming the file to use
   --force             with --out: overwrite FILE if it exists
-  --display           show that same stream in an ffplay window; closing the window stops watching
+  --display           show that same stream in an ffplay window, and play its sound (a second ffplay,
+                      with no window); closing the window stops watching
   --max-latency MS    discard deltas that arrive over MS after capture, up to the next keyframe (default ${DEFAULT_MAX_LATENCY_MS}; 0: never)
   --stats             print once a second, per stream: fps, kbit/s, latency (median, ms; capture to
                       arrival, so it includes the clock difference between the machines), drops
                       (frames missing from the sequence, or discarded as too old) and the link's state
-                      when the server cannot send live; without it, a status line on stderr
+                      when the server cannot send live; for a stream with sound, a second line
+                      \`ROOM/NAME audio: ...\` with its kbit/s, frames/s, latency, gaps (runs of frames
+                      missing from the audio sequence) and the A/V offset (audio's median latency minus
+                      video's: > 0 means the sound arrives later than the picture captured with it);
+                      without it, a status line on stderr
   -h, --help          show this help
 `;
 
 /** Per-stream figures on the current connection. */
 interface StreamState {
   info: StreamAddedMessage;
+  /** The video track's figures; the audio track's in `audio` (each track numbers its own frames). */
   meter: Meter;
+  audio: Meter;
   lastSeq: number | null;
+  lastAudioSeq: number | null;
   /** Wall clock (µs) when stream-added came; null once the catch-up burst is over. */
   catchUpSince: number | null;
   stale: StaleFrames;
@@ -151,6 +161,15 @@ const LINK_NOTES: Readonly<Record<LinkState, string>> = {
   'keyframes-only': ', link too slow: keyframes only',
 };
 
+/** The audio line of --stats: the audio track's figures, and how far behind the picture its sound arrives. */
+function formatAudioReading(a: MeterReading, video: MeterReading | null): string {
+  const latency = a.latencyMs === null ? '-' : Math.round(a.latencyMs).toString();
+  const offset = video === null ? null : avOffsetMs(a, video);
+  const av = offset === null ? '-' : `${offset >= 0 ? '+' : ''}${Math.round(offset)}`;
+  const caughtUp = a.catchUp > 0 ? `, caught up ${a.catchUp} cached frames` : '';
+  return `${Math.round(a.kbps)} kbit/s, ${a.fps.toFixed(1)} frames/s, latency ${latency} ms, gaps ${a.gaps} (${a.drops} frames), A/V offset ${av} ms${caughtUp}`;
+}
+
 function formatReading(r: MeterReading, link: LinkState): string {
   const latency = r.latencyMs === null ? '-' : Math.round(r.latencyMs).toString();
   const old = r.discarded > 0 ? ` (${r.discarded} too old)` : '';
@@ -165,6 +184,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   const status = new StatusLine(ctx.stderr);
   const streams = new Map<number, StreamState>();
   const total = new Meter();
+  const totalAudio = new Meter();
   let stop: (err: Error | null) => void = () => {};
   const outcome = new Promise<Error | null>((resolve) => {
     stop = resolve;
@@ -176,6 +196,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     opts.display,
     () => stop(null),
     (err) => stop(err),
+    (text) => status.log(text),
   );
 
   // How the server is sending to us; each new connection starts live.
@@ -190,13 +211,13 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     streams.set(m.streamId, {
       info: m,
       meter: new Meter(),
+      audio: new Meter(),
       lastSeq: null,
+      lastAudioSeq: null,
       catchUpSince: nowMicros(),
       stale: new StaleFrames(opts.maxLatencyMs),
     });
-    status.log(
-      `framewire: stream ${m.room}/${m.name} (${m.config.codec} ${m.config.codedWidth}x${m.config.codedHeight})`,
-    );
+    status.log(`framewire: stream ${m.room}/${m.name} (${describeTracks(m)})`);
     try {
       sink.streamAdded(m);
     } catch (err) {
@@ -211,6 +232,10 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   client.on('frame', (m) => {
     const s = streams.get(m.streamId);
     if (!s) return;
+    if (m.track === 'audio') {
+      onAudioFrame(s, m);
+      return;
+    }
     // A gap in seq is frames lost on the way (publisher or relay skipped to a keyframe).
     if (s.lastSeq !== null) {
       const gap = (m.seq - s.lastSeq - 1) >>> 0;
@@ -250,6 +275,36 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     }
     sink.frame(`${s.info.room}/${s.info.name}`, m);
   });
+  /**
+   * An audio frame: counted on the stream's audio meter, never discarded as too old (a late sound is
+   * still worth recording, and the server cuts audio to the live edge itself), then passed on.
+   */
+  const onAudioFrame = (s: StreamState, m: FrameMessage): void => {
+    if (s.lastAudioSeq !== null) {
+      const gap = (m.seq - s.lastAudioSeq - 1) >>> 0;
+      if (gap > 0 && gap < 0x80000000) {
+        s.audio.drop(gap);
+        totalAudio.drop(gap);
+      }
+    }
+    s.lastAudioSeq = m.seq;
+    const now = nowMicros();
+    // The cached GOP's audio (captured before we joined) comes in the same burst as its video.
+    if (
+      s.catchUpSince !== null &&
+      m.captureTime < s.catchUpSince &&
+      now - s.catchUpSince < CATCH_UP_WINDOW_US
+    ) {
+      s.audio.catchUpFrame();
+      totalAudio.catchUpFrame();
+    } else {
+      s.catchUpSince = null;
+      const latencyMs = Math.max(0, (now - m.captureTime) / 1000);
+      s.audio.frame(m.payload.length, latencyMs);
+      totalAudio.frame(m.payload.length, latencyMs);
+    }
+    sink.frame(`${s.info.room}/${s.info.name}`, m);
+  };
   client.on('close', (err) => stop(err));
   logReconnects(client, status, formatServer(server), 'subscribing again');
 
@@ -288,13 +343,25 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
         latencyP50Ms: r.latencyMs ?? -1,
         latencyP95Ms: r.latencyP95Ms ?? -1,
       });
-      if (opts.stats) ctx.stdout.write(`${s.info.room}/${s.info.name}: ${formatReading(r, link)}\n`);
+      if (!opts.stats) continue;
+      const label = `${s.info.room}/${s.info.name}`;
+      // An audio-only stream has no video line; its audio line has no picture to be offset from.
+      if (s.info.video) ctx.stdout.write(`${label}: ${formatReading(r, link)}\n`);
+      if (s.info.audio) {
+        const a = s.audio.read();
+        ctx.stdout.write(`${label} audio: ${formatAudioReading(a, s.info.video ? r : null)}\n`);
+      }
     }
     if (opts.stats) return;
     const what = client.connected ? `${streams.size} stream${streams.size === 1 ? '' : 's'}` : 'reconnecting';
-    const recorded = opts.out === null ? '' : `, ${sink.framesRecorded} frames recorded`;
+    const recorded =
+      opts.out === null
+        ? ''
+        : `, ${sink.framesRecorded} frames${sink.audioFramesRecorded > 0 ? ` + ${sink.audioFramesRecorded} audio frames` : ''} recorded`;
+    const a = totalAudio.read();
+    const sound = a.fps > 0 || a.drops > 0 ? `, audio ${Math.round(a.kbps)} kbit/s, gaps ${a.gaps}` : '';
     status.update(
-      `${room}${name ? `/${name}` : ''}: ${what}, ${formatReading(total.read(), link)}${recorded}`,
+      `${room}${name ? `/${name}` : ''}: ${what}, ${formatReading(total.read(), link)}${sound}${recorded}`,
     );
   }, 1000);
 
@@ -307,13 +374,14 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   if (error) throw error;
   if (sink.failure) throw sink.failure;
   if (opts.out !== null) {
-    if (sink.framesRecorded === 0) {
+    if (sink.framesRecorded === 0 && sink.audioFramesRecorded === 0) {
       throw new CliError(
         `nothing recorded to ${opts.out.path}: no keyframe arrived${sink.key ? ` from ${sink.key}` : ` in room "${room}"`}: is a publisher running?`,
       );
     }
+    const audio = sink.recordedTracks?.audio ? ` and ${sink.audioFramesRecorded} audio frames` : '';
     ctx.stderr.write(
-      `framewire: recorded ${sink.framesRecorded} frames of ${sink.key} to ${opts.out.path}\n`,
+      `framewire: recorded ${sink.framesRecorded} frames${audio} of ${sink.key} to ${opts.out.path}\n`,
     );
   }
   return 0;

@@ -1,8 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import type { DecoderConfig } from '../protocol/messages.js';
+import { AppendOnlyStreamTarget } from 'mediabunny';
+import type { AudioConfig, DecoderConfig } from '../protocol/messages.js';
 import { MediaError, startError } from './errors.js';
 import { writeIvfFrameHeader, writeIvfHeader } from './ivf.js';
+import { createMuxer } from './muxer.js';
 
 /** A live window showing frames as they arrive. */
 export interface Display {
@@ -174,4 +176,102 @@ class FfplayDisplay extends EventEmitter implements Display {
     if (error && this.listenerCount('error') > 0) this.emit('error', error);
     this.emit('exit');
   }
+}
+
+/** Sound being played as it arrives (a second ffplay, with no window). */
+export interface SoundPlayer {
+  /** Queues an audio frame; never blocks: drops frames while ffplay is behind (any Opus/AAC frame decodes alone). */
+  write(frame: { timestamp: number; data: Uint8Array }): void;
+  /** Ends the sound and waits for ffplay to exit (killing it if it lingers). */
+  close(): Promise<void>;
+  /** `error`: why ffplay failed (no audio device, say); the picture goes on without sound. */
+  on(event: 'error', fn: (error: MediaError) => void): void;
+  /** Frames dropped so far because ffplay could not keep up. */
+  readonly droppedFrames: number;
+}
+
+/**
+ * Bytes of sound allowed to wait in ffplay's stdin: about ten seconds of Opus at 64 kbit/s. A player that
+ * stops reading costs us no more, and drops only sound.
+ */
+const MAX_SOUND_BACKLOG_BYTES = 80 * 1024;
+
+/**
+ * Plays a stream's audio track (Opus or AAC) through ffplay, fed a live Matroska stream (muxed by
+ * mediabunny, one block per frame, written at once) on stdin. A separate process from the picture's: the
+ * picture goes to ffplay as IVF for the lowest delay, and IVF carries no audio. Both players start as frames
+ * arrive, so the two stay within their own small buffers of each other rather than locked together.
+ * (One ffplay with both tracks would need a muxed container: fragmented MP4 for H.264, a keyframe
+ * interval behind the live edge.)
+ * Throws MediaError FW_UNSUPPORTED_CODEC for a codec Matroska cannot hold.
+ */
+export async function startSoundPlayer(config: AudioConfig, opts: DisplayOptions = {}): Promise<SoundPlayer> {
+  const ffplay = opts.ffplayPath ?? 'ffplay';
+  const args = [
+    ...['-hide_banner', '-loglevel', 'error', '-nodisp', '-autoexit'],
+    ...['-fflags', 'nobuffer', '-flags', 'low_delay', '-nofind_stream_info'],
+    ...['-f', 'matroska', '-i', 'pipe:0'],
+  ];
+  const child = spawn(ffplay, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+  const events = new EventEmitter();
+  let stderr = '';
+  let exited = false;
+  const exit = new Promise<void>((resolve) => {
+    child.on('close', (code, signal) => {
+      exited = true;
+      if (code !== 0 && code !== FFPLAY_SIGNAL_EXIT && code !== null && signal === null) {
+        const error = new MediaError(
+          'FW_FFMPEG_FAILED',
+          `ffplay (sound) exited with code ${code}: ${stderr.trim()}`,
+        );
+        if (events.listenerCount('error') > 0) events.emit('error', error);
+      }
+      resolve();
+    });
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      exited = true;
+      if (events.listenerCount('error') > 0) events.emit('error', startError(err, 'ffplay', ffplay));
+      resolve();
+    });
+  });
+  child.stderr?.setEncoding('utf8').on('data', (text: string) => {
+    stderr = (stderr + text).slice(-2000);
+  });
+  child.stdin?.on('error', () => {});
+  const target = new AppendOnlyStreamTarget(
+    new WritableStream<Uint8Array>({
+      // Copied: mediabunny may reuse its buffer once the write resolves, while the pipe still holds it.
+      write: (chunk) => {
+        if (!exited && child.stdin?.writable) child.stdin.write(Buffer.from(chunk));
+      },
+    }),
+  );
+  const muxer = await createMuxer('mkv', { audio: config }, target, true);
+  let chain: Promise<void> = Promise.resolve();
+  const player = {
+    droppedFrames: 0,
+    write(frame: { timestamp: number; data: Uint8Array }): void {
+      if (exited) return;
+      if ((child.stdin?.writableLength ?? 0) > MAX_SOUND_BACKLOG_BYTES) {
+        player.droppedFrames++;
+        return;
+      }
+      chain = chain.then(() =>
+        muxer.add({ key: true, timestamp: frame.timestamp, data: frame.data, track: 'audio' }),
+      );
+      chain.catch(() => {});
+    },
+    async close(): Promise<void> {
+      await chain.catch(() => {});
+      await muxer.finish().catch(() => {});
+      child.stdin?.end();
+      const timer = setTimeout(() => child.kill('SIGTERM'), CLOSE_GRACE_MS);
+      await exit;
+      clearTimeout(timer);
+    },
+    on(event: 'error', fn: (error: MediaError) => void): void {
+      events.on(event, fn);
+    },
+  };
+  return player;
 }

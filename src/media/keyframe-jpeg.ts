@@ -31,12 +31,12 @@ export async function keyframeToJpeg(
   frame: { timestamp: number; data: Uint8Array },
   opts: KeyframeJpegOptions,
 ): Promise<Uint8Array> {
-  const container = preferredContainer(config.codec);
+  const container = preferredContainer({ video: config });
   if (container === null) {
     throw new MediaError('FW_UNSUPPORTED_CODEC', `cannot decode ${config.codec} to a picture`);
   }
   const target = new BufferTarget();
-  const muxer = await createMuxer(container, config, target);
+  const muxer = await createMuxer(container, { video: config }, target);
   await muxer.add({ key: true, timestamp: frame.timestamp, data: frame.data });
   await muxer.finish();
   if (target.buffer === null) throw new MediaError('FW_FFMPEG_FAILED', 'the muxer produced no output');

@@ -260,7 +260,9 @@ describe('recording (serve --record DIR)', { timeout: 120_000 }, () => {
       agent: 'test',
     });
     try {
-      await client.publish('lab', 'hevc', { codec: 'hvc1.1.6.L93.B0', codedWidth: 320, codedHeight: 240 });
+      await client.publish('lab', 'hevc', {
+        video: { codec: 'hvc1.1.6.L93.B0', codedWidth: 320, codedHeight: 240 },
+      });
       const skipped = logLine(lines, 'record-skipped', { name: 'hevc' });
       assert.equal(skipped?.code, 'FW_UNSUPPORTED_CODEC');
       assert.match(lines.find((l) => l.includes('record-skipped')) ?? '', / warn /);

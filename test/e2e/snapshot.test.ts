@@ -86,11 +86,45 @@ describe('snapshots (GET .../snapshot.jpg)', { timeout: 60_000 }, () => {
       agent: 'test',
     });
     try {
-      await client.publish('lab', 'silent', { codec: 'vp8', codedWidth: 320, codedHeight: 240 });
+      await client.publish('lab', 'silent', { video: { codec: 'vp8', codedWidth: 320, codedHeight: 240 } });
       const res = await fetch(snapshotUrl(server.httpPort, 'lab', 'silent'));
       assert.equal(res.status, 503);
       assert.equal(res.headers.get('retry-after'), '1');
       assert.equal((await errorOf(res)).code, 'FW_NO_KEYFRAME');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('answers 415 FW_NO_VIDEO for an audio-only stream, even with its audio cached', async () => {
+    const client = await connect({
+      host: '127.0.0.1',
+      port: server.tcpPort,
+      role: 'publisher',
+      agent: 'test',
+    });
+    try {
+      const pub = await client.publish('lab', 'radio', {
+        audio: { codec: 'opus', sampleRate: 48_000, numberOfChannels: 1 },
+      });
+      for (let i = 0; i < 5; i++) {
+        pub.sendAudio({
+          timestamp: i * 20_000,
+          captureTime: Date.now() * 1000,
+          data: Uint8Array.of(0xf8, 0xff, 0xfe),
+        });
+      }
+      await poll(
+        () => (server.relay.findStream('lab', 'radio')?.framesIn ?? 0) >= 5,
+        5000,
+        'the audio frames',
+      );
+      const res = await fetch(snapshotUrl(server.httpPort, 'lab', 'radio'));
+      assert.equal(res.status, 415);
+      assert.equal(res.headers.get('retry-after'), null, 'no point retrying: there will never be a picture');
+      const error = await errorOf(res);
+      assert.equal(error.code, 'FW_NO_VIDEO');
+      assert.match(error.message, /no video track/);
     } finally {
       await client.close();
     }
@@ -104,7 +138,9 @@ describe('snapshots (GET .../snapshot.jpg)', { timeout: 60_000 }, () => {
       agent: 'test',
     });
     try {
-      const pub = await client.publish('lab', 'garbage', { codec: 'vp8', codedWidth: 320, codedHeight: 240 });
+      const pub = await client.publish('lab', 'garbage', {
+        video: { codec: 'vp8', codedWidth: 320, codedHeight: 240 },
+      });
       pub.sendFrame({ key: true, timestamp: 0, captureTime: 0, data: new Uint8Array(500).fill(7) });
       await poll(
         async () => server.relay.findStream('lab', 'garbage')?.gop.snapshot[0],

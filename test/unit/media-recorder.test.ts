@@ -65,7 +65,7 @@ describe('createRecorder', { timeout: 60_000 }, () => {
       const firstKey = frames.findIndex((f, i) => i > 0 && f.key);
       assert.ok(firstKey > 0, 'a second keyframe exists');
       const path = join(dir, `out-${codec}${ext}`);
-      const recorder = await createRecorder(path, config);
+      const recorder = await createRecorder(path, { video: config });
       for (const frame of frames.slice(3)) await recorder.add(frame);
       await recorder.finish();
       const got = probe(path);
@@ -78,17 +78,19 @@ describe('createRecorder', { timeout: 60_000 }, () => {
   it('refuses codec/container pairs it cannot write', async () => {
     const h264: DecoderConfig = { codec: 'avc1.42c01e', codedWidth: 320, codedHeight: 240 };
     const isUnsupported = (e: unknown) => e instanceof MediaError && e.code === 'FW_UNSUPPORTED_CODEC';
-    await assert.rejects(createRecorder(join(dir, 'x.webm'), h264), isUnsupported);
-    await assert.rejects(createRecorder(join(dir, 'x.avi'), h264), isUnsupported);
+    await assert.rejects(createRecorder(join(dir, 'x.webm'), { video: h264 }), isUnsupported);
+    await assert.rejects(createRecorder(join(dir, 'x.avi'), { video: h264 }), isUnsupported);
     await assert.rejects(
-      createRecorder(join(dir, 'x.mp4'), { ...h264, codec: 'hvc1.1.6.L93.B0' }),
+      createRecorder(join(dir, 'x.mp4'), { video: { ...h264, codec: 'hvc1.1.6.L93.B0' } }),
       isUnsupported,
     );
   });
 
   it('leaves no file when no keyframe ever arrived', async () => {
     const path = join(dir, 'empty.webm');
-    const recorder = await createRecorder(path, { codec: 'vp8', codedWidth: 320, codedHeight: 240 });
+    const recorder = await createRecorder(path, {
+      video: { codec: 'vp8', codedWidth: 320, codedHeight: 240 },
+    });
     await recorder.add({ key: false, timestamp: 0, data: new Uint8Array([1, 2, 3]) });
     await recorder.finish();
     assert.equal(existsSync(path), false);

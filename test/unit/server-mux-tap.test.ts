@@ -8,6 +8,7 @@ import { MuxTap } from '../../src/server/recording/mux-tap.js';
 
 const GOP = 10;
 const CONFIG = { codec: 'vp8', codedWidth: 320, codedHeight: 240 };
+const OPUS = { codec: 'opus', sampleRate: 48_000, numberOfChannels: 1 };
 
 /** A relayed VP8 frame: a keyframe carries the VP8 start code and size, so the muxer can read it. */
 function frame(seq: number, size = 1000) {
@@ -27,10 +28,26 @@ function frame(seq: number, size = 1000) {
   return { message: outgoing(body), key };
 }
 
+/** A relayed 20 ms Opus frame (silence, as RFC 6716 codes it) at `ms`, the audio track's frame `seq`. */
+function audioFrame(seq: number, ms: number) {
+  const body = encodeMessage({
+    type: 'frame',
+    streamId: 1,
+    key: true,
+    track: 'audio',
+    audioLevel: 127,
+    seq,
+    timestamp: ms * 1000,
+    captureTime: 0,
+    payload: Uint8Array.of(0xf8, 0xff, 0xfe),
+  });
+  return outgoing(body, true);
+}
+
 /** Timestamps (ms, WebM's unit, relative to the first) of the packets a WebM holds, read back with mediabunny. */
-async function packetTimes(bytes: ArrayBuffer): Promise<{ key: boolean; ms: number }[]> {
+async function packetTimes(bytes: ArrayBuffer, audio = false): Promise<{ key: boolean; ms: number }[]> {
   const input = new Input({ source: new BufferSource(bytes), formats: ALL_FORMATS });
-  const track = await input.getPrimaryVideoTrack();
+  const track = audio ? await input.getPrimaryAudioTrack() : await input.getPrimaryVideoTrack();
   assert.ok(track);
   const out: { key: boolean; ms: number }[] = [];
   for await (const p of new EncodedPacketSink(track).packets()) {
@@ -42,7 +59,7 @@ async function packetTimes(bytes: ArrayBuffer): Promise<{ key: boolean; ms: numb
 describe('MuxTap', () => {
   it('drops whole runs up to the next keyframe while behind, and the file holds exactly what it wrote', async () => {
     const target = new BufferTarget();
-    const muxer = await createMuxer('webm', CONFIG, target);
+    const muxer = await createMuxer('webm', { video: CONFIG }, target);
     let backlog = 0;
     let ended: (reason: string) => void = () => {};
     const done = new Promise<string>((resolve) => {
@@ -50,7 +67,7 @@ describe('MuxTap', () => {
     });
     const tap = new MuxTap(
       muxer,
-      { maxBacklogBytes: 64 * 1024, maxGopBytes: 1 << 30 },
+      { maxBacklogBytes: 64 * 1024, maxGopBytes: 1 << 30, maxAudioBacklogBytes: 16 * 1024 },
       () => backlog,
       (r) => ended(r),
     );
@@ -71,10 +88,10 @@ describe('MuxTap', () => {
   });
 
   it('stops holding frames when a GOP outgrows its bound (a publisher that never sends a keyframe)', async () => {
-    const muxer = await createMuxer('webm', CONFIG, new BufferTarget());
+    const muxer = await createMuxer('webm', { video: CONFIG }, new BufferTarget());
     const tap = new MuxTap(
       muxer,
-      { maxBacklogBytes: 1 << 30, maxGopBytes: 5_500 },
+      { maxBacklogBytes: 1 << 30, maxGopBytes: 5_500, maxAudioBacklogBytes: 0 },
       () => 0,
       () => {},
     );
@@ -84,5 +101,54 @@ describe('MuxTap', () => {
     tap.frame(frame(10).message, true);
     assert.equal(tap.framesDropped, 5, 'a keyframe starts a new GOP and is taken');
     tap.cancel('test');
+  });
+
+  it('keeps audio flowing while video is shed, and drops audio only past its own bound', async () => {
+    const target = new BufferTarget();
+    const muxer = await createMuxer('webm', { video: CONFIG, audio: OPUS }, target);
+    let backlog = 0;
+    let ended: (reason: string) => void = () => {};
+    const done = new Promise<string>((resolve) => {
+      ended = resolve;
+    });
+    const limits = { maxBacklogBytes: 64 * 1024, maxGopBytes: 1 << 30, maxAudioBacklogBytes: 16 * 1024 };
+    const tap = new MuxTap(
+      muxer,
+      limits,
+      () => backlog,
+      (r) => ended(r),
+    );
+    // 30 video frames at 33.3 ms and the audio frames (20 ms) between them, in time order.
+    let audioSeq = 0;
+    const audioUpTo = (ms: number) => {
+      while (audioSeq * 20 <= ms) tap.frame(audioFrame(audioSeq, audioSeq++ * 20), true);
+    };
+    for (let seq = 0; seq < 30; seq++) {
+      // Frames 10-19: the reader is behind the video bound, not the audio one. Frame 25: behind both.
+      backlog = seq >= 10 && seq < 20 ? 70 * 1024 : seq === 25 ? 100 * 1024 : 0;
+      tap.frame(frame(seq).message, frame(seq).key);
+      audioUpTo(seq * 33.333);
+      // Real frames come a frame interval apart: the muxer takes each before the next.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    backlog = 0;
+    audioUpTo(1000);
+    tap.end('ended');
+    assert.equal(await done, 'ended');
+    // Video: 0-9 and 20-24 written; 10-19 shed while behind; 25 behind, 26-29 wait for a keyframe.
+    assert.equal(tap.framesWritten, 15);
+    assert.equal(tap.framesDropped, 15);
+    // Audio: every frame but those sent while the backlog was over both bounds, after video frame 25
+    // (those at 800 and 820 ms: frame 24 is at 799.99 ms).
+    assert.equal(tap.audioFramesDropped, 2);
+    assert.equal(tap.audioFramesWritten, audioSeq - 2);
+    const audio = await packetTimes(target.buffer as ArrayBuffer, true);
+    const video = await packetTimes(target.buffer as ArrayBuffer);
+    assert.equal(video.length, 15);
+    // The file ends with the last video frame written (24): audio past 10 s ahead of it would be
+    // dropped, but this is well within, so the file holds every audio frame the tap wrote.
+    assert.equal(audio.length, tap.audioFramesWritten);
+    const gaps = audio.slice(1).filter((p, i) => p.ms - (audio[i] as { ms: number }).ms > 20);
+    assert.equal(gaps.length, 1, `audio has one gap, where it was over its bound: ${JSON.stringify(gaps)}`);
   });
 });

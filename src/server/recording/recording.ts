@@ -37,6 +37,8 @@ export interface RecordingResult {
   frames: number;
   /** Frames skipped because the file fell behind (whole runs up to the next keyframe). */
   dropped: number;
+  /** Audio frames written, over every file (`frames` and `dropped` count video). */
+  audioFrames: number;
   /** Media time from the first frame written to the last, in seconds. */
   seconds: number;
   /** Why it stopped: the stream's end reason (`disconnected`, `unpublished`), `stopped` (API), `shutdown`. */
@@ -100,7 +102,7 @@ export class Recording {
       const muxer = makeDirs(dirname(file))
         .then(() => openFile(file, 'w'))
         .then((handle) => handle.close())
-        .then(() => createFileMuxer(file, container, stream.config));
+        .then(() => createFileMuxer(file, container, stream.tracks));
       return { file, muxer };
     };
     const first = open();
@@ -109,6 +111,7 @@ export class Recording {
       next: open,
       segmentUs: files.segmentMs * 1000,
       onRoll: files.onRoll,
+      audioOnly: stream.video === undefined,
     });
     this.ready = first.muxer.then(() => undefined);
     let finished: (result: RecordingResult) => void = () => {};
@@ -152,6 +155,7 @@ export class Recording {
       file,
       frames: this.tap.framesWritten,
       dropped: this.tap.framesDropped,
+      audioFrames: this.tap.audioFramesWritten,
       seconds: Math.round(this.muxer.seconds * 1000) / 1000,
       reason,
       kept,

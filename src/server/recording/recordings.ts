@@ -2,10 +2,11 @@ import { constants, existsSync } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { type Container, preferredContainer } from '../../media/muxer.js';
-import { isValidName } from '../../protocol/index.js';
+import { describeTracks, isValidName } from '../../protocol/index.js';
 import { streamFields } from '../core/relay.js';
 import type { Stream } from '../core/stream.js';
 import type { ServerRelay } from '../ops/config.js';
+import { DEFAULT_AUDIO_BACKLOG_BYTES } from './mux-tap.js';
 import { makeDirs, Recording, type RecordingResult } from './recording.js';
 
 /**
@@ -93,11 +94,11 @@ export class Recordings {
         message: `stream ${stream.name} in room ${stream.room.name} is already recording to ${current.file}`,
       };
     }
-    const container = preferredContainer(stream.config.codec);
+    const container = preferredContainer(stream.tracks);
     if (container === null) {
       return {
         code: 'FW_UNSUPPORTED_CODEC',
-        message: `cannot record ${stream.config.codec} (only VP8, VP9, AV1, H.264)`,
+        message: `cannot record ${describeTracks(stream.tracks)} (only VP8, VP9, AV1, H.264, Opus, AAC)`,
       };
     }
     // Names are checked at publish; checked again here because they become path segments.
@@ -109,7 +110,11 @@ export class Recordings {
     }
     const { gopCacheBytes, recordSegmentMs } = this.relay.config;
     // A GOP too long for the stream's own cache is one a fragmented MP4 muxer must not hold either.
-    const limits = { maxBacklogBytes: RECORD_BACKLOG_BYTES, maxGopBytes: gopCacheBytes };
+    const limits = {
+      maxBacklogBytes: RECORD_BACKLOG_BYTES,
+      maxGopBytes: gopCacheBytes,
+      maxAudioBacklogBytes: DEFAULT_AUDIO_BACKLOG_BYTES,
+    };
     const recording = new Recording(stream, container, limits, {
       name: () => this.fileFor(recordDir, stream, container),
       segmentMs: recordSegmentMs,
@@ -157,6 +162,7 @@ export class Recordings {
       file: result.file,
       frames: result.frames,
       dropped: result.dropped,
+      audioFrames: result.audioFrames,
       seconds: result.seconds,
       reason: result.reason,
       removed: result.kept ? undefined : true,

@@ -17,6 +17,11 @@ export interface SegmentFiles {
   segmentUs: number;
   /** A file was closed whole and `next` continues the recording. */
   onRoll(closed: Segment, next: string): void;
+  /**
+   * The stream has no video: every audio frame may start a file. With video, only a video keyframe does
+   * (audio frames are all "key", but a file that starts on one has no picture until the next keyframe).
+   */
+  audioOnly?: boolean;
 }
 
 /**
@@ -52,13 +57,14 @@ export class SegmentedFile implements FrameMuxer {
 
   async add(frame: MuxFrame): Promise<void> {
     let muxer = await this.current.muxer;
+    const starts = frame.key && (frame.track !== 'audio' || this.files.audioOnly === true);
     if (this.first === null) {
-      if (!frame.key) return;
+      if (!starts) return;
       this.first = frame.timestamp;
     }
     const { segmentUs } = this.files;
     if (
-      frame.key &&
+      starts &&
       segmentUs > 0 &&
       this.segmentStart !== null &&
       frame.timestamp - this.segmentStart >= segmentUs
@@ -72,7 +78,7 @@ export class SegmentedFile implements FrameMuxer {
       muxer = await this.current.muxer;
     }
     this.segmentStart ??= frame.timestamp;
-    this.segmentFrames++;
+    if (frame.track !== 'audio' || this.files.audioOnly) this.segmentFrames++;
     this.last = Math.max(this.last, frame.timestamp);
     await muxer.add(frame);
   }

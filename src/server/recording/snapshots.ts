@@ -20,8 +20,11 @@ export interface SnapshotLimits {
  */
 export const DEFAULT_SNAPSHOT_LIMITS: SnapshotLimits = { maxJobs: 2, timeoutMs: 5000 };
 
-/** Why no JPEG can be made right now; both are worth retrying in a moment. */
-export type SnapshotUnavailable = 'no-keyframe' | 'busy';
+/**
+ * Why no JPEG can be made: `no-keyframe` and `busy` are worth retrying in a moment; `no-video` (an
+ * audio-only stream) never has a picture.
+ */
+export type SnapshotUnavailable = 'no-keyframe' | 'busy' | 'no-video';
 
 /**
  * JPEGs of streams' latest keyframes, decoded by ffmpeg only when asked. The JPEG is cached per stream
@@ -37,15 +40,18 @@ export class Snapshots {
 
   /** The JPEG of `stream`'s latest keyframe (rejects with MediaError), or why there is none now. */
   take(stream: Stream): Promise<Uint8Array> | SnapshotUnavailable {
+    const video = stream.video;
+    if (video === undefined) return 'no-video';
+    // The cache starts at the latest video keyframe (its audio follows it).
     const keyframe = stream.gop.snapshot[0];
-    if (keyframe === undefined) return 'no-keyframe';
+    if (keyframe === undefined || keyframe.audio) return 'no-keyframe';
     const cached = this.cache.get(stream);
     if (cached?.keyframe === keyframe) return cached.jpeg;
     if (this.running >= this.limits.maxJobs) return 'busy';
     const frame = decodeMessage(keyframe.body) as FrameMessage;
     this.running++;
     const jpeg = keyframeToJpeg(
-      stream.config,
+      video,
       { timestamp: frame.timestamp, data: frame.payload },
       { timeoutMs: this.limits.timeoutMs, ffmpegPath: this.limits.ffmpegPath },
     ).finally(() => {

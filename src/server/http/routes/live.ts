@@ -1,14 +1,8 @@
 import { AppendOnlyStreamTarget } from 'mediabunny';
-import {
-  CONTAINER_CODECS,
-  type Container,
-  canHold,
-  createMuxer,
-  preferredContainer,
-} from '../../../media/muxer.js';
+import { CONTAINER_CODECS, type Container, createMuxer, muxRefusal } from '../../../media/muxer.js';
 import { badName } from '../../../protocol/index.js';
 import type { Relay } from '../../core/relay.js';
-import { MuxTap } from '../../recording/mux-tap.js';
+import { DEFAULT_AUDIO_BACKLOG_BYTES, MuxTap } from '../../recording/mux-tap.js';
 import { authorizeHttp, type HttpRequest, type HttpRoute, sendError, streamOr404 } from '../reply.js';
 
 const CONTENT_TYPES: Record<Container, string> = {
@@ -19,9 +13,10 @@ const CONTENT_TYPES: Record<Container, string> = {
 
 /**
  * GET /live/<room>/<stream>.<webm|mkv|mp4>: the stream, live, in a standard container, for players that
- * speak no Framewire (ffplay, VLC, a plain `<video src>`). It starts at the cached GOP's keyframe, so
- * playback begins at once. Each response is a stream tap with the viewer drop policy: a player that
- * reads too slowly skips to the next keyframe instead of growing our buffer.
+ * speak no Framewire (ffplay, VLC, a plain `<video src>`), with both its tracks (video, audio or both). It
+ * starts at the cached GOP's keyframe, so playback begins at once. Each response is a stream tap with the
+ * viewer drop policy: a player that reads too slowly skips video to the next keyframe instead of growing
+ * our buffer, while its audio goes on up to its own bound.
  */
 export function liveRoutes(relay: Relay): HttpRoute[] {
   return [{ methods: ['GET', 'HEAD'], path: '/live/:room/:file', handle: (request) => play(relay, request) }];
@@ -51,10 +46,15 @@ async function play(relay: Relay, request: HttpRequest): Promise<void> {
     sendError(res, 503, full.code, full.message);
     return;
   }
-  if (!canHold(container, stream.config.codec)) {
-    const better = preferredContainer(stream.config.codec);
-    const hint = better ? `; ask for ${name}.${better}` : '';
-    sendError(res, 415, 'FW_UNSUPPORTED_CODEC', `.${container} cannot hold ${stream.config.codec}${hint}`);
+  const refusal = muxRefusal(container, stream.tracks);
+  if (refusal !== null) {
+    // muxRefusal ends with the container to use (`use .mp4`): say it as the URL to ask for.
+    sendError(
+      res,
+      415,
+      'FW_UNSUPPORTED_CODEC',
+      `stream ${name}: ${refusal.replace(/use \.(\w+)$/, `ask for ${name}.$1`)}`,
+    );
     return;
   }
   res.writeHead(200, { 'content-type': CONTENT_TYPES[container], 'cache-control': 'no-store' });
@@ -68,12 +68,16 @@ async function play(relay: Relay, request: HttpRequest): Promise<void> {
       write: (chunk) => void res.write(Buffer.from(chunk)),
     }),
   );
-  const muxer = await createMuxer(container, stream.config, target, true);
+  const muxer = await createMuxer(container, stream.tracks, target, true);
   const fields = { room, name, container, remote: `${req.socket.remoteAddress}:${req.socket.remotePort}` };
   const started = Date.now();
   const tap = new MuxTap(
     muxer,
-    { maxBacklogBytes: relay.config.viewerQueueBytes, maxGopBytes: relay.config.gopCacheBytes },
+    {
+      maxBacklogBytes: relay.config.viewerQueueBytes,
+      maxGopBytes: relay.config.gopCacheBytes,
+      maxAudioBacklogBytes: DEFAULT_AUDIO_BACKLOG_BYTES,
+    },
     () => res.writableLength,
     (reason, error) => {
       res.end();
@@ -82,6 +86,8 @@ async function play(relay: Relay, request: HttpRequest): Promise<void> {
         reason,
         frames: tap.framesWritten,
         dropped: tap.framesDropped,
+        audioFrames: tap.audioFramesWritten,
+        audioDropped: tap.audioFramesDropped,
         seconds: Math.round((Date.now() - started) / 1000),
         ...(error ? { error: String(error) } : {}),
       });

@@ -24,6 +24,15 @@ export function snapshotRoutes(relay: Relay, snapshots = new Snapshots()): HttpR
     const stream = streamOr404(relay, res, room, name);
     if (!stream) return;
     const taken = snapshots.take(stream);
+    if (taken === 'no-video') {
+      sendError(
+        res,
+        415,
+        'FW_NO_VIDEO',
+        `stream ${name} has no video track (it carries only sound): no picture to take`,
+      );
+      return;
+    }
     if (taken === 'no-keyframe' || taken === 'busy') {
       res.setHeader('retry-after', '1');
       if (taken === 'busy')
