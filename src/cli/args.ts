@@ -26,6 +26,7 @@ const FLAG_TAKES: Readonly<Record<string, string>> = {
   out: 'a file name ending in .webm, .mkv or .mp4',
   file: 'a video file',
   camera: 'a camera device such as /dev/video0',
+  'audio-bitrate': 'a bitrate such as 64k',
   ca: 'a PEM certificate file',
   'tls-cert': 'a PEM certificate file',
   'tls-key': 'a PEM key file',
@@ -142,6 +143,30 @@ export function parseBitrate(command: string, text: string): number {
     throw usageError(command, `--bitrate "${text}" is not a bitrate from 10k to 100M (e.g. 800k, 1.5M)`);
   }
   return bits;
+}
+
+/** An Opus bitrate in bits/s: `64k`, `128k` or plain bits, within what Opus codes (6k to 510k). */
+export function parseAudioBitrate(command: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kK]?)$/.exec(text);
+  const bits = Math.round(Number(m?.[1]) * (m?.[2] ? 1e3 : 1));
+  if (!m || !(bits >= 6_000 && bits <= 510_000)) {
+    throw usageError(command, `--audio-bitrate "${text}" is not an Opus bitrate from 6k to 510k (e.g. 64k)`);
+  }
+  return bits;
+}
+
+/**
+ * `argv` with `--FLAG` given no value (last, or followed by another flag) written as `--FLAG=`, so that
+ * parseArgs, which has no optional values, reads it as an empty string: `--mic` alone means the default
+ * device, `--mic hw:1` that one.
+ */
+export function withOptionalValue(argv: readonly string[], flag: string): string[] {
+  const name = `--${flag}`;
+  return argv.map((arg, i) => {
+    if (arg !== name) return arg;
+    const next = argv[i + 1];
+    return next === undefined || next.startsWith('-') ? `${name}=` : arg;
+  });
 }
 
 /** A positive number (seconds, fps...), bounded above by `max`. */

@@ -2,16 +2,25 @@ import { parseArgs } from 'node:util';
 import type { ClientTlsOptions } from '../client/client.js';
 import { ClientError } from '../client/errors.js';
 import type { ReconnectingPublication } from '../client/reconnect.js';
-import { DEFAULT_KEYFRAME_INTERVAL_SEC } from '../media/ffmpeg-args.js';
-import { type EncodedFrame, type SourceOptions, startEncodedSource } from '../media/source.js';
-import type { DecoderConfig } from '../protocol/messages.js';
+import { DEFAULT_AUDIO_BITRATE, DEFAULT_KEYFRAME_INTERVAL_SEC } from '../media/ffmpeg-args.js';
+import { describeMic, resolveMic } from '../media/mic.js';
+import {
+  type EncodedAudioFrame,
+  type EncodedFrame,
+  type SourceOptions,
+  startEncodedSource,
+} from '../media/source.js';
+import type { StreamTracks } from '../protocol/messages.js';
+import { describeTracks } from '../protocol/tracks.js';
 import {
   DEFAULT_SERVER,
+  parseAudioBitrate,
   parseBitrate,
   parsePositive,
   parseSize,
   required,
   tokenFrom,
+  withOptionalValue,
   withUsage,
 } from './args.js';
 import type { CliContext, Command } from './command.js';
@@ -28,15 +37,24 @@ import { logReconnects, StatusLine } from './status.js';
 
 const USAGE = `Usage: framewire publish --room R --name N (--camera DEV | --file PATH [--loop] | --test-pattern) [flags]
 
-Encodes video with ffmpeg and publishes it to the server as stream N in room R, until the input ends,
---duration passes, or Ctrl-C. If the server goes away it reconnects (0.25 s to 5 s backoff) and
-publishes again; if it cannot be reached at start, it exits with an error.
-A status line on stderr shows fps, kbit/s, frames sent and dropped, and the round trip to the server.
+Encodes video (and sound, as Opus) with ffmpeg and publishes it to the server as stream N in room R,
+until the input ends, --duration passes, or Ctrl-C. If the server goes away it reconnects (0.25 s to
+5 s backoff) and publishes again; if it cannot be reached at start, it exits with an error.
+A status line on stderr shows fps, video and audio kbit/s, frames sent and dropped, and the round trip
+to the server.
 
 Input (exactly one):
-  --camera DEV        a V4L2 camera, e.g. /dev/video0
-  --file PATH         a video file (audio is ignored); --loop plays it forever
-  --test-pattern      a generated test picture (no camera needed)
+  --camera DEV        a V4L2 camera, e.g. /dev/video0 (no sound unless --mic)
+  --file PATH         a video file, with its sound (re-encoded to Opus); --loop plays it forever
+  --test-pattern      a generated test picture that flashes white and beeps (1 kHz) for 0.1 s at the
+                      start of every second, in sync, so A/V sync can be measured
+
+Sound:
+  --mic [DEVICE]      capture a microphone instead: pulse:NAME (PulseAudio/PipeWire), alsa:NAME or a
+                      bare ALSA name (hw:1,0); alone: PulseAudio's default source if a PulseAudio server
+                      runs, else ALSA's default
+  --no-audio          send no sound
+  --audio-bitrate B   Opus bits per second (default ${DEFAULT_AUDIO_BITRATE / 1000}k)
 
 Flags:
   --server ADDR       the server: HOST:PORT or tcp://HOST:PORT, or tls://HOST:PORT for a server
@@ -78,7 +96,7 @@ function parse(argv: string[]): PublishOptions {
     'publish',
     () =>
       parseArgs({
-        args: argv,
+        args: withOptionalValue(argv, 'mic'),
         strict: true,
         allowPositionals: false,
         options: {
@@ -96,6 +114,9 @@ function parse(argv: string[]): PublishOptions {
           fps: { type: 'string', default: '30' },
           bitrate: { type: 'string', default: '1M' },
           duration: { type: 'string' },
+          mic: { type: 'string' },
+          'no-audio': { type: 'boolean', default: false },
+          'audio-bitrate': { type: 'string' },
         },
       }).values,
     argv,
@@ -132,6 +153,15 @@ function parse(argv: string[]): PublishOptions {
     bitrate: parseBitrate('publish', f.bitrate),
     keyframeIntervalSec: DEFAULT_KEYFRAME_INTERVAL_SEC,
   };
+  if (f.mic !== undefined && f['no-audio'])
+    throw usageError('publish', '--mic and --no-audio contradict each other: give one');
+  if (f.mic !== undefined) options.audio = resolveMic(f.mic);
+  // A camera has no sound of its own; the test pattern and files have theirs.
+  else if (!f['no-audio'] && input.kind !== 'camera') options.audio = { kind: 'input' };
+  if (f['audio-bitrate'] !== undefined) {
+    if (f['no-audio']) throw usageError('publish', '--audio-bitrate with --no-audio: there is no sound');
+    options.audioBitrate = parseAudioBitrate('publish', f['audio-bitrate']);
+  }
   if (size) {
     options.width = size.width;
     options.height = size.height;
@@ -151,10 +181,11 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   );
   const status = new StatusLine(ctx.stderr);
   const meter = new Meter();
+  const audioMeter = new Meter();
   const source = startEncodedSource(opts);
   // Typed by a cast: assigned in a callback, so TypeScript would otherwise narrow it to null below.
   let publication = null as ReconnectingPublication | null;
-  const early: EncodedFrame[] = [];
+  const early: ({ video: EncodedFrame } | { audio: EncodedAudioFrame })[] = [];
   let earlyDropped = 0;
   let rttMs: number | null = null;
   let lastKeyframeLog = 0;
@@ -162,10 +193,19 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   const send = (frame: EncodedFrame): void => {
     if (publication?.sendFrame(frame)) meter.frame(frame.data.length);
   };
+  const sendAudio = (frame: EncodedAudioFrame): void => {
+    const { timestamp, captureTime, level, data } = frame;
+    if (publication?.sendAudio({ timestamp, captureTime, level, data })) audioMeter.frame(data.length);
+  };
+  const hold = (frame: { video: EncodedFrame } | { audio: EncodedAudioFrame }): void => {
+    if (early.length < MAX_EARLY_FRAMES) early.push(frame);
+    else earlyDropped++;
+  };
 
   const outcome = new Promise<Error | null>((resolve) => {
-    source.on('config', (config: DecoderConfig) => {
-      client.publish(room, name, config).then(
+    source.on('tracks', (tracks: StreamTracks) => {
+      status.log(`framewire: publishing ${describeTracks(tracks)}${soundNote(opts, tracks)}`);
+      client.publish(room, name, tracks).then(
         (p) => {
           publication = p;
           p.on('keyframe-request', () => {
@@ -176,15 +216,21 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
               `framewire: a viewer asked for a keyframe; the next one comes within ${DEFAULT_KEYFRAME_INTERVAL_SEC} s (ffmpeg cannot insert one on demand)`,
             );
           });
-          for (const frame of early.splice(0)) send(frame);
+          for (const f of early.splice(0)) {
+            if ('video' in f) send(f.video);
+            else sendAudio(f.audio);
+          }
         },
         (err: unknown) => resolve(explainPublishError(err, room, name)),
       );
     });
     source.on('frame', (frame) => {
       if (publication) send(frame);
-      else if (early.length < MAX_EARLY_FRAMES) early.push(frame);
-      else earlyDropped++;
+      else hold({ video: frame });
+    });
+    source.on('audio', (frame) => {
+      if (publication) sendAudio(frame);
+      else hold({ audio: frame });
     });
     source.on('end', () => resolve(null));
     source.on('error', (err) => resolve(err));
@@ -196,10 +242,12 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
 
   const ticker = setInterval(() => {
     const r = meter.read();
+    const a = audioMeter.read();
     const s = publication?.stats;
     const state = client.connected ? `rtt ${rttMs === null ? '-' : rttMs.toFixed(1)} ms` : 'reconnecting';
+    const sound = source.hasAudio ? `, audio ${Math.round(a.kbps)} kbit/s` : '';
     status.update(
-      `${room}/${name}: ${r.fps.toFixed(1)} fps, ${Math.round(r.kbps)} kbit/s, ` +
+      `${room}/${name}: ${r.fps.toFixed(1)} fps, ${Math.round(r.kbps)} kbit/s${sound}, ` +
         `${s?.framesSent ?? 0} sent, ${(s?.framesDropped ?? 0) + earlyDropped} dropped, ${state}`,
     );
     client.ping().then(
@@ -222,10 +270,20 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   const s = publication?.stats;
   status.end();
   if (error) throw error;
+  const audio = source.hasAudio
+    ? ` and ${s?.audioFramesSent ?? 0} audio frames (${s?.audioFramesDropped ?? 0} dropped)`
+    : '';
   ctx.stderr.write(
-    `framewire: published ${s?.framesSent ?? 0} frames (${(s?.framesDropped ?? 0) + earlyDropped} dropped)\n`,
+    `framewire: published ${s?.framesSent ?? 0} frames (${(s?.framesDropped ?? 0) + earlyDropped} dropped)${audio}\n`,
   );
   return 0;
+}
+
+/** Where the sound comes from, or why there is none, for the line that says what is published. */
+function soundNote(opts: PublishOptions, tracks: StreamTracks): string {
+  if (opts.audio?.kind === 'mic') return ` (sound from the microphone ${describeMic(opts.audio)})`;
+  if (opts.audio && !tracks.audio) return ' (the file has no sound: video only)';
+  return '';
 }
 
 /** The initial publish failed: say why in terms of the flags. */

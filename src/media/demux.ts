@@ -1,6 +1,7 @@
 import {
   EncodedPacketSink,
   Input,
+  type InputAudioTrack,
   type InputVideoTrack,
   MATROSKA,
   MPEG_TS,
@@ -8,11 +9,13 @@ import {
   UnsupportedInputFormatError,
   WEBM,
 } from 'mediabunny';
-import type { DecoderConfig } from '../protocol/messages.js';
+import type { AudioConfig, DecoderConfig } from '../protocol/messages.js';
+import { AAC_FRAME_SAMPLES, audioSpecificConfig, splitAdts } from './adts.js';
 import { avccToAnnexB, parseAvcC } from './h264.js';
 
 /** What a pushed stream may be; every refusal says so. */
-export const ACCEPTED_MEDIA = 'MPEG-TS with H.264, or WebM/Matroska with VP8, VP9, AV1 or H.264';
+export const ACCEPTED_MEDIA =
+  'MPEG-TS with H.264, or WebM/Matroska with VP8, VP9, AV1 or H.264; sound, if any, as AAC or Opus';
 
 /** Why a pushed stream cannot be relayed: 415, 400 and 413 on the HTTP side. */
 export type DemuxErrorCode = 'FW_UNSUPPORTED_MEDIA' | 'FW_BAD_MEDIA' | 'FW_LIMIT';
@@ -36,20 +39,40 @@ export interface DemuxLimits {
   maxReadBytes: number;
 }
 
-/** One frame as relayed: H.264 as Annex B with SPS/PPS in each keyframe, VP8/VP9/AV1 as demuxed. */
+/**
+ * One frame as relayed: H.264 as Annex B with SPS/PPS in each keyframe, VP8/VP9/AV1 as demuxed; Opus as
+ * demuxed, AAC as raw frames (ADTS headers stripped).
+ */
 export interface DemuxedFrame {
+  /** `audio` for a frame of the audio track (every one is a key frame); absent for video. */
+  track?: 'audio';
   key: boolean;
-  /** Presentation time, µs. */
+  /** Presentation time, µs (both tracks on the container's clock). */
   timestamp: number;
   data: Uint8Array;
 }
 
-/** The video of a pushed stream: its container, the wire decoder config, then its frames in decode order. */
-export interface DemuxedVideo {
+/**
+ * A pushed stream: its container, the wire configs of its video and (when it has AAC or Opus) audio,
+ * then its frames, each track in decode order, the two interleaved as they are read.
+ */
+export interface DemuxedStream {
   container: string;
-  config: DecoderConfig;
+  video: DecoderConfig;
+  audio?: AudioConfig;
+  /** Why a sound track the stream has is not relayed (another codec), for the log; absent otherwise. */
+  audioNote?: string;
   frames: AsyncIterable<DemuxedFrame>;
 }
+
+/** An audio track's wire config, and how one of its packets becomes wire payloads (AAC: one per frame). */
+interface AudioWireFormat {
+  config: AudioConfig;
+  payloads: (data: Uint8Array) => Uint8Array[];
+}
+
+/** Frames read ahead of the consumer by the two track readers, at most (they normally wait on input). */
+const MAX_MERGE_QUEUE = 64;
 
 /** A track's wire decoder config, and how one of its packets becomes a wire payload. */
 interface WireFormat {
@@ -84,13 +107,15 @@ class BoundedStreamSource extends ReadableStreamSource {
 
 /**
  * Demuxes a live MPEG-TS or WebM/Matroska byte stream (pulled as mediabunny needs it) into the frames of its
- * first video track. Rejects with DemuxError FW_UNSUPPORTED_MEDIA for another format, no video or another
- * codec; the frame iterator throws DemuxError for malformed or oversized input.
+ * first video track and, when it is AAC or Opus, its first audio track. Rejects with DemuxError
+ * FW_UNSUPPORTED_MEDIA for another format, no video or another video codec (a sound track of another codec
+ * is left out, and said so in `audioNote`); the frame iterator throws DemuxError for malformed or
+ * oversized input.
  */
-export async function demuxVideo(
+export async function demuxStream(
   body: ReadableStream<Uint8Array>,
   limits: DemuxLimits,
-): Promise<DemuxedVideo> {
+): Promise<DemuxedStream> {
   const guarded = guardProgress(body, limits.cacheBytes + limits.maxReadBytes);
   const input = new Input({
     formats: [MPEG_TS, WEBM, MATROSKA],
@@ -104,22 +129,163 @@ export async function demuxVideo(
     throw asDemuxError(err);
   }
   const { container, track, wire } = metadata;
+  let audio: { track: InputAudioTrack; wire: AudioWireFormat } | null = null;
+  let audioNote: string | undefined;
+  try {
+    const found = await readAudio(input);
+    if (typeof found === 'string') audioNote = found;
+    else audio = found;
+  } catch (err) {
+    input.dispose();
+    throw asDemuxError(err);
+  }
   const sink = new EncodedPacketSink(track);
+  async function* videoFrames(): AsyncGenerator<DemuxedFrame> {
+    for await (const packet of sink.packets(undefined, undefined, { verifyKeyPackets: true })) {
+      guarded.progressed();
+      if (packet.data.length === 0) continue;
+      const key = packet.type === 'key';
+      yield { key, timestamp: Math.round(packet.timestamp * 1e6), data: wire.payload(packet.data, key) };
+    }
+  }
+  async function* audioFrames(a: {
+    track: InputAudioTrack;
+    wire: AudioWireFormat;
+  }): AsyncGenerator<DemuxedFrame> {
+    const frameUs = (AAC_FRAME_SAMPLES * 1e6) / a.wire.config.sampleRate;
+    for await (const packet of new EncodedPacketSink(a.track).packets()) {
+      guarded.progressed();
+      if (packet.data.length === 0) continue;
+      const start = packet.timestamp * 1e6;
+      // A PES of AAC may hold several frames; each goes out on its own, 1024 samples after the last.
+      const payloads = a.wire.payloads(packet.data);
+      for (let i = 0; i < payloads.length; i++) {
+        const data = payloads[i] as Uint8Array;
+        yield { track: 'audio', key: true, timestamp: Math.round(start + i * frameUs), data };
+      }
+    }
+  }
   async function* frames(): AsyncGenerator<DemuxedFrame> {
     try {
-      for await (const packet of sink.packets(undefined, undefined, { verifyKeyPackets: true })) {
-        guarded.progressed();
-        if (packet.data.length === 0) continue;
-        const key = packet.type === 'key';
-        yield { key, timestamp: Math.round(packet.timestamp * 1e6), data: wire.payload(packet.data, key) };
-      }
+      if (audio === null) yield* videoFrames();
+      else yield* merge(videoFrames(), audioFrames(audio));
     } catch (err) {
       throw asDemuxError(err);
     } finally {
       input.dispose();
     }
   }
-  return { container, config: wire.config, frames: frames() };
+  const out: DemuxedStream = { container, video: wire.config, frames: frames() };
+  if (audio) out.audio = audio.wire.config;
+  if (audioNote) out.audioNote = audioNote;
+  return out;
+}
+
+/**
+ * Both tracks' frames as each is read: the two readers run side by side (mediabunny reads each track from
+ * the same input, so neither gets far ahead of the other in the byte stream) and each frame goes out as
+ * soon as it is demuxed. Waiting for the earlier of the two heads instead would stall the video whenever
+ * the sound pauses (MPEG-TS muxers send audio in bursts).
+ */
+async function* merge(...sources: AsyncGenerator<DemuxedFrame>[]): AsyncGenerator<DemuxedFrame> {
+  const queue: DemuxedFrame[] = [];
+  let running = sources.length;
+  let failure: unknown = null;
+  let wake: (() => void) | null = null;
+  let space: (() => void) | null = null;
+  const notify = () => {
+    wake?.();
+    wake = null;
+  };
+  const pump = async (source: AsyncGenerator<DemuxedFrame>) => {
+    try {
+      for await (const frame of source) {
+        queue.push(frame);
+        notify();
+        while (queue.length > MAX_MERGE_QUEUE && failure === null) {
+          await new Promise<void>((resolve) => {
+            space = resolve;
+          });
+        }
+        if (failure !== null) return;
+      }
+    } catch (err) {
+      failure ??= err;
+    } finally {
+      running--;
+      notify();
+    }
+  };
+  const pumps = sources.map(pump);
+  try {
+    for (;;) {
+      const frame = queue.shift();
+      if (frame) {
+        if (queue.length <= MAX_MERGE_QUEUE) {
+          const s = space as (() => void) | null;
+          space = null;
+          s?.();
+        }
+        yield frame;
+        continue;
+      }
+      if (failure !== null) throw failure;
+      if (running === 0) return;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+    }
+  } finally {
+    failure ??= new Error('stopped');
+    const s = space as (() => void) | null;
+    s?.();
+    await Promise.allSettled(sources.map((source) => source.return(undefined)));
+    await Promise.allSettled(pumps);
+  }
+}
+
+/**
+ * The stream's first audio track and its wire format when it is AAC or Opus; a note saying why not when it
+ * is another codec; null when there is no sound.
+ */
+async function readAudio(
+  input: Input,
+): Promise<{ track: InputAudioTrack; wire: AudioWireFormat } | string | null> {
+  const track = await input.getPrimaryAudioTrack();
+  if (!track) return null;
+  const codec = await track.getCodec();
+  const decoder = (await track.getDecoderConfig()) as {
+    codec: string;
+    sampleRate: number;
+    numberOfChannels: number;
+    description?: AllowSharedBufferSource;
+  } | null;
+  if (decoder === null || (codec !== 'opus' && codec !== 'aac')) {
+    return `the sound (${codec ?? 'an unknown codec'}) is not relayed: send AAC or Opus to have it heard`;
+  }
+  const config: AudioConfig = {
+    codec: decoder.codec,
+    sampleRate: decoder.sampleRate,
+    numberOfChannels: decoder.numberOfChannels,
+  };
+  const description = decoder.description && bytesOf(decoder.description);
+  if (codec === 'opus') {
+    if (description) config.description = description;
+    return { track, wire: { config, payloads: (data) => [data] } };
+  }
+  // AAC: WebCodecs takes raw frames with the AudioSpecificConfig. Matroska has it already; MPEG-TS has
+  // ADTS frames and no config, which is then built from the codec string (mp4a.40.<object type>), the rate
+  // and the channels that mediabunny read from the first ADTS header.
+  const objectType = Number(/^mp4a\.40\.(\d+)$/.exec(decoder.codec)?.[1] ?? 2);
+  const channelConfig = decoder.numberOfChannels === 8 ? 7 : decoder.numberOfChannels;
+  config.description = description ?? audioSpecificConfig(objectType, decoder.sampleRate, channelConfig);
+  return {
+    track,
+    wire: {
+      config,
+      payloads: (data) => splitAdts(data)?.map((f) => f.data) ?? [data],
+    },
+  };
 }
 
 async function readMetadata(

@@ -4,9 +4,32 @@ export type SourceInput =
   | { kind: 'camera'; device: string }
   | { kind: 'file'; path: string; loop?: boolean };
 
+/**
+ * Where the sound comes from: `input` is the video input's own (the test pattern's beep, a file's first
+ * audio track); `mic` a capture device through PulseAudio or ALSA.
+ */
+export type AudioInput = { kind: 'input' } | { kind: 'mic'; backend: 'pulse' | 'alsa'; device: string };
+
+/** The file descriptor ffmpeg writes the Ogg/Opus audio to (stdout carries the video). */
+export const AUDIO_FD = 3;
+/** The file descriptor ffmpeg writes the audio as mono s16le PCM to, for the level meter. */
+export const LEVEL_FD = 4;
+/** Opus frame length: 20 ms, the usual trade between overhead and latency (WebRTC's default too). */
+export const OPUS_FRAME_MS = 20;
+/** Default Opus bitrate: plenty for stereo music, generous for voice. */
+export const DEFAULT_AUDIO_BITRATE = 64_000;
+/** The test pattern flashes white and beeps for this long at the start of every second. */
+export const TEST_PATTERN_BLIP_SEC = 0.1;
+/** The test pattern's beep: a 1 kHz tone at half of full scale (-9 dBov RMS). */
+export const TEST_PATTERN_TONE_HZ = 1000;
+
 /** What ffmpeg should produce; the fields of SourceOptions that shape its command line. */
 export interface EncodeArgsOptions {
   input: SourceInput;
+  /** Sound to encode to Opus beside the video; none when absent. */
+  audio?: AudioInput;
+  /** Opus bits per second (default {@link DEFAULT_AUDIO_BITRATE}). */
+  audioBitrate?: number;
   codec: 'vp8' | 'h264';
   width?: number;
   height?: number;
@@ -24,17 +47,31 @@ export const DEFAULT_HEIGHT = 480;
 /** Default keyframe interval: short enough for a late viewer, long enough to keep the bitrate steady. */
 export const DEFAULT_KEYFRAME_INTERVAL_SEC = 2;
 
-/** The ffmpeg argument list (without the program name) that encodes `opts` to stdout as IVF (VP8) or FLV (H.264). */
+/**
+ * The ffmpeg argument list (without the program name) that encodes `opts` to stdout as IVF (VP8) or FLV
+ * (H.264) and, with `audio`, the sound as Ogg/Opus to fd {@link AUDIO_FD} and as PCM to {@link LEVEL_FD}.
+ *
+ * Why one ffmpeg for both tracks: the stamps of both come from one filter graph, whose filters share the
+ * moment it started (RTCSTART), so picture and sound carry the same wall clock by construction; a file is
+ * read once; and there is one process to start and stop. Why Ogg for the audio: its pages carry the
+ * granule (the sample clock, 64 bits, so the wall-clock stamp survives whole) and are parsed in a page of
+ * code (RFC 3533, RFC 7845), where Matroska would need an EBML reader.
+ */
 export function buildEncodeArgs(opts: EncodeArgsOptions): string[] {
   const args = ['-hide_banner', '-loglevel', 'error', '-nostdin'];
   const fps = String(opts.fps);
-  const { input } = opts;
+  const { input, audio } = opts;
   // Filters applied to the picture before it is stamped and encoded.
   const filters: string[] = [];
   if (input.kind === 'test-pattern') {
     const w = opts.width ?? DEFAULT_WIDTH;
     const h = opts.height ?? DEFAULT_HEIGHT;
     args.push('-f', 'lavfi', '-i', `testsrc2=size=${w}x${h}:rate=${fps}`);
+    // A white flash at the start of every second, at the instant the beep starts (see testPatternTone):
+    // sync can be measured in any recording. Drawn before the clock, which stays readable.
+    filters.push(
+      `drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='lt(mod(t,1),${TEST_PATTERN_BLIP_SEC})'`,
+    );
     // realtime rather than -re: it releases each picture at its scheduled time, so the stamp below is
     // that time (ffmpeg 5's -re paces the reading of packets, one step before the filters run).
     filters.push('realtime');
@@ -65,12 +102,23 @@ export function buildEncodeArgs(opts: EncodeArgsOptions): string[] {
   // Each picture's pts becomes a wall clock (µs), which the parsers read back as the frame's capture time,
   // so a viewer's latency covers encoding too, as it does for a browser publisher. A camera's picture is
   // stamped when ffmpeg takes it from the driver; a test pattern's or a file's with the moment it is due
-  // (the first one's moment plus its media time), so the stamps stay as even as the frame rate even when
-  // ffmpeg runs late, and lateness shows as latency.
-  const stamp = input.kind === 'camera' ? 'RTCTIME' : 'RTCSTART+PTS-STARTPTS';
+  // (the moment the graph started plus its media time), so the stamps stay as even as the frame rate even
+  // when ffmpeg runs late, and lateness shows as latency. A file's media time is counted from the file's
+  // start (-start_at_zero), not from each track's first packet, so a track that starts later keeps its
+  // offset and the sound stays in sync with the picture.
+  const stamp =
+    input.kind === 'camera' ? 'RTCTIME' : input.kind === 'file' ? 'RTCSTART+PTS' : 'RTCSTART+PTS-STARTPTS';
   filters.push('settb=AVTB', `setpts=${stamp}`);
-  args.push('-vf', filters.join(','));
-  args.push('-map', '0:v:0', '-an', '-sn', '-dn');
+  const audioChain = audio ? audioFilters(opts, audio, args) : null;
+  if (audioChain === null) {
+    args.push('-vf', filters.join(','));
+    args.push('-map', '0:v:0', '-an', '-sn', '-dn');
+  } else {
+    // One graph for both tracks: its filters start together, so RTCSTART is the same instant for both.
+    args.push('-filter_complex', `[0:v:0]${filters.join(',')}[v];${audioChain}`);
+    args.push('-map', '[v]', '-sn', '-dn');
+  }
+  if (input.kind === 'file') args.push('-start_at_zero');
   // -copyts keeps those stamps; passthrough keeps ffmpeg from dropping or duplicating frames to fit a
   // constant rate; the encoder's µs time base keeps them exact (by default it rounds to 1/fps).
   args.push('-copyts', '-fps_mode', 'passthrough', '-enc_time_base:v', '1:1000000');
@@ -96,5 +144,79 @@ export function buildEncodeArgs(opts: EncodeArgsOptions): string[] {
       ...['-f', 'flv', '-flush_packets', '1', 'pipe:1'],
     );
   }
+  if (audioChain !== null && audio) args.push(...audioOutputs(opts, audio));
   return args;
+}
+
+/** The test pattern's sound: the tone during the first {@link TEST_PATTERN_BLIP_SEC} of each second. */
+export function testPatternTone(): string {
+  const gate = `lt(mod(t,1),${TEST_PATTERN_BLIP_SEC})`;
+  // Sample-exact gating (aevalsrc evaluates per sample), in 20 ms frames as the encoder takes them.
+  return `aevalsrc=exprs='if(${gate},0.5*sin(2*PI*${TEST_PATTERN_TONE_HZ}*t),0)':s=48000:c=mono:n=960`;
+}
+
+/**
+ * Adds the audio input to `args` (when it is one of its own) and returns the audio half of the filter
+ * graph: paced and stamped as the picture is, ending in [a] (for Opus) and [l] (PCM for the level meter).
+ */
+function audioFilters(opts: EncodeArgsOptions, audio: AudioInput, args: string[]): string {
+  let from: string;
+  let stamp: string;
+  const paced: string[] = [];
+  if (audio.kind === 'mic') {
+    args.push('-f', audio.backend, '-i', audio.device);
+    from = '[1:a:0]';
+    // Stamped on arrival, as a camera's picture is: a device delivers its samples as they are captured.
+    stamp = 'RTCTIME';
+  } else if (opts.input.kind === 'test-pattern') {
+    args.push('-f', 'lavfi', '-i', testPatternTone());
+    from = '[1:a:0]';
+    stamp = 'RTCSTART+PTS-STARTPTS';
+    paced.push('arealtime');
+  } else if (opts.input.kind === 'file') {
+    from = '[0:a:0]';
+    stamp = 'RTCSTART+PTS';
+    paced.push('arealtime');
+  } else {
+    throw new Error('a camera has no sound of its own: give a microphone');
+  }
+  const chain = [
+    ...paced,
+    // Opus codes 48 kHz mono or stereo; more channels are mixed down to stereo.
+    'aresample=48000',
+    'aformat=sample_rates=48000:channel_layouts=stereo|mono',
+    'asettb=AVTB',
+    `asetpts=${stamp}`,
+    'asplit=2[a][pcm]',
+  ];
+  // The meter's copy is mixed to mono by a filter of its own: asking the output for mono (-ac 1) would be
+  // negotiated back through asplit and turn the Opus track mono too.
+  return `${from}${chain.join(',')};[pcm]aresample=ochl=mono[l]`;
+}
+
+/** The two audio outputs: Ogg/Opus on {@link AUDIO_FD}, mono PCM on {@link LEVEL_FD}. */
+function audioOutputs(opts: EncodeArgsOptions, audio: AudioInput): string[] {
+  const frames =
+    opts.durationSec !== undefined
+      ? ['-frames:a', String(Math.max(1, Math.round((opts.durationSec * 1000) / OPUS_FRAME_MS)))]
+      : [];
+  // voip tunes Opus for speech (a microphone); audio for everything else (music, the test tone).
+  const application = audio.kind === 'mic' ? 'voip' : 'audio';
+  const bitrate = String(Math.round(opts.audioBitrate ?? DEFAULT_AUDIO_BITRATE));
+  return [
+    ...['-map', '[a]', ...frames, '-c:a', 'libopus', '-b:a', bitrate, '-application', application],
+    ...['-frame_duration', String(OPUS_FRAME_MS), '-vbr', 'on'],
+    // One packet a page, written at once: the default page holds a second of audio.
+    ...[
+      '-f',
+      'ogg',
+      '-page_duration',
+      String(OPUS_FRAME_MS * 1000),
+      '-flush_packets',
+      '1',
+      `pipe:${AUDIO_FD}`,
+    ],
+    ...['-map', '[l]', ...frames, '-c:a', 'pcm_s16le', '-ac', '1', '-f', 's16le'],
+    ...['-flush_packets', '1', `pipe:${LEVEL_FD}`],
+  ];
 }

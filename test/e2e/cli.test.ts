@@ -37,7 +37,8 @@ describe('framewire CLI', { timeout: 60_000 }, () => {
       assert.equal(pub.code, 0, `publish failed:\n${pub.stderr}`);
       assert.equal(watch.code, 0, `watch failed:\n${watch.stderr}`);
       assert.match(pub.stderr, /published \d+ frames/);
-      assert.match(watch.stderr, new RegExp(`recorded \\d+ frames of ${room}/pattern`));
+      // The test pattern has sound now: watch records it beside the picture.
+      assert.match(watch.stderr, new RegExp(`recorded \\d+ frames and \\d+ audio frames of ${room}/pattern`));
       const { codec: found, frames } = await probe(out);
       assert.equal(found, ffprobeName);
       const expected = 4 * 15;

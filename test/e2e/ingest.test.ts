@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { Message } from '../../src/protocol/index.js';
+import { PROTOCOL_VERSION } from '../../src/protocol/index.js';
 import { mintToken } from '../../src/server/ops/auth.js';
 import { launchChromium } from '../helpers/browser.js';
 import { ensureBuilt, exited, killStarted, poll, run, type Served, serve } from '../helpers/cli.js';
@@ -218,7 +219,7 @@ describe('HTTP ingest from plain ffmpeg', { timeout: 120_000 }, () => {
     const removed = await viewer.next((m) => m.type === 'stream-removed', 5000);
     assert.equal(removed.type === 'stream-removed' && removed.reason, 'ended');
     const added = viewer.received.find((m) => m.type === 'stream-added');
-    assert.equal(added?.type === 'stream-added' && added.config.codec, 'vp8');
+    assert.equal(added?.type === 'stream-added' && added.video?.codec, 'vp8');
     const got = frames(viewer);
     assert.equal(got.length, 120, '4 s at 30 fps, none lost');
     assert.equal(got[0]?.key, true);
@@ -238,7 +239,7 @@ describe('HTTP ingest from plain ffmpeg', { timeout: 120_000 }, () => {
     assert.equal(pushed.code, 0, pushed.stderr);
     await viewer.next((m) => m.type === 'stream-removed', 5000);
     const added = viewer.received.find((m) => m.type === 'stream-added');
-    assert.ok(added?.type === 'stream-added' && added.config.description === undefined, 'Annex B: no avcC');
+    assert.ok(added?.type === 'stream-added' && added.video?.description === undefined, 'Annex B: no avcC');
     const got = frames(viewer);
     assert.equal(got.length, 60);
     for (const frame of got) {
@@ -361,7 +362,7 @@ describe('HTTP ingest refusals', { timeout: 60_000 }, () => {
     assert.equal((await put(ingestUrl(secured, 'lab', 'cam', `?token=${viewOnly}`), 'x')).status, 401);
     const token = await mintToken(SECRET, { room: 'lab', publish: true, view: false, ttlSec: 60 });
     const viewer = await WireClient.connect(secured.port);
-    viewer.send({ type: 'hello', version: 1, role: 'viewer', agent: 'test', token: viewOnly });
+    viewer.send({ type: 'hello', version: PROTOCOL_VERSION, role: 'viewer', agent: 'test', token: viewOnly });
     await viewer.next((m) => m.type === 'hello');
     viewer.send({ type: 'subscribe', requestId: 1, room: 'lab', name: '' });
     const pushed = await push(ingestUrl(secured, 'lab', 'cam', `?token=${token}`), 1, H264_TS);

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { DemuxErrorCode } from '../../media/demux.js';
-import type { DecoderConfig } from '../../protocol/index.js';
+import type { AudioConfig, DecoderConfig } from '../../protocol/index.js';
 import { Stream } from '../core/stream.js';
 import { outgoingFramed } from '../core/transport.js';
 import { type HttpRequest, sendError, sendJson } from '../http/reply.js';
@@ -68,6 +68,7 @@ class IngestSession {
   /** Body bytes handed to the demuxer and not yet read by it. */
   private inflight = 0;
   private frames = 0;
+  private audioFrames = 0;
   private bytes = 0;
   private lastPong = performance.now();
   private readonly startedAt = performance.now();
@@ -173,10 +174,10 @@ class IngestSession {
         this.lastPong = performance.now();
         return;
       case 'config':
-        this.onConfig(m.container, m.config);
+        this.onConfig(m.container, m.video, m.audio, m.audioNote);
         return;
       case 'frame':
-        this.onFrame(m.key, m.framed);
+        this.onFrame(m.key, m.audio, m.framed);
         return;
       case 'done':
         this.finish({ reason: 'ended' });
@@ -199,14 +200,33 @@ class IngestSession {
     }
   }
 
-  private onConfig(container: string, config: DecoderConfig): void {
+  private onConfig(
+    container: string,
+    config: DecoderConfig,
+    audio: AudioConfig | undefined,
+    audioNote: string | undefined,
+  ): void {
     clearTimeout(this.configDeadline);
     Object.assign(this.fields, {
       container,
       codec: config.codec,
       size: `${config.codedWidth}x${config.codedHeight}`,
     });
-    const opened = this.relay.openStream(this.publisher, this.room, this.name, config);
+    if (audio) {
+      Object.assign(this.fields, {
+        audioCodec: audio.codec,
+        audioRate: audio.sampleRate,
+        audioChannels: audio.numberOfChannels,
+      });
+    }
+    // A sound track of a codec we do not relay leaves the picture alone: said once, in the log.
+    if (audioNote) this.fields.audio = audioNote;
+    const opened = this.relay.openStream(
+      this.publisher,
+      this.room,
+      this.name,
+      audio ? { video: config, audio } : { video: config },
+    );
     if (!(opened instanceof Stream)) {
       this.fail(opened.code === 'FW_STREAM_EXISTS' ? 409 : 503, opened.code, opened.message);
       return;
@@ -219,16 +239,17 @@ class IngestSession {
     this.send({ type: 'start', streamId: opened.id });
   }
 
-  private onFrame(key: boolean, framed: Uint8Array): void {
+  private onFrame(key: boolean, audio: boolean, framed: Uint8Array): void {
     const stream = this.stream;
     if (!stream) return;
-    const frame = outgoingFramed(framed);
+    const frame = outgoingFramed(framed, audio);
     const now = performance.now();
     if (!stream.spend(frame.body.length, now)) {
       this.fail(429, 'FW_LIMIT', stream.overLimitMessage);
       return;
     }
-    this.frames++;
+    if (audio) this.audioFrames++;
+    else this.frames++;
     this.bytes += frame.body.length;
     stream.relay(frame, key, now);
   }
@@ -247,9 +268,9 @@ class IngestSession {
     void this.worker.terminate();
     if (this.stream) this.relay.endStream(this.stream, outcome.reason);
     const { req, res } = this.request;
-    const { frames, bytes } = this;
+    const { frames, audioFrames, bytes } = this;
     const seconds = Math.round((performance.now() - this.startedAt) / 100) / 10;
-    const end = { ...this.fields, reason: outcome.reason, frames, bytes, seconds };
+    const end = { ...this.fields, reason: outcome.reason, frames, audioFrames, bytes, seconds };
     if (outcome.code)
       this.relay.log.warn('ingest-end', { ...end, code: outcome.code, error: outcome.message });
     else this.relay.log.info('ingest-end', end);
@@ -262,6 +283,7 @@ class IngestSession {
           name: this.name,
           codec: this.fields.codec,
           frames,
+          ...(this.fields.audioCodec ? { audioCodec: this.fields.audioCodec, audioFrames } : {}),
           bytes,
           seconds,
         });

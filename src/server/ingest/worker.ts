@@ -1,6 +1,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { DemuxError, type DemuxErrorCode, type DemuxLimits, demuxVideo } from '../../media/demux.js';
+import { DemuxError, type DemuxErrorCode, type DemuxLimits, demuxStream } from '../../media/demux.js';
 import {
+  AUDIO_LEVEL_SILENT,
+  type AudioConfig,
   type DecoderConfig,
   encodeMessage,
   frameMessage,
@@ -29,8 +31,8 @@ export type ToDemuxer =
 export type FromDemuxer =
   | { type: 'consumed'; bytes: number }
   | { type: 'pong' }
-  | { type: 'config'; container: string; config: DecoderConfig }
-  | { type: 'frame'; key: boolean; framed: Uint8Array }
+  | { type: 'config'; container: string; video: DecoderConfig; audio?: AudioConfig; audioNote?: string }
+  | { type: 'frame'; key: boolean; audio: boolean; framed: Uint8Array }
   | { type: 'done' }
   | { type: 'failed'; code: DemuxErrorCode; message: string };
 
@@ -76,24 +78,53 @@ const body = new ReadableStream<Uint8Array>(
 );
 
 try {
-  const video = await demuxVideo(body, limits);
+  const stream = await demuxStream(body, limits);
   const streamId = await new Promise<number>((resolve) => {
     started = resolve;
-    post({ type: 'config', container: video.container, config: video.config });
+    const config: FromDemuxer = { type: 'config', container: stream.container, video: stream.video };
+    if (stream.audio) config.audio = stream.audio;
+    if (stream.audioNote) config.audioNote = stream.audioNote;
+    post(config);
   });
+  // Each track counts its own frames (a gap in one is not a gap in the other).
   let seq = 0;
-  for await (const frame of video.frames) {
+  let audioSeq = 0;
+  // The pusher's clock, mapped onto ours: capture time = anchor + media time, one anchor for both tracks
+  // so that their capture times keep the sync the container has. The anchor is the earliest any frame
+  // has come relative to its media time (its `now - timestamp`, at least): a frame that comes later than
+  // that shows its delay as latency, and a pusher that runs ahead moves the anchor back, so no capture
+  // time is ever in the future. Stamping each frame with its own arrival instead would put the audio of
+  // a burst (MPEG-TS muxers send it in PES of several frames) all at one instant.
+  let anchor = Number.POSITIVE_INFINITY;
+  for await (const frame of stream.frames) {
+    const now = Date.now() * 1000;
+    anchor = Math.min(anchor, now - frame.timestamp);
+    const audio = frame.track === 'audio';
     const framed = frameMessage(
-      encodeMessage({
-        type: 'frame',
-        streamId,
-        key: frame.key,
-        seq: seq++ >>> 0,
-        timestamp: frame.timestamp,
-        // The wall clock when the frame left the demuxer: latency as viewers measure it starts here.
-        captureTime: Date.now() * 1000,
-        payload: frame.data,
-      }),
+      encodeMessage(
+        audio
+          ? {
+              type: 'frame',
+              streamId,
+              key: true,
+              track: 'audio',
+              // Pushed sound is not decoded here: its level is unknown, sent as silence (RFC 6464's 127).
+              audioLevel: AUDIO_LEVEL_SILENT,
+              seq: audioSeq++ >>> 0,
+              timestamp: frame.timestamp,
+              captureTime: anchor + frame.timestamp,
+              payload: frame.data,
+            }
+          : {
+              type: 'frame',
+              streamId,
+              key: frame.key,
+              seq: seq++ >>> 0,
+              timestamp: frame.timestamp,
+              captureTime: anchor + frame.timestamp,
+              payload: frame.data,
+            },
+      ),
     );
     if (framed.length - LENGTH_PREFIX_BYTES > limits.maxMessageBytes) {
       const kib = Math.round(limits.maxMessageBytes / 1024);
@@ -102,7 +133,7 @@ try {
         `a frame of ${framed.length} bytes exceeds the ${kib} KiB message limit`,
       );
     }
-    post({ type: 'frame', key: frame.key, framed }, [framed.buffer as ArrayBuffer]);
+    post({ type: 'frame', key: frame.key, audio, framed }, [framed.buffer as ArrayBuffer]);
   }
   post({ type: 'done' });
 } catch (err) {
