@@ -1,4 +1,5 @@
-// The local camera: which ones exist, opening one at a size, and saying clearly why it could not be opened.
+// The local camera and microphone: which ones exist, opening them (the microphone comes on with the camera),
+// and saying clearly why one could not be opened.
 
 /** A capture size the app offers. */
 export interface Resolution {
@@ -20,26 +21,110 @@ export async function listCameras(): Promise<MediaDeviceInfo[]> {
   return devices.filter((d) => d.kind === 'videoinput');
 }
 
-/** Opens a camera (the default one when `deviceId` is empty) at about this size and 30 fps. */
-export async function openCamera(deviceId: string, size: Resolution): Promise<MediaStream> {
+/** The audio inputs the browser reports (labels, again, only once allowed). */
+export async function listMicrophones(): Promise<MediaDeviceInfo[]> {
+  if (!navigator.mediaDevices?.enumerateDevices) return [];
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  return devices.filter((d) => d.kind === 'audioinput');
+}
+
+/** What {@link openMedia} got: a stream with a camera, a microphone or both, and why one is missing. */
+export interface OpenedMedia {
+  stream: MediaStream;
+  /** Why there is no camera track (null when there is one). */
+  cameraError: unknown;
+  /** Why there is no microphone track (null when there is one). */
+  micError: unknown;
+}
+
+/** The camera constraints: this device (the default one when empty), about this size, 30 fps. */
+function videoConstraints(deviceId: string, size: Resolution): MediaTrackConstraints {
+  return {
+    ...(deviceId ? { deviceId: { exact: deviceId } } : {}),
+    width: { ideal: size.width },
+    height: { ideal: size.height },
+    frameRate: { ideal: 30 },
+  };
+}
+
+/** The microphone constraints: this device, with the browser's echo cancellation, noise suppression and gain. */
+function audioConstraints(deviceId: string): MediaTrackConstraints {
+  return {
+    ...(deviceId ? { deviceId: { exact: deviceId } } : {}),
+    echoCancellation: true,
+    noiseSuppression: true,
+    autoGainControl: true,
+  };
+}
+
+/**
+ * Opens the camera and the microphone together (one permission prompt); if that fails, each alone, so that
+ * a refused or missing camera still sends sound and the reverse. Throws the camera's error when neither opens.
+ */
+export async function openMedia(cameraId: string, micId: string, size: Resolution): Promise<OpenedMedia> {
   if (!navigator.mediaDevices?.getUserMedia) {
     throw new DOMException('navigator.mediaDevices is missing', 'InsecureContextError');
   }
-  return navigator.mediaDevices.getUserMedia({
-    audio: false,
-    video: {
-      ...(deviceId ? { deviceId: { exact: deviceId } } : {}),
-      width: { ideal: size.width },
-      height: { ideal: size.height },
-      frameRate: { ideal: 30 },
-    },
-  });
+  const md = navigator.mediaDevices;
+  const video = videoConstraints(cameraId, size);
+  const audio = audioConstraints(micId);
+  try {
+    return { stream: await md.getUserMedia({ video, audio }), cameraError: null, micError: null };
+  } catch (both) {
+    if (errorName(both) === 'InsecureContextError') throw both;
+  }
+  let cameraError: unknown = null;
+  let micError: unknown = null;
+  const tracks: MediaStreamTrack[] = [];
+  try {
+    tracks.push(...(await md.getUserMedia({ video })).getTracks());
+  } catch (err) {
+    cameraError = err;
+  }
+  try {
+    tracks.push(...(await md.getUserMedia({ audio })).getTracks());
+  } catch (err) {
+    micError = err;
+  }
+  if (tracks.length === 0) throw cameraError;
+  return { stream: new MediaStream(tracks), cameraError, micError };
 }
 
-/** A sentence a person can act on, for an error from {@link openCamera}. */
+function errorName(err: unknown): string {
+  return err instanceof DOMException || err instanceof Error ? err.name : '';
+}
+
+/** A sentence for a microphone that could not be opened while the camera could. */
+export function micErrorMessage(err: unknown): string {
+  switch (errorName(err)) {
+    case 'NotAllowedError':
+    case 'SecurityError':
+      return 'Microphone access was refused: sending video without sound. Allow the microphone for this site (the icon in the address bar) and restart the camera to add it.';
+    case 'NotFoundError':
+    case 'OverconstrainedError':
+      return 'No microphone was found: sending video without sound.';
+    default:
+      return `The microphone could not be started (${err instanceof Error ? err.message : String(err)}): sending video without sound.`;
+  }
+}
+
+/** A sentence for a camera that could not be opened while the microphone could. */
+export function cameraMissingMessage(err: unknown): string {
+  switch (errorName(err)) {
+    case 'NotAllowedError':
+    case 'SecurityError':
+      return 'Camera access was refused: sending sound only. Allow the camera for this site and restart to add video.';
+    case 'NotFoundError':
+    case 'OverconstrainedError':
+      return 'No camera was found: sending sound only.';
+    default:
+      return `The camera could not be started (${err instanceof Error ? err.message : String(err)}): sending sound only.`;
+  }
+}
+
+/** A sentence a person can act on, for an error from {@link openMedia} (neither device opened). */
 export function cameraErrorMessage(err: unknown): string {
-  const name = err instanceof DOMException || err instanceof Error ? err.name : '';
-  switch (name) {
+  switch (errorName(err)) {
     case 'NotAllowedError':
     case 'SecurityError':
       return 'Camera access was refused. Allow the camera for this site (the icon in the address bar) and try again. You can still watch the others.';

@@ -116,6 +116,8 @@ export function codecLabel(codec: string): string {
     vp8: 'VP8',
     vp09: 'VP9',
     av01: 'AV1',
+    opus: 'Opus',
+    mp4a: 'AAC',
   };
   return names[family] ?? codec;
 }

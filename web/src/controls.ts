@@ -1,5 +1,6 @@
-// The camera bar of a room: name, camera, size and codec, and the Start/Stop camera button.
-import { listCameras, RESOLUTIONS, type Resolution } from './camera.js';
+// The camera bar of a room: name, camera, microphone, size and codec, the Start/Stop camera button, and the
+// microphone's mute button.
+import { listCameras, listMicrophones, RESOLUTIONS, type Resolution } from './camera.js';
 import { CODEC_LABELS, type CodecChoice, supportedCodecs } from './codecs.js';
 import { el } from './dom.js';
 import { loadSettings, saveSettings } from './settings.js';
@@ -8,6 +9,7 @@ import { loadSettings, saveSettings } from './settings.js';
 export interface CameraChoice {
   name: string;
   deviceId: string;
+  micId: string;
   size: Resolution;
   codec: CodecChoice;
 }
@@ -20,6 +22,11 @@ export class CameraControls {
   readonly button: HTMLButtonElement;
   private readonly nameInput: HTMLInputElement;
   private readonly cameraSelect: HTMLSelectElement;
+  private readonly micSelect: HTMLSelectElement;
+  /** Mutes the microphone while the camera runs (id `mute-mic`; `aria-pressed` is true while muted). */
+  readonly muteButton: HTMLButtonElement;
+  /** Whether the microphone is muted. */
+  muted = false;
   private readonly sizeSelect: HTMLSelectElement;
   private readonly codecSelect: HTMLSelectElement;
   private readonly note = el('p', { class: 'camera-note', id: 'camera-note', hidden: '' });
@@ -30,6 +37,7 @@ export class CameraControls {
     initialName: string,
     private readonly onToggle: () => void,
     private readonly onChange: () => void,
+    private readonly onMute: (muted: boolean) => void = () => {},
   ) {
     const saved = loadSettings();
     this.nameInput = el('input', {
@@ -45,6 +53,18 @@ export class CameraControls {
       { id: 'camera', 'aria-label': 'Camera' },
       el('option', { value: '' }, 'Default camera'),
     );
+    this.micSelect = el(
+      'select',
+      { id: 'microphone', 'aria-label': 'Microphone' },
+      el('option', { value: '' }, 'Default microphone'),
+    );
+    this.micSelect.dataset.saved = saved.micId;
+    this.muteButton = el(
+      'button',
+      { id: 'mute-mic', type: 'button', 'aria-pressed': 'false', hidden: '', title: 'Mute your microphone' },
+      'Mute',
+    );
+    this.muteButton.addEventListener('click', () => this.setMuted(!this.muted));
     this.sizeSelect = el(
       'select',
       { id: 'resolution', 'aria-label': 'Resolution' },
@@ -60,7 +80,7 @@ export class CameraControls {
     this.codecSelect.dataset.saved = saved.codec;
     this.button = el('button', { id: 'start-camera', type: 'button', class: 'primary' }, 'Start camera');
     this.button.addEventListener('click', () => this.onToggle());
-    for (const select of [this.cameraSelect, this.sizeSelect, this.codecSelect]) {
+    for (const select of [this.cameraSelect, this.micSelect, this.sizeSelect, this.codecSelect]) {
       select.addEventListener('change', () => {
         this.remember();
         if (select === this.sizeSelect) void this.refreshCodecs();
@@ -73,9 +93,11 @@ export class CameraControls {
       { class: 'camera-bar' },
       el('label', { class: 'field' }, el('span', {}, 'Name'), this.nameInput),
       el('label', { class: 'field' }, el('span', {}, 'Camera'), this.cameraSelect),
+      el('label', { class: 'field' }, el('span', {}, 'Microphone'), this.micSelect),
       el('label', { class: 'field' }, el('span', {}, 'Size'), this.sizeSelect),
       el('label', { class: 'field' }, el('span', {}, 'Codec'), this.codecSelect),
       this.button,
+      this.muteButton,
       this.note,
     );
     this.cameraSelect.dataset.saved = saved.deviceId;
@@ -89,6 +111,7 @@ export class CameraControls {
     return {
       name: this.nameInput.value.trim(),
       deviceId: this.cameraSelect.value,
+      micId: this.micSelect.value,
       size: { width: w ?? 640, height: h ?? 480 },
       codec: (this.codecSelect.value || 'auto') as CodecChoice,
     };
@@ -100,6 +123,19 @@ export class CameraControls {
     this.button.classList.toggle('primary', !running);
     this.button.classList.toggle('danger', running);
     this.nameInput.disabled = running;
+    this.muteButton.hidden = !running;
+    if (!running) this.setMuted(false);
+  }
+
+  /** Mutes or unmutes the microphone, and says so on the button. */
+  setMuted(muted: boolean): void {
+    const changed = muted !== this.muted;
+    this.muted = muted;
+    this.muteButton.textContent = muted ? 'Unmute' : 'Mute';
+    this.muteButton.setAttribute('aria-pressed', String(muted));
+    this.muteButton.title = muted ? 'Your microphone is muted: click to be heard' : 'Mute your microphone';
+    this.muteButton.classList.toggle('danger', muted);
+    if (changed) this.onMute(muted);
   }
 
   /**
@@ -115,8 +151,18 @@ export class CameraControls {
     this.note.hidden = false;
   }
 
-  /** Fills the camera menu (names appear once the page has been allowed a camera). */
+  /** Fills the camera and microphone menus (names appear once the page has been allowed them). */
   async refreshDevices(): Promise<void> {
+    const mics = await listMicrophones().catch(() => []);
+    const currentMic = this.micSelect.value || this.micSelect.dataset.saved || '';
+    this.micSelect.replaceChildren(
+      el('option', { value: '' }, 'Default microphone'),
+      ...mics
+        .filter((m) => m.deviceId && m.deviceId !== 'default')
+        .map((m, i) => el('option', { value: m.deviceId }, m.label || `Microphone ${i + 1}`)),
+    );
+    this.micSelect.value = currentMic;
+    if (this.micSelect.value !== currentMic) this.micSelect.value = '';
     const cameras = await listCameras().catch(() => []);
     const current = this.cameraSelect.value || this.cameraSelect.dataset.saved || '';
     this.cameraSelect.replaceChildren(
@@ -145,6 +191,12 @@ export class CameraControls {
 
   private remember(): void {
     const c = this.choice;
-    saveSettings({ name: c.name, deviceId: c.deviceId, resolution: this.sizeSelect.value, codec: c.codec });
+    saveSettings({
+      name: c.name,
+      deviceId: c.deviceId,
+      micId: c.micId,
+      resolution: this.sizeSelect.value,
+      codec: c.codec,
+    });
   }
 }

@@ -1,7 +1,9 @@
 // The page's figures for tests and curious people: `window.framewire.stats()` in the console.
+import type { AudioOutput } from './audio-output.js';
 import type { Connection, ConnectionState } from './connection.js';
 import type { Publisher } from './publisher.js';
 import type { RemoteSet } from './remote-set.js';
+import type { RemoteStream } from './remote-stream.js';
 
 /** What `window.framewire` holds. */
 export interface FramewireHook {
@@ -28,6 +30,7 @@ export function roomSnapshot(room: {
   conn: Connection;
   remotes: RemoteSet;
   publisher: Publisher | null;
+  audio: AudioOutput;
 }): object {
   const streams: Record<string, object> = {};
   for (const { stream, stale } of room.remotes.entries) {
@@ -35,7 +38,7 @@ export function roomSnapshot(room: {
       streamId: stream.info.streamId,
       name: stream.info.name,
       room: stream.info.room,
-      codec: stream.info.config.codec,
+      codec: stream.info.video?.codec ?? null,
       stale,
       // The connection's delivery state covers each of its streams.
       link: room.conn.linkState,
@@ -48,9 +51,12 @@ export function roomSnapshot(room: {
       latencyP50Ms: round1(stream.latency.p50),
       latencyP95Ms: round1(stream.latency.p95),
       latencyLastMs: round1(stream.latency.last),
+      audio: remoteAudioSnapshot(stream),
     };
   }
   const p = room.publisher;
+  const a = p?.audio ?? null;
+  const out = room.audio;
   return {
     room: room.name,
     role: room.role,
@@ -70,9 +76,63 @@ export function roomSnapshot(room: {
       fps: round1(p.sent.perSecond),
       kbps: round1(p.sent.kbps),
       ...p.counters,
+      audio: a && {
+        codec: a.config?.codec ?? null,
+        sampleRate: a.config?.sampleRate ?? 0,
+        channels: a.config?.numberOfChannels ?? 0,
+        capture: a.captureKind,
+        opus: a.encoderConfig?.opus ?? null,
+        muted: a.muted,
+        failed: a.failed,
+        kbps: round1(a.sent.kbps),
+        ...a.counters,
+      },
+    },
+    audio: {
+      state: out.state,
+      problem: out.problem,
+      outputLatencyMs: round1(out.outputLatency * 1000),
     },
     streams,
   };
+}
+
+/** The sound figures of one remote stream (null when it has no audio track). */
+function remoteAudioSnapshot(stream: RemoteStream): object | null {
+  const a = stream.audio;
+  if (!a) return null;
+  const delay = a.playoutDelayUs;
+  return {
+    codec: a.config.codec,
+    sampleRate: a.config.sampleRate,
+    channels: a.config.numberOfChannels,
+    problem: a.problem,
+    speakerOn: a.enabled,
+    kbps: round1(a.received.kbps),
+    ...a.counters,
+    depthMs: round1(a.depthMs),
+    depthMeanMs: round1(a.depthMeanMs),
+    targetMs: round1(a.targetMs),
+    jitterTargetMs: round1(a.jitterTargetMs),
+    syncNeedMs: round1(a.syncNeedMs),
+    jitterMs: round1(a.jitterMs),
+    speed: Math.round(a.speed * 10000) / 10000,
+    playoutDelayMs: delay === null ? null : round1(delay / 1000),
+    playedPeak: round3(a.playedPeak),
+    playedRms: round3(a.playedRms),
+    playedPeakMax: round3(a.playedPeakMax),
+    audibleMs: Math.round(a.audibleMs),
+    level: round3(a.level),
+    // How far behind its sound each picture was painted over the last second (negative: ahead).
+    avOffsetP50Ms: stream.avOffset.count > 0 ? round1(stream.avOffset.p50) : null,
+    avOffsetAbsP95Ms: stream.avOffsetAbs.count > 0 ? round1(stream.avOffsetAbs.p95) : null,
+    avOffsetSamples: stream.avOffset.count,
+    videoDelayP95Ms: round1(stream.videoDelay.p95),
+  };
+}
+
+function round3(v: number): number {
+  return Math.round(v * 1000) / 1000;
 }
 
 function round1(v: number): number {

@@ -1,5 +1,8 @@
-// The local camera on the wire: VideoFrames from the track → VideoEncoder → protocol frames on the socket.
+// The local camera and microphone on the wire: VideoFrames from the track → VideoEncoder → protocol frames on
+// the socket, and beside them the microphone's Opus frames (audio-sender.ts), in one stream with both tracks.
 import type { DecoderConfig, Message } from '../../src/protocol/index.js';
+import type { AudioCapture } from './audio-capture.js';
+import { AudioSender } from './audio-sender.js';
 import { type CodecChoice, chooseEncoder, type EncoderSetup } from './codecs.js';
 import type { Connection } from './connection.js';
 import { PERSON_SUFFIX, randomSuffix } from './names.js';
@@ -38,7 +41,10 @@ export interface PublisherEvents {
   onUnauthorized(serverMessage: string): void;
 }
 
-/** Encodes one camera track and publishes it as `name` in `room`, republishing after every reconnect. */
+/**
+ * Encodes a camera track and a microphone (either may be missing, not both) and publishes them as one stream,
+ * `name` in `room`, republishing after every reconnect.
+ */
 export class Publisher {
   /** Cumulative counters. */
   readonly counters: PublisherCounters = {
@@ -57,6 +63,8 @@ export class Publisher {
   setup: EncoderSetup | null = null;
   /** The id the server gave our stream; null while not published. */
   streamId: number | null = null;
+  /** The microphone's encoder; null when the stream has no audio. */
+  readonly audio: AudioSender | null;
 
   private encoder: VideoEncoder | null = null;
   private reader: ReadableStreamDefaultReader<VideoFrame> | null = null;
@@ -73,16 +81,47 @@ export class Publisher {
 
   constructor(
     private readonly conn: Connection,
-    private readonly track: MediaStreamTrack,
+    /** The camera; null for a stream with sound only. */
+    private readonly track: MediaStreamTrack | null,
+    /** The microphone and how its samples are read; null for a stream with video only. */
+    mic: { track: MediaStreamTrack; capture: AudioCapture } | null,
     readonly room: string,
     public name: string,
     private readonly codec: CodecChoice,
     private readonly events: PublisherEvents,
-  ) {}
+  ) {
+    this.micTrack = mic?.track ?? null;
+    this.audio = mic
+      ? new AudioSender(
+          mic.capture,
+          () => this.conn.clock.nowUs(),
+          () => this.conn.bufferedAmount,
+          (f) => this.sendAudio(f),
+          () => this.onAudioReady(),
+        )
+      : null;
+  }
 
-  /** Starts pulling camera frames; resolves when the camera track ends or {@link stop} is called. */
+  private readonly micTrack: MediaStreamTrack | null;
+
+  /**
+   * Starts pulling camera frames and microphone samples; resolves when a track ends (the camera or the
+   * microphone unplugged) or {@link stop} is called.
+   */
   async run(): Promise<void> {
-    const processor = new MediaStreamTrackProcessor({ track: this.track });
+    const loops: Promise<void>[] = [];
+    if (this.track) loops.push(this.runVideo(this.track));
+    if (this.audio) loops.push(this.audio.run());
+    await Promise.race(loops);
+  }
+
+  /** Mutes or unmutes the microphone (nothing is sent while muted). */
+  setMuted(muted: boolean): void {
+    if (this.audio) this.audio.muted = muted;
+  }
+
+  private async runVideo(track: MediaStreamTrack): Promise<void> {
+    const processor = new MediaStreamTrackProcessor({ track });
     this.reader = processor.readable.getReader();
     try {
       for (;;) {
@@ -115,7 +154,7 @@ export class Publisher {
         // Viewers can only start at a keyframe, so the stream's first frame must be one.
         this.forceKey = true;
         this.waitForKey = true;
-        this.events.onProblem(null);
+        this.events.onProblem(this.audio?.failed ?? null);
         return true;
       case 'error':
         if (m.requestId === 0 || m.requestId !== this.publishRequest) return false;
@@ -146,7 +185,9 @@ export class Publisher {
     if (this.stopped) return;
     this.stopped = true;
     this.reader?.cancel().catch(() => {});
-    this.track.stop();
+    this.track?.stop();
+    this.audio?.stop();
+    this.micTrack?.stop();
     if (this.encoder && this.encoder.state !== 'closed') this.encoder.close();
     this.encoder = null;
     if (this.streamId !== null) this.conn.send({ type: 'unpublish', streamId: this.streamId });
@@ -154,17 +195,54 @@ export class Publisher {
   }
 
   private publish(): void {
-    if (this.stopped || !this.setup || !this.conn.online) return;
+    if (this.stopped || !this.conn.online) return;
+    // Wait until every track we have knows its config: the camera's size, the microphone's format.
+    if (this.track && !this.setup) return;
+    const audio = this.audio;
+    if (audio && !audio.config && !audio.failed) return;
     // Already live, or already asked: one stream per publisher.
     if (this.streamId !== null || this.publishRequest !== null) return;
+    const video: DecoderConfig | undefined = this.setup?.decoder;
+    const audioConfig = audio?.config ?? undefined;
+    if (!video && !audioConfig) {
+      this.events.onProblem(audio?.failed ?? 'Nothing to send: no camera and no microphone.');
+      return;
+    }
     this.publishRequest = this.conn.requestId();
-    const config: DecoderConfig = this.setup.decoder;
     this.conn.send({
       type: 'publish',
       requestId: this.publishRequest,
       room: this.room,
       name: this.name,
-      config,
+      ...(video ? { video } : {}),
+      ...(audioConfig ? { audio: audioConfig } : {}),
+    });
+  }
+
+  /** The microphone's format is known (or it failed): publish, if the camera is ready too. */
+  private onAudioReady(): void {
+    if (this.audio?.failed) this.events.onProblem(this.audio.failed);
+    this.publish();
+  }
+
+  private sendAudio(f: {
+    timestamp: number;
+    captureTime: number;
+    audioLevel: number;
+    payload: Uint8Array;
+  }): boolean {
+    const streamId = this.streamId;
+    if (streamId === null || this.stopped) return false;
+    return this.conn.send({
+      type: 'frame',
+      streamId,
+      key: true,
+      track: 'audio',
+      audioLevel: f.audioLevel,
+      seq: this.audio?.lastSeq ?? 0,
+      timestamp: f.timestamp,
+      captureTime: f.captureTime,
+      payload: f.payload,
     });
   }
 

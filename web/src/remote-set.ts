@@ -1,5 +1,6 @@
 // Everyone else in the room: one RemoteStream and one tile per stream, as streams come and go.
 import type { FrameMessage, LinkState, StreamAddedMessage } from '../../src/protocol/index.js';
+import type { AudioOutput } from './audio-output.js';
 import type { ServerClock } from './clock.js';
 import { RemoteStream } from './remote-stream.js';
 import { liveVideoUrl, remoteTile, type Tile } from './tile.js';
@@ -15,6 +16,7 @@ export interface RemoteEntry {
 /** What the set needs from the page. */
 export interface RemoteSetDeps {
   clock: ServerClock;
+  audioOutput: AudioOutput;
   requestKeyframe(streamId: number): void;
   /** Puts a new tile on the grid. */
   addTile(tile: Tile): void;
@@ -43,20 +45,29 @@ export class RemoteSet {
 
   /** A stream appeared. After a reconnect the same name comes back under a new id and keeps its tile. */
   add(m: StreamAddedMessage): void {
-    const info = { streamId: m.streamId, room: m.room, name: m.name, config: m.config };
+    const info = {
+      streamId: m.streamId,
+      room: m.room,
+      name: m.name,
+      ...(m.video ? { video: m.video } : {}),
+      ...(m.audio ? { audio: m.audio } : {}),
+    };
     const existing = this.byName.get(m.name);
     if (existing) {
       this.forgetId(existing);
       existing.stream.rebind(info);
       existing.stale = false;
       existing.tile.setStale(false);
+      existing.tile.setTracks(m.video !== undefined, m.audio !== undefined);
       this.byId.set(m.streamId, existing);
       return;
     }
     const { tile, canvas } = remoteTile(m.room, m.name);
     tile.setLinkState(this.link);
-    tile.setPlayerLink(liveVideoUrl(m.room, m.name, m.config.codec));
+    tile.setTracks(m.video !== undefined, m.audio !== undefined);
+    if (m.video) tile.setPlayerLink(liveVideoUrl(m.room, m.name, m.video.codec));
     const stream = new RemoteStream(info, canvas, this.deps, (w, h) => tile.showPicture(w, h));
+    tile.onSpeaker((on) => stream.audio?.setEnabled(on));
     const entry = { stream, tile, stale: false };
     this.byId.set(m.streamId, entry);
     this.byName.set(m.name, entry);

@@ -1,14 +1,24 @@
-// One stream someone else publishes: frames in, a VideoDecoder, the newest picture painted on a canvas.
-import type { DecoderConfig, FrameMessage, ReceiverReportMessage } from '../../src/protocol/index.js';
+// One stream someone else publishes: frames in, a VideoDecoder, the newest picture painted on a canvas when
+// its sound plays (av-sync.ts), and the stream's sound (remote-audio.ts).
+import type {
+  AudioConfig,
+  DecoderConfig,
+  FrameMessage,
+  ReceiverReportMessage,
+} from '../../src/protocol/index.js';
+import type { AudioOutput } from './audio-output.js';
+import { PaintScheduler } from './av-sync.js';
 import { localNowUs, type ServerClock } from './clock.js';
+import { RemoteAudio } from './remote-audio.js';
 import { LatencyWindow, RateMeter } from './stats.js';
 
-/** What stream-added tells us about a stream. */
+/** What stream-added tells us about a stream: its tracks (at least one). */
 export interface RemoteStreamInfo {
   streamId: number;
   room: string;
   name: string;
-  config: DecoderConfig;
+  video?: DecoderConfig;
+  audio?: AudioConfig;
 }
 
 /** Cumulative counters of one remote stream, since its tile appeared. */
@@ -36,6 +46,8 @@ export interface RemoteCounters {
 /** What a remote stream needs from the page around it. */
 export interface RemoteStreamDeps {
   clock: ServerClock;
+  /** The page's AudioContext, shared by every stream's sound. */
+  audioOutput: AudioOutput;
   /** Sends keyframe-request for this stream id to the server. */
   requestKeyframe(streamId: number): void;
 }
@@ -80,6 +92,14 @@ export class RemoteStream {
   readonly painted = new RateMeter();
   /** Glass-to-glass latency of painted frames, on the server's clock. */
   readonly latency = new LatencyWindow();
+  /** How far behind its sound each picture was painted, ms (negative: ahead); only while sound plays. */
+  readonly avOffset = new LatencyWindow();
+  /** The same, without its sign: its p95 is how far apart picture and sound get. */
+  readonly avOffsetAbs = new LatencyWindow();
+  /** Capture to decoded picture, ms: what the sound must wait for to stay in sync. */
+  readonly videoDelay = new LatencyWindow();
+  /** The stream's sound; null when it has none. */
+  audio: RemoteAudio | null = null;
   /** Size of the last painted frame; 0 before the first. */
   width = 0;
   height = 0;
@@ -105,6 +125,7 @@ export class RemoteStream {
   private minAgeUs = Number.POSITIVE_INFINITY;
   private readonly captureTimes = new Map<number, number>();
   private readonly context: CanvasRenderingContext2D | null;
+  private readonly scheduler: PaintScheduler;
 
   constructor(
     public info: RemoteStreamInfo,
@@ -114,19 +135,32 @@ export class RemoteStream {
     private readonly onFirstPicture: (width: number, height: number) => void = () => {},
   ) {
     this.context = canvas.getContext('2d', { alpha: false });
+    this.scheduler = new PaintScheduler(
+      deps.clock,
+      () => this.audio?.playoutDelayUs ?? null,
+      (frame, captureUs, offsetMs) => this.onDue(frame, captureUs, offsetMs),
+      () => this.counters.framesLate++,
+    );
+    this.setAudio(info.audio);
   }
 
   /** The same person's stream under a new id (after a reconnect): start over from its next keyframe. */
   rebind(info: RemoteStreamInfo): void {
     this.info = info;
+    this.setAudio(info.audio);
     this.resetDecoder();
     this.lastSeq = null;
     this.catchUpBeforeUs = localNowUs();
     this.minAgeUs = Number.POSITIVE_INFINITY;
   }
 
-  /** Handles one frame of this stream. */
+  /** Handles one frame of this stream (either track). */
   handleFrame(frame: FrameMessage): void {
+    if (frame.track === 'audio') {
+      this.audio?.handleFrame(frame);
+      return;
+    }
+    if (!this.info.video) return;
     const c = this.counters;
     c.framesReceived++;
     c.bytesReceived += frame.payload.byteLength;
@@ -190,6 +224,13 @@ export class RemoteStream {
     this.received.roll(now);
     this.painted.roll(now);
     this.latency.roll();
+    this.avOffset.roll();
+    this.avOffsetAbs.roll();
+    this.videoDelay.roll();
+    if (this.audio) {
+      this.audio.roll();
+      this.audio.setVideoDelay(this.videoDelay.p95);
+    }
     const c = this.counters;
     return {
       type: 'receiver-report',
@@ -204,13 +245,27 @@ export class RemoteStream {
     };
   }
 
-  /** Releases the decoder. */
+  /** Releases the decoder and the sound. */
   close(): void {
     this.resetDecoder();
+    this.audio?.close();
+    this.audio = null;
+  }
+
+  private setAudio(config: AudioConfig | undefined): void {
+    if (!config) {
+      this.audio?.close();
+      this.audio = null;
+    } else if (this.audio) {
+      this.audio.reconfigure(config);
+    } else {
+      this.audio = new RemoteAudio(config, this.deps.audioOutput, this.deps.clock);
+    }
   }
 
   private createDecoder(): boolean {
-    const { config } = this.info;
+    const config = this.info.video;
+    if (!config) return false;
     const decoder = new VideoDecoder({
       output: (frame) => this.onOutput(decoder, frame),
       // An error from a decoder we already replaced is old news.
@@ -250,12 +305,24 @@ export class RemoteStream {
       frame.close();
       return;
     }
+    if (captureTime !== undefined && this.deps.clock.synced) {
+      this.videoDelay.add((this.deps.clock.nowUs() - captureTime) / 1000);
+    }
+    this.scheduler.push(frame, captureTime);
+  }
+
+  /** A picture's time has come (its sound is playing, or there is no sound to wait for). */
+  private onDue(frame: VideoFrame, captureTime: number | undefined, offsetMs: number | null): void {
     this.paint(frame);
     this.lastPaintAt = performance.now();
     frame.close();
     this.counters.framesPainted++;
     this.painted.add();
     this.problem = null;
+    if (offsetMs !== null) {
+      this.avOffset.add(offsetMs);
+      this.avOffsetAbs.add(Math.abs(offsetMs));
+    }
     if (captureTime !== undefined && this.deps.clock.synced) {
       this.latency.add((this.deps.clock.nowUs() - captureTime) / 1000);
     }
@@ -289,6 +356,7 @@ export class RemoteStream {
     this.needKey = true;
     this.catchingUp = false;
     this.captureTimes.clear();
+    this.scheduler.clear();
     if (decoder && decoder.state !== 'closed') decoder.close();
   }
 

@@ -1,6 +1,10 @@
-// A room page: the connection, your camera (unless watching), and a tile for everyone else.
+// A room page: the connection, your camera and microphone (unless watching), and a tile for everyone else.
 import type { Message } from '../../src/protocol/index.js';
-import { cameraErrorMessage, openCamera } from './camera.js';
+import { ActiveSpeaker, type SpeakerCandidate } from './active-speaker.js';
+import { openAudioCapture } from './audio-capture.js';
+import { AudioOutput } from './audio-output.js';
+import { VOICE_PEAK } from './audio-sender.js';
+import { cameraErrorMessage, cameraMissingMessage, micErrorMessage, openMedia } from './camera.js';
 import { CANNOT_SEND_HERE, canDecodeVideo, canSendVideo, isSecurePage } from './capabilities.js';
 import { codecLabel } from './codecs.js';
 import { Connection, type ConnectionState, defaultSocketUrl } from './connection.js';
@@ -18,6 +22,12 @@ import { TopBar } from './topbar.js';
 
 /** How often tiles refresh their figures and receiver reports go to the server. */
 const REPORT_INTERVAL_MS = 1000;
+/** How often the level meters and the active speaker are refreshed. */
+const METER_INTERVAL_MS = 100;
+/** A meter falls by this share each refresh: peaks stay readable, silence empties it in about a second. */
+const METER_DECAY = 0.75;
+/** The key of your own tile among the active-speaker candidates (stream names never contain a space). */
+const LOCAL_KEY = ' local';
 
 /** Options of a room page. */
 export interface RoomOptions {
@@ -36,6 +46,17 @@ export class RoomPage {
   private readonly grid = el('section', { class: 'grid', id: 'grid', 'aria-live': 'polite' });
   private readonly empty = el('div', { class: 'empty' });
   private readonly message = el('p', { class: 'message', role: 'alert', hidden: '' });
+  /** The page's sound; its AudioContext is made when the first stream with sound appears. */
+  private readonly audio = new AudioOutput();
+  /** Shown while the browser keeps sound off until a click (the autoplay policy). */
+  private readonly hearButton = el(
+    'button',
+    { id: 'click-to-hear', type: 'button', class: 'hear-button primary', hidden: '' },
+    'Click to hear',
+  );
+  private readonly speaker = new ActiveSpeaker();
+  private readonly meters = new Map<string, number>();
+  private localVoiceAt = Number.NEGATIVE_INFINITY;
   private readonly topbar: TopBar;
   private readonly controls: CameraControls | null;
   private publisher: Publisher | null = null;
@@ -61,6 +82,7 @@ export class RoomPage {
     });
     this.remotes = new RemoteSet({
       clock: this.conn.clock,
+      audioOutput: this.audio,
       requestKeyframe: (streamId) => this.conn.send({ type: 'keyframe-request', streamId }),
       addTile: (tile) => this.grid.append(tile.element),
       changed: () => this.updateEmpty(),
@@ -78,6 +100,7 @@ export class RoomPage {
           options.name,
           () => void this.toggleCamera(),
           () => void this.restartCamera(),
+          (muted) => this.publisher?.setMuted(muted),
         );
     // Say before the click that this page or link cannot send, rather than after it (the server still
     // decides). A page that is not secure comes first: no link and no browser can send from it.
@@ -95,6 +118,7 @@ export class RoomPage {
         secure ? null : insecureNotice(new URL(location.href)),
         this.controls?.element,
         this.message,
+        this.hearButton,
         this.grid,
         this.empty,
       ),
@@ -110,6 +134,7 @@ export class RoomPage {
         conn: this.conn,
         remotes: this.remotes,
         publisher: this.publisher,
+        audio: this.audio,
       }),
     );
     // Hidden tabs keep their socket; on return, fresh keyframes repaint every tile at once.
@@ -117,6 +142,16 @@ export class RoomPage {
       if (document.visibilityState === 'visible') this.remotes.requestKeyframes();
     });
     window.setInterval(() => this.tick(), REPORT_INTERVAL_MS);
+    window.setInterval(() => this.updateMeters(), METER_INTERVAL_MS);
+    // Autoplay: a browser may keep sound off until the person interacts; any click or key lets it start.
+    this.audio.onState((state) => {
+      this.hearButton.hidden = state !== 'blocked';
+      // Said in the console too: a test can see it there without touching the page (which counts as a gesture).
+      if (state === 'blocked') console.info('framewire: sound is off until a click (autoplay policy)');
+    });
+    for (const type of ['pointerdown', 'keydown'] as const)
+      document.addEventListener(type, () => this.audio.unlock(), { capture: true });
+    this.hearButton.addEventListener('click', () => this.audio.unlock());
     this.conn.start();
     this.plain?.start();
   }
@@ -197,14 +232,25 @@ export class RoomPage {
         // Late frames (decoded, skipped for a newer one) are the catch-up working, not a loss: shown apart.
         drops: stream.counters.framesDropped,
         late: stream.counters.framesLate,
-        note: codecLabel(stream.info.config.codec),
+        note: stream.info.video
+          ? codecLabel(stream.info.video.codec)
+          : codecLabel(stream.info.audio?.codec ?? ''),
       });
       const ms = stream.latency.p50;
       tile.setBadge(
         ms >= 0 ? `${Math.round(ms)} ms` : '',
         ms < 0 ? '' : ms < 150 ? 'good' : ms < 400 ? 'fair' : 'poor',
       );
-      tile.setNotice(stream.problem);
+      const audio = stream.audio;
+      if (audio) {
+        const av = stream.avOffset.p50;
+        tile.showAudio({
+          kbps: audio.received.kbps,
+          bufferMs: audio.depthMeanMs,
+          ...(stream.avOffset.count > 0 ? { avOffsetMs: av } : {}),
+        });
+      }
+      tile.setNotice(stream.problem ?? audio?.problem ?? null);
     }
     this.remotes.showCatchingUp();
     const p = this.publisher;
@@ -220,8 +266,48 @@ export class RoomPage {
         drops: c.droppedEncoderBusy + c.droppedCongested,
         note: p.setup ? codecLabel(p.setup.decoder.codec) : '',
       });
+      if (p.audio) {
+        p.audio.sent.roll();
+        this.local.showAudio(p.audio.config ? { kbps: p.audio.sent.kbps } : null);
+      }
       this.local.setBadge(p.streamId === null ? 'not live' : 'live', p.streamId === null ? 'poor' : 'live');
     }
+  }
+
+  /** Ten times a second: the level meters, and the highlight on whoever speaks. */
+  private updateMeters(): void {
+    const candidates: SpeakerCandidate[] = [];
+    const tiles = new Map<string, Tile>();
+    for (const { stream, tile, stale } of this.remotes.entries) {
+      const audio = stream.audio;
+      if (!audio || stale) continue;
+      const key = stream.info.name;
+      tiles.set(key, tile);
+      tile.setLevel(this.meter(key, audio.level));
+      // The level byte is the latest frame's: decay it here so a stream that stopped sending empties.
+      audio.level *= METER_DECAY;
+      candidates.push({ key, level: audio.level, lastVoiceAt: audio.lastVoiceAt });
+    }
+    const sender = this.publisher?.audio;
+    if (sender && this.local) {
+      const peak = sender.muted ? 0 : sender.peakSinceRead;
+      sender.peakSinceRead = 0;
+      const level = peak > 0 ? Math.max(0, 1 + (20 * Math.log10(peak)) / 60) : 0;
+      this.local.setLevel(this.meter(LOCAL_KEY, level));
+      tiles.set(LOCAL_KEY, this.local);
+      if (peak >= VOICE_PEAK) this.localVoiceAt = performance.now();
+      candidates.push({ key: LOCAL_KEY, level, lastVoiceAt: this.localVoiceAt });
+    }
+    for (const key of this.meters.keys()) if (!tiles.has(key)) this.meters.delete(key);
+    const active = this.speaker.update(candidates);
+    for (const [key, tile] of tiles) tile.setSpeaking(key === active);
+  }
+
+  /** A meter's value: jumps up to `level`, falls back slowly. */
+  private meter(key: string, level: number): number {
+    const shown = Math.max(level, (this.meters.get(key) ?? 0) * METER_DECAY);
+    this.meters.set(key, shown);
+    return shown;
   }
 
   private async toggleCamera(): Promise<void> {
@@ -243,36 +329,52 @@ export class RoomPage {
     this.showMessage(null);
     try {
       const choice = controls.choice;
-      let media: MediaStream;
+      let opened: Awaited<ReturnType<typeof openMedia>>;
       try {
-        media = await openCamera(choice.deviceId, choice.size);
+        opened = await openMedia(choice.deviceId, choice.micId, choice.size);
       } catch (err) {
         this.showMessage(cameraErrorMessage(err));
         return;
       }
-      const track = media.getVideoTracks()[0];
-      if (!track) {
-        this.showMessage(cameraErrorMessage(new DOMException('no video track', 'NotFoundError')));
-        return;
-      }
-      if (!canSendVideo()) {
-        track.stop();
+      const media = opened.stream;
+      const track = media.getVideoTracks()[0] ?? null;
+      const micTrack = media.getAudioTracks()[0] ?? null;
+      if (track && !canSendVideo()) {
+        for (const t of media.getTracks()) t.stop();
         this.showMessage(CANNOT_SEND_HERE);
         return;
       }
+      // The microphone's samples: MediaStreamTrackProcessor, else an AudioWorklet (`?audio-capture=worklet`
+      // forces the latter, so that it is tested in Chromium too).
+      const forceWorklet = new URLSearchParams(location.search).get('audio-capture') === 'worklet';
+      const capture = micTrack ? await openAudioCapture(micTrack, this.audio, forceWorklet) : null;
+      if (micTrack && !capture) micTrack.stop();
+      if (!track && !capture) {
+        this.showMessage(cameraErrorMessage(opened.cameraError));
+        return;
+      }
       const name = choice.name || 'guest';
-      const publisher = new Publisher(this.conn, track, this.room, streamNameFor(name), choice.codec, {
-        onProblem: (text) => this.showMessage(text),
+      const mic = micTrack && capture ? { track: micTrack, capture } : null;
+      // Which device is missing stays said while the stream runs (the publisher clears its own problems).
+      const missing = !track
+        ? cameraMissingMessage(opened.cameraError)
+        : !mic
+          ? micErrorMessage(opened.micError ?? new Error('no audio capture in this browser'))
+          : null;
+      const publisher = new Publisher(this.conn, track, mic, this.room, streamNameFor(name), choice.codec, {
+        onProblem: (text) => this.showMessage(text ?? missing),
         onUnauthorized: (serverMessage) => this.cannotSend(serverMessage),
       });
       this.publisher = publisher;
+      publisher.setMuted(controls.muted);
+      this.showMessage(missing);
       this.local = localTile(media, name);
       this.grid.prepend(this.local.element);
       this.updateEmpty();
       controls.setRunning(true);
       void controls.refreshDevices();
       void publisher.run().then(() => {
-        // The track ended by itself (camera unplugged, or the encoder gave up).
+        // A track ended by itself (camera or microphone unplugged, or the encoder gave up).
         if (this.publisher === publisher) this.stopCamera();
       });
     } finally {

@@ -7,12 +7,14 @@ const KEY = 'framewire.settings';
 export interface Settings {
   name: string;
   deviceId: string;
+  /** The microphone's device id; empty for the default one. */
+  micId: string;
   /** `640x480` */
   resolution: string;
   codec: CodecChoice;
 }
 
-const DEFAULTS: Settings = { name: '', deviceId: '', resolution: '640x480', codec: 'auto' };
+const DEFAULTS: Settings = { name: '', deviceId: '', micId: '', resolution: '640x480', codec: 'auto' };
 
 /** The remembered settings, or the defaults (storage may be unavailable or hold junk). */
 export function loadSettings(): Settings {

@@ -46,6 +46,8 @@ export class LatencyWindow {
   p95 = -1;
   /** The latest sample, ms; -1 before the first. */
   last = -1;
+  /** Samples in the last complete interval (for windows whose values may be negative: -1 is then a value). */
+  count = 0;
   private samples: number[] = [];
 
   /** Adds one latency sample, ms. */
@@ -57,6 +59,7 @@ export class LatencyWindow {
   /** Closes the interval: computes its percentiles (-1 if it had no samples) and starts the next one. */
   roll(): void {
     const sorted = this.samples.sort((a, b) => a - b);
+    this.count = sorted.length;
     this.p50 = percentile(sorted, 0.5);
     this.p95 = percentile(sorted, 0.95);
     this.samples = [];

@@ -22,40 +22,153 @@ export interface TileFigures {
   note?: string;
 }
 
+/** The sound figures a tile shows on a line of their own. */
+export interface AudioFigures {
+  kbps: number;
+  /** Jitter-buffer depth, ms (mean over the last second); absent for your own microphone. */
+  bufferMs?: number;
+  /** How far the picture trails its sound, ms (negative: ahead); absent while unknown. */
+  avOffsetMs?: number;
+}
+
+/** A speaker, with sound waves or crossed out (static markup, no user input). */
+const SPEAKER_ON =
+  '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path d="M4 9v6h4l5 4V5L8 9H4z" fill="currentColor"/><path d="M16 8.5a5 5 0 0 1 0 7M18.5 6a8.5 8.5 0 0 1 0 12" stroke="currentColor" stroke-width="2" fill="none" stroke-linecap="round"/></svg>';
+const SPEAKER_OFF =
+  '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path d="M4 9v6h4l5 4V5L8 9H4z" fill="currentColor"/><path d="M16 9l5 6M21 9l-5 6" stroke="currentColor" stroke-width="2" stroke-linecap="round"/></svg>';
+
 /** One tile on the grid: a picture (canvas or video), a name, a line of figures and an optional notice. */
 export class Tile {
   /** The tile's root element (what goes on the grid). */
   readonly element: HTMLElement;
   private readonly figures: HTMLElement;
+  private readonly audioFigures: HTMLElement;
   private readonly notice: HTMLElement;
   private readonly badge: HTMLElement;
   private readonly linkNote: HTMLElement;
+  private readonly meter: HTMLElement;
+  private readonly meterFill: HTMLElement;
+  private readonly avatar: HTMLElement;
+  private speakerButton: HTMLButtonElement | null = null;
+  private speakerListener: ((on: boolean) => void) | null = null;
+  /** Whether this tile's sound is on (its speaker button). */
+  speakerOn = true;
 
   constructor(picture: HTMLCanvasElement | HTMLVideoElement, label: string, attrs: Record<string, string>) {
     this.figures = el('span', { class: 'tile-figures' }, 'waiting for video…');
+    this.audioFigures = el('span', { class: 'tile-figures tile-audio-figures', hidden: '' });
     this.notice = el('div', { class: 'tile-notice', hidden: '' });
     this.badge = el('span', { class: 'tile-badge', hidden: '' });
     this.linkNote = el('span', { class: 'tile-link-state', hidden: '' });
+    this.meterFill = el('span', { class: 'tile-meter-fill' });
+    this.meter = el('span', { class: 'tile-meter', hidden: '', 'aria-hidden': 'true' }, this.meterFill);
+    this.avatar = el('div', { class: 'tile-avatar', 'aria-hidden': 'true' }, initials(label));
     this.element = el(
       'figure',
       { class: 'tile', tabindex: '0', title: 'Click to enlarge', ...attrs },
       picture,
+      this.avatar,
       this.notice,
       el(
         'figcaption',
         { class: 'tile-caption' },
         this.linkNote,
-        el('span', { class: 'tile-name' }, label),
+        el('span', { class: 'tile-name-row' }, this.meter, el('span', { class: 'tile-name' }, label)),
         this.figures,
+        this.audioFigures,
       ),
       this.badge,
     );
   }
 
+  /**
+   * Which tracks the stream has: a tile with sound only shows the person's initials (`data-audio-only`),
+   * one with sound gets a level meter and a speaker button (`data-audio`).
+   */
+  setTracks(video: boolean, audio: boolean): void {
+    const { dataset } = this.element;
+    if (audio) dataset.audio = '';
+    else delete dataset.audio;
+    if (!video && audio) dataset.audioOnly = '';
+    else delete dataset.audioOnly;
+    this.meter.hidden = !audio;
+    this.audioFigures.hidden = !audio;
+    if (audio && !this.speakerButton) this.addSpeakerButton();
+    if (this.speakerButton) this.speakerButton.hidden = !audio;
+    if (!video && audio) this.figures.textContent = 'sound only';
+  }
+
+  /** Calls `fn` when the speaker button turns this tile's sound on or off. */
+  onSpeaker(fn: (on: boolean) => void): void {
+    this.speakerListener = fn;
+  }
+
+  /** The meter: `level` from 0 (silence) to 1 (full scale). */
+  setLevel(level: number): void {
+    this.meterFill.style.transform = `scaleX(${Math.max(0, Math.min(1, level)).toFixed(3)})`;
+  }
+
+  /** Highlights the tile of the person speaking now (`data-speaking`). */
+  setSpeaking(speaking: boolean): void {
+    if (speaking === 'speaking' in this.element.dataset) return;
+    if (speaking) this.element.dataset.speaking = '';
+    else delete this.element.dataset.speaking;
+  }
+
+  /** The line of sound figures (audio kbit/s, jitter buffer, A/V offset); null hides it. */
+  showAudio(f: AudioFigures | null): void {
+    if (!f) {
+      this.audioFigures.hidden = true;
+      return;
+    }
+    this.audioFigures.hidden = false;
+    const parts = [`♪ ${formatBitrate(f.kbps)}`];
+    if (f.bufferMs !== undefined) parts.push(`buffer ${Math.round(f.bufferMs)} ms`);
+    if (f.avOffsetMs !== undefined) {
+      const ms = Math.round(f.avOffsetMs);
+      parts.push(`A/V ${ms > 0 ? '+' : ''}${ms} ms`);
+    }
+    this.audioFigures.textContent = parts.join(' · ');
+  }
+
+  private addSpeakerButton(): void {
+    const button = el('button', {
+      type: 'button',
+      class: 'tile-speaker',
+      'aria-pressed': 'true',
+      'aria-label': 'Sound on (click to mute this person)',
+      title: 'Sound on: click to mute this person for you',
+    });
+    button.innerHTML = SPEAKER_ON;
+    button.addEventListener('click', (e) => {
+      // The tile's own click enlarges it; this one only toggles its sound.
+      e.stopPropagation();
+      this.speakerOn = !this.speakerOn;
+      button.innerHTML = this.speakerOn ? SPEAKER_ON : SPEAKER_OFF;
+      button.setAttribute('aria-pressed', String(this.speakerOn));
+      const what = this.speakerOn
+        ? 'Sound on: click to mute this person for you'
+        : 'Sound off: click to hear this person';
+      button.title = what;
+      button.setAttribute('aria-label', what);
+      this.element.classList.toggle('speaker-off', !this.speakerOn);
+      this.speakerListener?.(this.speakerOn);
+    });
+    button.addEventListener('keydown', (e) => e.stopPropagation());
+    this.speakerButton = button;
+    this.element.append(button);
+  }
+
+  /** Shows the level meter (the local tile's, which has no speaker button). */
+  showMeter(): void {
+    this.meter.hidden = false;
+  }
+
   /** Updates the line of figures. */
   show(f: TileFigures): void {
     if (f.width === 0) {
-      this.figures.textContent = f.note ? `waiting for video… · ${f.note}` : 'waiting for video…';
+      const what = 'audioOnly' in this.element.dataset ? 'sound only' : 'waiting for video…';
+      this.figures.textContent = f.note ? `${what} · ${f.note}` : what;
       return;
     }
     const parts = [
@@ -170,14 +283,37 @@ export function liveVideoUrl(room: string, streamName: string, codec: string): s
   return url.href;
 }
 
-/** A tile for our own camera, from the camera's MediaStream (not the encoded stream). */
+/** A tile for our own camera and microphone, from their MediaStream (not the encoded stream). */
 export function localTile(stream: MediaStream, label: string): Tile {
   const video = el('video', { class: 'mirror', muted: '', autoplay: '', playsinline: '' });
+  // Muted: hearing yourself back is the echo that echo cancellation is there to prevent.
   video.muted = true;
   video.srcObject = stream;
   const tile = new Tile(video, `${label} (you)`, { 'data-local': '' });
   tile.element.classList.add('tile-local');
+  const hasVideo = stream.getVideoTracks().length > 0;
+  const hasAudio = stream.getAudioTracks().length > 0;
+  if (hasAudio) {
+    // The local tile's sound is never played, so it has a meter but no speaker button.
+    tile.element.dataset.audio = '';
+    tile.setTracks(hasVideo, false);
+    tile.showMeter();
+  }
+  if (!hasVideo && hasAudio) tile.element.dataset.audioOnly = '';
   return tile;
+}
+
+/** Up to two initials of a display name, for a tile with sound only. */
+function initials(label: string): string {
+  const words = label
+    .replace(/\(you\)$/, '')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean);
+  return words
+    .slice(0, 2)
+    .map((w) => w[0]?.toUpperCase() ?? '')
+    .join('');
 }
 
 /** Click a tile to enlarge it; click it again, or press Escape, to put it back. */

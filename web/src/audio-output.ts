@@ -1,0 +1,98 @@
+// The page's one AudioContext: made on first need, its worklet module loaded once, and the autoplay policy
+// handled (a context the browser keeps suspended until a click says "click to hear" instead of staying mute).
+import workletUrl from './audio-worklet.ts?worker&url';
+
+/** Where sound stands: not made yet, playing, waiting for a click, or impossible in this browser. */
+export type AudioState = 'idle' | 'running' | 'blocked' | 'unavailable';
+
+/** How long a new context may take to start by itself before we say a click is needed. */
+const START_GRACE_MS = 400;
+
+/** The shared AudioContext and its worklet module. */
+export class AudioOutput {
+  state: AudioState = 'idle';
+  /** Why sound is unavailable, for people; null otherwise. */
+  problem: string | null = null;
+  private context: AudioContext | null = null;
+  private loading: Promise<AudioContext | null> | null = null;
+  private readonly listeners = new Set<(state: AudioState) => void>();
+
+  /** Whether this browser can play sound at all (Web Audio with AudioWorklet). */
+  static supported(): boolean {
+    return typeof AudioContext !== 'undefined' && typeof AudioWorkletNode !== 'undefined';
+  }
+
+  /** Calls `fn` on every state change. */
+  onState(fn: (state: AudioState) => void): void {
+    this.listeners.add(fn);
+  }
+
+  /** The context once made and its module loaded (it may still be suspended); null if unavailable. */
+  get(): Promise<AudioContext | null> {
+    if (this.loading) return this.loading;
+    this.loading = this.create();
+    return this.loading;
+  }
+
+  /** The context if it exists and runs now (samples sent to a suspended one would only pile up). */
+  get running(): AudioContext | null {
+    return this.context?.state === 'running' ? this.context : null;
+  }
+
+  /** Called from a click or key press (a user gesture): the browser lets a context start then. */
+  unlock(): void {
+    if (!this.context) {
+      void this.get();
+      return;
+    }
+    if (this.context.state !== 'running') void this.context.resume().catch(() => {});
+  }
+
+  /** Seconds from a sample leaving the worklet to the speaker, as the browser says. */
+  get outputLatency(): number {
+    const c = this.context;
+    return c ? (c.outputLatency || 0) + (c.baseLatency || 0) : 0;
+  }
+
+  private async create(): Promise<AudioContext | null> {
+    if (!AudioOutput.supported()) {
+      this.setState('unavailable', 'This browser has no Web Audio worklets: sound cannot play here.');
+      return null;
+    }
+    let context: AudioContext;
+    try {
+      // 48 kHz is Opus's own rate: no resampling on the common path. 'interactive' asks for the smallest buffer.
+      context = new AudioContext({ latencyHint: 'interactive', sampleRate: 48_000 });
+    } catch {
+      context = new AudioContext({ latencyHint: 'interactive' });
+    }
+    try {
+      await context.audioWorklet.addModule(workletUrl);
+    } catch (err) {
+      void context.close();
+      this.setState('unavailable', `Sound could not start (${err instanceof Error ? err.message : err}).`);
+      return null;
+    }
+    this.context = context;
+    context.addEventListener('statechange', () => this.onContextState());
+    void context.resume().catch(() => {});
+    this.onContextState();
+    // Chromium starts a context at once when allowed; one still suspended a moment later waits for a gesture.
+    window.setTimeout(() => this.onContextState(true), START_GRACE_MS);
+    return context;
+  }
+
+  private onContextState(settled = false): void {
+    const c = this.context;
+    if (!c) return;
+    if (c.state === 'running') this.setState('running', null);
+    else if (settled || this.state === 'running') this.setState('blocked', null);
+  }
+
+  private setState(state: AudioState, problem: string | null): void {
+    this.problem = problem;
+    if (state === this.state) return;
+    this.state = state;
+    for (const fn of this.listeners) fn(state);
+  }
+}
