@@ -4,9 +4,10 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FramewireTarget } from './framewire/target.js';
+import { AUDIO_FPS, type AudioClipFrame, loadAudioClip } from './lib/audio-clip.js';
+import { audioDelivery, type BenchLoadConfig, type BenchLoadResult } from './lib/audio-delivery.js';
 import { CLIP_FPS, loadClip } from './lib/clip.js';
 import { Collector } from './lib/collector.js';
-import type { LoadConfig, LoadResult } from './lib/load-protocol.js';
 import { RESULT_MARK } from './lib/load-protocol.js';
 import { PacedPublisher } from './lib/pacing.js';
 import { cpuMicros, rssKb, sumOver } from './lib/proc.js';
@@ -20,7 +21,7 @@ const CONNECT_BATCH = 50;
 const SETTLE_MS = 1000;
 const LOOP_RESOLUTION_MS = 5;
 
-async function makeTarget(config: LoadConfig, ctx: LoadContext): Promise<LoadTarget> {
+async function makeTarget(config: BenchLoadConfig, ctx: LoadContext): Promise<LoadTarget> {
   switch (config.target) {
     case 'framewire-tcp':
       return new FramewireTarget('tcp', ctx);
@@ -47,17 +48,29 @@ async function waitFor(done: () => boolean, timeoutMs: number, what: () => strin
   }
 }
 
-async function run(config: LoadConfig, closers: (() => void)[]): Promise<LoadResult> {
+async function run(config: BenchLoadConfig, closers: (() => void)[]): Promise<BenchLoadResult> {
   const { scenario, serverPids, windowS } = config;
   const clip = loadClip(config.clipFile);
+  const audio = config.audioFile ? loadAudioClip(config.audioFile) : null;
   const timeoutMs = config.connectTimeoutS * 1000;
   const plans = viewerPlans(scenario);
   const subscriptions = plans.reduce((n, p) => n + p.watch.length, 0);
   // Bounds: publishers stop after the longest the run may take; latency samples cover the window twice over.
   const totalS = SETTLE_MS / 1000 + config.connectTimeoutS * 2 + config.warmupS + windowS + config.graceS + 5;
   const frameCapacity = Math.ceil(totalS * CLIP_FPS);
-  const collector = new Collector(Math.ceil(subscriptions * CLIP_FPS * windowS * 2) + 1000);
-  const ctx: LoadContext = { clip, endpoints: config.endpoints, collector, pacers: [], timeoutMs };
+  const collector = new Collector(
+    Math.ceil(subscriptions * CLIP_FPS * windowS * 2) + 1000,
+    audio ? Math.ceil(subscriptions * AUDIO_FPS * windowS * 2) + 1000 : 0,
+  );
+  const ctx: LoadContext = {
+    clip,
+    endpoints: config.endpoints,
+    collector,
+    pacers: [],
+    audio,
+    audioPacers: [],
+    timeoutMs,
+  };
   const target = await makeTarget(config, ctx);
 
   for (let k = 0; k < scenario.publishers; k++) {
@@ -67,8 +80,23 @@ async function run(config: LoadConfig, closers: (() => void)[]): Promise<LoadRes
     ctx.pacers[k] = pacer;
     closers.push(() => pacer.stop());
     // Spread publishers over one frame period, as independent cameras would be.
-    pacer.start((k * 1000) / CLIP_FPS / scenario.publishers);
+    const delayMs = (k * 1000) / CLIP_FPS / scenario.publishers;
+    if (audio && handle.audio) {
+      // One audio frame every 20 ms on its own drift-free schedule, started with the video (media time 0
+      // of both tracks leaves at the same moment, as from one capture clock).
+      const audioPacer = new PacedPublisher<AudioClipFrame>(
+        handle.audio,
+        audio.frames,
+        AUDIO_FPS,
+        Math.ceil(totalS * AUDIO_FPS),
+      );
+      ctx.audioPacers[k] = audioPacer;
+      closers.push(() => audioPacer.stop());
+      audioPacer.start(delayMs);
+    }
+    pacer.start(delayMs);
   }
+  const withAudio = ctx.audioPacers.length > 0;
   await sleep(SETTLE_MS);
   const rssBaselineKb = sumOver(serverPids, rssKb);
 
@@ -83,10 +111,12 @@ async function run(config: LoadConfig, closers: (() => void)[]): Promise<LoadRes
     }
   }
   await waitFor(
-    () => collector.tallies.length >= subscriptions && collector.tallies.every((t) => t.seen > 0),
+    () =>
+      collector.tallies.length >= subscriptions &&
+      collector.tallies.every((t) => t.seen > 0 && (!withAudio || t.audioSeen > 0)),
     timeoutMs,
     () =>
-      `${collector.tallies.filter((t) => t.seen > 0).length} of ${subscriptions} subscriptions received a frame within ${config.connectTimeoutS} s`,
+      `${collector.tallies.filter((t) => t.seen > 0 && (!withAudio || t.audioSeen > 0)).length} of ${subscriptions} subscriptions received a frame${withAudio ? ' and an audio frame' : ''} within ${config.connectTimeoutS} s`,
   );
   const connectSeconds = (performance.now() - connectStart) / 1000;
   log(`${plans.length} viewers (${subscriptions} subscriptions) ready in ${connectSeconds.toFixed(1)} s`);
@@ -129,6 +159,26 @@ async function run(config: LoadConfig, closers: (() => void)[]): Promise<LoadRes
     ok: true,
     target: config.target,
     scenario: scenario.name,
+    withAudio,
+    ...(audio && withAudio
+      ? {
+          audio: audioDelivery(
+            {
+              codec: audio.config.codec,
+              sampleRate: audio.config.sampleRate,
+              channels: audio.config.numberOfChannels,
+              source: audio.source,
+              meanBytes: audio.meanBytes,
+              kbps: audio.kbps,
+            },
+            collector.tallies,
+            ctx.audioPacers,
+            collector.audioLatencies,
+            t0,
+            t1,
+          ),
+        }
+      : {}),
     publishers: scenario.publishers,
     viewers: subscriptions,
     viewerConnections,
@@ -160,7 +210,8 @@ async function run(config: LoadConfig, closers: (() => void)[]): Promise<LoadRes
       cpuPercent: round(((loadCpu.user + loadCpu.system) / (seconds * 1e6)) * 100, 1),
       // The histogram counts the sampling interval itself; what is above it is delay.
       eventLoopDelayP99Ms: round(Math.max(0, loop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS), 1),
-      publisherMaxSlipMs: round(Math.max(...ctx.pacers.map((p) => p.maxSlipMs)), 1),
+      // Video and audio pacers alike: either one slipping means the load process stalled.
+      publisherMaxSlipMs: round(Math.max(...[...ctx.pacers, ...ctx.audioPacers].map((p) => p.maxSlipMs)), 1),
       publisherMaxBacklogKb: round(Math.max(...ctx.pacers.map((p) => p.maxBacklogBytes)) / 1024, 1),
       connectSeconds: round(connectSeconds, 2),
     },
@@ -168,9 +219,9 @@ async function run(config: LoadConfig, closers: (() => void)[]): Promise<LoadRes
 }
 
 async function main(): Promise<void> {
-  const config = JSON.parse(process.argv[2] ?? '{}') as LoadConfig;
+  const config = JSON.parse(process.argv[2] ?? '{}') as BenchLoadConfig;
   const closers: (() => void)[] = [];
-  let result: LoadResult;
+  let result: BenchLoadResult;
   try {
     result = await run(config, closers);
   } catch (err) {
@@ -179,7 +230,8 @@ async function main(): Promise<void> {
       error: err instanceof Error ? err.message : String(err),
       target: config.target,
       scenario: config.scenario?.name,
-    } as LoadResult;
+      withAudio: config.audioFile !== null && config.audioFile !== undefined,
+    } as BenchLoadResult;
   }
   for (const close of closers) {
     try {

@@ -1,6 +1,6 @@
 // `npm run bench`: every scenario against every target, one server at a time, each server its own
 // process and the load in another. Prints a table per scenario and writes bench/results/.
-// Flags: --quick, --targets a,b, --scenarios a,b, --window S, --warmup S, --profile.
+// Flags: --quick, --targets a,b, --scenarios a,b, --window S, --warmup S, --profile, --audio [on|both|off].
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -9,10 +9,19 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startFramewire } from './framewire/server.js';
+import { AUDIO_FRAME_MS, ensureAudioClip, loadAudioClip } from './lib/audio-clip.js';
+import type { BenchLoadConfig, BenchLoadResult } from './lib/audio-delivery.js';
 import { ensureClip, loadClip } from './lib/clip.js';
-import { type LoadConfig, type LoadResult, RESULT_MARK } from './lib/load-protocol.js';
+import { RESULT_MARK } from './lib/load-protocol.js';
 import { machineInfo } from './lib/proc.js';
-import { ratios, type ScenarioReport, textTable, writeScenario, writeSummary } from './lib/report.js';
+import {
+  audioRatios,
+  ratios,
+  type ScenarioReport,
+  textTable,
+  writeScenario,
+  writeSummary,
+} from './lib/report.js';
 import { ALL_SCENARIOS, QUICK_SCENARIOS, type Scenario, subscriptionCount } from './lib/scenarios.js';
 import { type Endpoints, TARGETS, type TargetName } from './lib/target.js';
 
@@ -36,6 +45,14 @@ const NOTES = [
   'The load process (publishers and all viewers) runs on the same machine and shares the CPUs with the server; when its CPU nears 100 % of a core, latency and drop figures include client-side delay.',
 ];
 
+/** Added to the notes of a run with `--audio on|both`. */
+const audioNote = (meanBytes: number, kbps: number) =>
+  `Audio ("--audio"): each Framewire publisher (TCP and WS targets) publishes an Opus track (48 kHz mono) beside the video and sends, on its own drift-free schedule, one audio frame every 20 ms on the same connection: real Opus packets that ffmpeg/libopus encoded once from a swelling tone with some noise (32 kbit/s target; ${meanBytes.toFixed(1)} bytes mean, ${kbps.toFixed(1)} kbit/s), looped. Viewers count audio frames apart from video (by the audio seq): in the main table kbit/s, dropped and latency stay video only, while server CPU, RSS and load CPU cover everything; a run with audio is named "<target> +audio" and its audio delivery (frames per viewer-second received vs sent, kbit/s, latency) is printed under the table. With "--audio both" each Framewire target runs without audio and then with it, back to back, and the ratio of CPU µs per viewer-second (with / without) is printed: on a busy machine two runs differ by noise too, so read the ratio at 100+ viewers and repeat it. The RTMP peers run once, without audio, and the Framewire/peer ratios use the Framewire runs without audio (like for like).`;
+
+/** `--audio`: off (the default), on (Framewire publishers send audio), both (each Framewire target twice). */
+type AudioMode = 'off' | 'on' | 'both';
+const AUDIO_MODES: readonly AudioMode[] = ['off', 'on', 'both'];
+
 interface Options {
   scenarios: Scenario[];
   targets: TargetName[];
@@ -43,11 +60,21 @@ interface Options {
   warmupS: number;
   profile: boolean;
   quick: boolean;
+  audio: AudioMode;
+}
+
+/** A bare `--audio` (last, or followed by another flag) means `--audio on`: parseArgs has no optional values. */
+function withAudioDefault(args: readonly string[]): string[] {
+  return args.flatMap((a, i) =>
+    a === '--audio' && (args[i + 1] ?? '--').startsWith('--') ? [a, 'on'] : [a],
+  );
 }
 
 function options(): Options {
   const { values } = parseArgs({
+    args: withAudioDefault(process.argv.slice(2)),
     options: {
+      audio: { type: 'string', default: 'off' },
       quick: { type: 'boolean', default: false },
       targets: { type: 'string' },
       scenarios: { type: 'string' },
@@ -76,7 +103,10 @@ function options(): Options {
     if (!(n > 0 && n <= 600)) throw new Error(`--${flag} must be a number of seconds in (0, 600]`);
     return n;
   };
+  const audio = values.audio as AudioMode;
+  if (!AUDIO_MODES.includes(audio)) throw new Error(`--audio must be one of ${AUDIO_MODES.join(', ')}`);
   return {
+    audio,
     scenarios: pick(values.scenarios, values.scenarios ? ALL_SCENARIOS : pool, (s) => s.name, 'scenario'),
     targets: pick(values.targets, TARGETS, (t) => t, 'target'),
     windowS: seconds(values.window, quick ? 3 : 10, 'window'),
@@ -84,6 +114,15 @@ function options(): Options {
     profile: values.profile ?? false,
     quick,
   };
+}
+
+/**
+ * The runs of one target: with and without audio per `--audio`. Only Framewire publishes audio here (the RTMP
+ * peers' publishers send video only), so a peer runs once, without.
+ */
+function audioVariants(target: TargetName, mode: AudioMode): boolean[] {
+  if (mode === 'off' || !target.startsWith('framewire')) return [false];
+  return mode === 'on' ? [true] : [false, true];
 }
 
 /** A free TCP port on 127.0.0.1 (for the peers, which cannot report the port they picked). */
@@ -127,9 +166,15 @@ async function startTarget(target: TargetName, opts: Options, workDir: string): 
 }
 
 /** Runs one load process, bounded by `budgetS`: past it the process is killed and the run recorded as failed. */
-function runLoad(config: LoadConfig, budgetS: number): Promise<LoadResult> {
-  const failed = (error: string): LoadResult =>
-    ({ ok: false, error, target: config.target, scenario: config.scenario.name }) as LoadResult;
+function runLoad(config: BenchLoadConfig, budgetS: number): Promise<BenchLoadResult> {
+  const failed = (error: string): BenchLoadResult =>
+    ({
+      ok: false,
+      error,
+      target: config.target,
+      scenario: config.scenario.name,
+      withAudio: config.audioFile !== null,
+    }) as BenchLoadResult;
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
@@ -153,7 +198,7 @@ function runLoad(config: LoadConfig, budgetS: number): Promise<LoadResult> {
       const line = out.split('\n').find((l) => l.startsWith(RESULT_MARK));
       if (timedOut) resolve(failed(`load process overran its ${budgetS} s budget and was killed`));
       else if (!line) resolve(failed(`load process exited (${signal ?? code}) without a result`));
-      else resolve(JSON.parse(line.slice(RESULT_MARK.length)) as LoadResult);
+      else resolve(JSON.parse(line.slice(RESULT_MARK.length)) as BenchLoadResult);
     });
   });
 }
@@ -163,16 +208,18 @@ async function runOne(
   target: TargetName,
   opts: Options,
   clipFile: string,
-): Promise<LoadResult> {
+  audioFile: string | null,
+): Promise<BenchLoadResult> {
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'framewire-bench-'));
   let server: RunningServer | null = null;
   try {
     server = await startTarget(target, opts, workDir);
     const subs = subscriptionCount(scenario);
     const connectTimeoutS = 20 + Math.ceil(subs / 50);
-    const config: LoadConfig = {
+    const config: BenchLoadConfig = {
       target,
       scenario,
+      audioFile,
       endpoints: server.endpoints,
       serverPids: server.pids,
       clipFile,
@@ -184,7 +231,13 @@ async function runOne(
     const budgetS = 30 + connectTimeoutS * 2 + opts.warmupS + opts.windowS + GRACE_S;
     return await runLoad(config, budgetS);
   } catch (err) {
-    return { ok: false, error: (err as Error).message, target, scenario: scenario.name } as LoadResult;
+    return {
+      ok: false,
+      error: (err as Error).message,
+      target,
+      scenario: scenario.name,
+      withAudio: audioFile !== null,
+    } as BenchLoadResult;
   } finally {
     await server?.stop().catch(() => {});
     rmSync(workDir, { recursive: true, force: true });
@@ -198,6 +251,9 @@ async function main(): Promise<void> {
   writeFileSync(SERVER_LOG, '');
   const clipFile = ensureClip();
   const clip = loadClip(clipFile);
+  const audioFile = opts.audio === 'off' ? null : ensureAudioClip();
+  const audio = audioFile ? loadAudioClip(audioFile) : null;
+  const notes = audio ? [...NOTES, audioNote(audio.meanBytes, audio.kbps)] : NOTES;
   const machine = machineInfo();
   const settings = {
     windowS: opts.windowS,
@@ -212,18 +268,36 @@ async function main(): Promise<void> {
       keyframes: clip.keyframes,
       codec: clip.config.codec,
     },
+    audio: audio
+      ? {
+          mode: opts.audio,
+          file: path.relative(REPO, audio.file),
+          codec: audio.config.codec,
+          sampleRate: audio.config.sampleRate,
+          channels: audio.config.numberOfChannels,
+          frameMs: AUDIO_FRAME_MS,
+          packetSource: audio.source,
+          packetMeanBytes: Math.round(audio.meanBytes * 10) / 10,
+          kbps: Math.round(audio.kbps * 10) / 10,
+        }
+      : { mode: 'off' },
   };
-  const settingsLine = `Steady-state window ${opts.windowS} s after a ${opts.warmupS} s warm-up; clip 640x480 30 fps H.264 ${Math.round(clip.kbps)} kbit/s (${clip.config.codec}), keyframe every 2 s.`;
+  const audioLine = audio
+    ? ` Audio ${opts.audio === 'both' ? 'off, then on' : 'on'} for Framewire: Opus 48 kHz mono, a frame every ${AUDIO_FRAME_MS} ms, ${audio.kbps.toFixed(1)} kbit/s (${audio.meanBytes.toFixed(1)} bytes mean, ${audio.source}).`
+    : '';
+  const settingsLine = `Steady-state window ${opts.windowS} s after a ${opts.warmupS} s warm-up; clip 640x480 30 fps H.264 ${Math.round(clip.kbps)} kbit/s (${clip.config.codec}), keyframe every 2 s.${audioLine}`;
   console.log(`framewire bench: ${machine.cpuModel}, ${machine.cores} cores, node ${machine.node}`);
   console.log(settingsLine);
   const reports: ScenarioReport[] = [];
   for (const scenario of opts.scenarios) {
-    const results: LoadResult[] = [];
+    const results: BenchLoadResult[] = [];
     for (const target of opts.targets) {
-      process.stderr.write(`${scenario.name} × ${target} ...\n`);
-      const r = await runOne(scenario, target, opts, clipFile);
-      if (!r.ok) process.stderr.write(`  FAILED: ${r.error}\n`);
-      results.push(r);
+      for (const withAudio of audioVariants(target, opts.audio)) {
+        process.stderr.write(`${scenario.name} × ${target}${withAudio ? ' +audio' : ''} ...\n`);
+        const r = await runOne(scenario, target, opts, clipFile, withAudio ? audioFile : null);
+        if (!r.ok) process.stderr.write(`  FAILED: ${r.error}\n`);
+        results.push(r);
+      }
     }
     const report: ScenarioReport = {
       scenario,
@@ -231,13 +305,14 @@ async function main(): Promise<void> {
       settings,
       results,
       ratios: ratios(results),
-      notes: NOTES,
+      audioRatios: audioRatios(results),
+      notes,
     };
     reports.push(report);
     console.log(textTable(report));
     writeScenario(RESULTS_DIR, report);
   }
-  const summary = writeSummary(RESULTS_DIR, reports, machine, settingsLine, NOTES);
+  const summary = writeSummary(RESULTS_DIR, reports, machine, settingsLine, notes);
   console.log(
     `\nwrote ${path.relative(REPO, RESULTS_DIR)}/<scenario>.json and ${path.relative(REPO, summary)}`,
   );

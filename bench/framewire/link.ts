@@ -1,9 +1,10 @@
 import net from 'node:net';
 import { WebSocket } from 'ws';
 import {
-  type DecoderConfig,
+  AUDIO_FRAME_HEADER_BYTES,
   decodeMessage,
   encodeMessage,
+  FRAME_FLAG_AUDIO,
   FRAME_FLAG_KEY,
   FRAME_HEADER_BYTES,
   frameMessage,
@@ -11,14 +12,24 @@ import {
   MessageType,
   PROTOCOL_VERSION,
   type Role,
+  type StreamTracks,
 } from '../../src/protocol/index.js';
 import { FrameSkimmer } from './skim.js';
 
 /** Which Framewire transport a link uses. */
 export type FwTransport = 'tcp' | 'ws';
 
-/** Called per frame received: header fields only, at the time its last byte arrived. */
-export type FwFrameHandler = (streamId: number, seq: number, key: boolean, payloadBytes: number) => void;
+/**
+ * Called per frame received: header fields only, at the time its last byte arrived. `audio` marks a frame
+ * of the audio track, whose `seq` counts audio frames only.
+ */
+export type FwFrameHandler = (
+  streamId: number,
+  seq: number,
+  key: boolean,
+  payloadBytes: number,
+  audio: boolean,
+) => void;
 
 const SEND_OPTIONS = { binary: true } as const;
 const READ_BUFFER = Buffer.alloc(256 * 1024);
@@ -41,7 +52,7 @@ export class FwLink {
   private streamsReady: (() => void) | null = null;
   private closing = false;
   private readonly skimmer = new FrameSkimmer(
-    (id, seq, key, bytes) => this.onFrame(id, seq, key, bytes),
+    (id, seq, key, bytes, audio) => this.onFrame(id, seq, key, bytes, audio),
     (body) => this.onControl(body),
   );
 
@@ -74,10 +85,10 @@ export class FwLink {
     return this.socket ? this.socket.writableLength : (this.ws?.bufferedAmount ?? 0);
   }
 
-  /** Publishes a stream; resolves with its id. */
-  publish(room: string, name: string, config: DecoderConfig, timeoutMs: number): Promise<number> {
+  /** Publishes a stream with its tracks (video, audio or both); resolves with its id. */
+  publish(room: string, name: string, tracks: StreamTracks, timeoutMs: number): Promise<number> {
     const requestId = this.nextRequest++;
-    return this.request(requestId, { type: 'publish', requestId, room, name, config }, timeoutMs).then(
+    return this.request(requestId, { type: 'publish', requestId, room, name, ...tracks }, timeoutMs).then(
       (m) => {
         if (m.type !== 'published') throw new Error(`publish ${room}/${name}: unexpected ${m.type}`);
         return m.streamId;
@@ -120,6 +131,23 @@ export class FwLink {
         type: 'frame',
         streamId,
         key,
+        seq,
+        timestamp: timestampUs,
+        captureTime: Date.now() * 1000,
+        payload,
+      }),
+    );
+  }
+
+  /** Sends one audio frame (the publisher side): every audio frame is a key frame, with its own seq. */
+  sendAudio(streamId: number, seq: number, timestampUs: number, level: number, payload: Uint8Array): void {
+    this.send(
+      encodeMessage({
+        type: 'frame',
+        streamId,
+        key: true,
+        track: 'audio',
+        audioLevel: level,
         seq,
         timestamp: timestampUs,
         captureTime: Date.now() * 1000,
@@ -187,11 +215,14 @@ export class FwLink {
       this.onControl(data);
       return;
     }
+    const flags = data[5] as number;
+    const audio = (flags & FRAME_FLAG_AUDIO) !== 0;
     this.onFrame(
       data.readUInt32BE(1),
       data.readUInt32BE(6),
-      ((data[5] as number) & FRAME_FLAG_KEY) !== 0,
-      data.length - FRAME_HEADER_BYTES,
+      (flags & FRAME_FLAG_KEY) !== 0,
+      data.length - (audio ? AUDIO_FRAME_HEADER_BYTES : FRAME_HEADER_BYTES),
+      audio,
     );
   }
 

@@ -1,15 +1,29 @@
 import {
+  AUDIO_FRAME_HEADER_BYTES,
+  FRAME_FLAG_AUDIO,
   FRAME_FLAG_KEY,
   FRAME_HEADER_BYTES,
   LENGTH_PREFIX_BYTES,
   MessageType,
 } from '../../src/protocol/index.js';
 
-/** Bytes read of a frame: length prefix, type, streamId, flags, seq (timestamps and payload are skipped). */
+/**
+ * Bytes read of a frame: length prefix, type, streamId, flags, seq (timestamps, an audio frame's level byte
+ * and the payload are skipped).
+ */
 const FRAME_PEEK_BYTES = LENGTH_PREFIX_BYTES + 1 + 4 + 1 + 4;
 
-/** Called once a frame's last byte has arrived. */
-export type SkimFrameHandler = (streamId: number, seq: number, key: boolean, payloadBytes: number) => void;
+/**
+ * Called once a frame's last byte has arrived. `audio` is the frame's audio flag (protocol v2): its seq is
+ * the audio track's own counter, and its header is one byte longer (AUDIO_FRAME_HEADER_BYTES).
+ */
+export type SkimFrameHandler = (
+  streamId: number,
+  seq: number,
+  key: boolean,
+  payloadBytes: number,
+  audio: boolean,
+) => void;
 
 /**
  * Reads a Framewire TCP byte stream the cheapest way a viewer can: for a frame it reads the length
@@ -25,6 +39,7 @@ export class FrameSkimmer {
   private streamId = 0;
   private seq = 0;
   private key = false;
+  private audio = false;
   private length = 0;
   /** A control message being assembled, and how much of it is filled. */
   private control: Uint8Array | null = null;
@@ -91,6 +106,7 @@ export class FrameSkimmer {
             (h[8] as number)) >>>
           0;
         this.key = ((h[9] as number) & FRAME_FLAG_KEY) !== 0;
+        this.audio = ((h[9] as number) & FRAME_FLAG_AUDIO) !== 0;
         this.seq =
           (((h[10] as number) << 24) |
             ((h[11] as number) << 16) |
@@ -105,6 +121,7 @@ export class FrameSkimmer {
   }
 
   private frameDone(): void {
-    this.onFrame(this.streamId, this.seq, this.key, this.length - FRAME_HEADER_BYTES);
+    const header = this.audio ? AUDIO_FRAME_HEADER_BYTES : FRAME_HEADER_BYTES;
+    this.onFrame(this.streamId, this.seq, this.key, this.length - header, this.audio);
   }
 }

@@ -1,3 +1,4 @@
+import { AUDIO_FRAME_MS } from '../lib/audio-clip.js';
 import { CLIP_FPS } from '../lib/clip.js';
 import type { SubTally } from '../lib/collector.js';
 import {
@@ -26,11 +27,12 @@ export class FramewireTarget implements LoadTarget {
   }
 
   async openPublisher(k: number): Promise<PublisherHandle> {
-    const { clip, timeoutMs } = this.ctx;
+    const { clip, audio, timeoutMs } = this.ctx;
     const link = await FwLink.connect(this.transport, this.port, 'peer', timeoutMs);
     this.publisherLinks[k] = link;
-    const streamId = await link.publish(BENCH_ROOM, streamName(k), clip.config, timeoutMs);
-    return {
+    const tracks = audio ? { video: clip.config, audio: audio.config } : { video: clip.config };
+    const streamId = await link.publish(BENCH_ROOM, streamName(k), tracks, timeoutMs);
+    const handle: PublisherHandle = {
       output: {
         send: (index, frame) =>
           link.sendFrame(streamId, index, frame.key, Math.round((index * 1e6) / CLIP_FPS), frame.annexB),
@@ -40,13 +42,24 @@ export class FramewireTarget implements LoadTarget {
       },
       close: () => link.close(),
     };
+    if (audio) {
+      // Audio goes on the same connection as the video, as the web app and the client library send it.
+      handle.audio = {
+        send: (index, frame) =>
+          link.sendAudio(streamId, index, index * AUDIO_FRAME_MS * 1000, frame.level, frame.data),
+        get backlogBytes() {
+          return link.backlogBytes;
+        },
+      };
+    }
+    return handle;
   }
 
   async openViewer(
     watch: readonly number[],
     peer: number | null,
   ): Promise<{ connections: number; close(): void }> {
-    const { collector, pacers, timeoutMs } = this.ctx;
+    const { collector, pacers, audioPacers, timeoutMs } = this.ctx;
     const own = peer === null ? undefined : this.publisherLinks[peer];
     const link = own ?? (await FwLink.connect(this.transport, this.port, 'viewer', timeoutMs));
     // Map stream ids to tallies as streams are announced; a frame of an unknown stream is not ours.
@@ -56,16 +69,20 @@ export class FramewireTarget implements LoadTarget {
       let t = tallies.get(streamId);
       if (t === undefined) {
         const k = byName.get(link.streams.get(streamId) ?? '');
-        const pacer = k === undefined ? undefined : pacers[k];
+        if (k === undefined) return undefined;
+        const pacer = pacers[k];
         if (!pacer) return undefined;
-        t = collector.subscribe(pacer);
+        t = collector.subscribe(pacer, audioPacers[k] ?? null);
         tallies.set(streamId, t);
       }
       return t;
     };
-    link.onFrame = (streamId, seq, _key, bytes) => {
+    // Video frames feed the latency and fps tallies by seq as before; audio frames are counted apart.
+    link.onFrame = (streamId, seq, _key, bytes, audio) => {
       const t = tallyOf(streamId);
-      if (t) collector.arrive(t, seq, bytes, performance.now());
+      if (!t) return;
+      if (audio) collector.arriveAudio(t, seq, bytes, performance.now());
+      else collector.arrive(t, seq, bytes, performance.now());
     };
     // One stream by name, or the whole room (a wall; a conference participant, minus its own stream).
     const single = watch.length === 1 && peer === null;

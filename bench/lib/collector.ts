@@ -1,3 +1,4 @@
+import type { AudioClipFrame } from './audio-clip.js';
 import type { PacedPublisher } from './pacing.js';
 import { SampleLog } from './stats.js';
 
@@ -11,8 +12,17 @@ export class SubTally {
   seen = 0;
   /** Frames whose identity (seq or timestamp) matched nothing the publisher sent. */
   unmatched = 0;
+  /** Audio frames, counted apart from the video ones above (same rules, by the audio track's own seq). */
+  audioFrames = 0;
+  audioBytes = 0;
+  audioSeen = 0;
+  audioUnmatched = 0;
 
-  constructor(readonly publisher: PacedPublisher) {}
+  constructor(
+    readonly publisher: PacedPublisher,
+    /** The stream's audio pacer, when the run sends audio. */
+    readonly audioPublisher: PacedPublisher<AudioClipFrame> | null = null,
+  ) {}
 }
 
 /**
@@ -22,17 +32,23 @@ export class SubTally {
 export class Collector {
   readonly tallies: SubTally[] = [];
   readonly latencies: SampleLog;
+  /** Audio latency (arrival minus send), apart from the video's. */
+  readonly audioLatencies: SampleLog;
   private from = Number.POSITIVE_INFINITY;
   private to = Number.POSITIVE_INFINITY;
   private open = true;
 
-  constructor(latencyCapacity: number) {
+  constructor(latencyCapacity: number, audioLatencyCapacity = 0) {
     this.latencies = new SampleLog(latencyCapacity);
+    this.audioLatencies = new SampleLog(audioLatencyCapacity);
   }
 
-  /** A tally for a new subscription to `publisher`'s stream. */
-  subscribe(publisher: PacedPublisher): SubTally {
-    const t = new SubTally(publisher);
+  /** A tally for a new subscription to `publisher`'s stream (and its audio pacer, if it sends audio). */
+  subscribe(
+    publisher: PacedPublisher,
+    audioPublisher: PacedPublisher<AudioClipFrame> | null = null,
+  ): SubTally {
+    const t = new SubTally(publisher, audioPublisher);
     this.tallies.push(t);
     return t;
   }
@@ -68,5 +84,19 @@ export class Collector {
     t.frames++;
     t.bytes += bytes;
     this.latencies.push(now - sent);
+  }
+
+  /** Hot path: audio frame number `index` (its seq) reached a viewer at `now`; video tallies are untouched. */
+  arriveAudio(t: SubTally, index: number, bytes: number, now: number): void {
+    t.audioSeen++;
+    const sent = t.audioPublisher?.sentAt[index];
+    if (sent === undefined || sent < 0) {
+      t.audioUnmatched++;
+      return;
+    }
+    if (!this.open || sent < this.from || sent >= this.to) return;
+    t.audioFrames++;
+    t.audioBytes += bytes;
+    this.audioLatencies.push(now - sent);
   }
 }

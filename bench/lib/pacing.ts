@@ -1,9 +1,9 @@
 import type { ClipFrame } from './clip.js';
 
-/** Where a paced publisher's frames go: one target's publisher connection. */
-export interface FrameOutput {
+/** Where a paced publisher's frames go: one target's publisher connection (video, or audio frames `F`). */
+export interface FrameOutput<F = ClipFrame> {
   /** Sends frame number `index` of the run (the clip looped), with its media timestamp in ms. */
-  send(index: number, frame: ClipFrame, timestampMs: number): void;
+  send(index: number, frame: F, timestampMs: number): void;
   /** Bytes written but not yet taken by the socket (shows a publisher the server does not keep up with). */
   readonly backlogBytes: number;
 }
@@ -22,9 +22,10 @@ export function indexOf(timestampMs: number, fps: number): number {
 /**
  * Sends a clip in real time, looped, on a drift-free schedule (frame i is due at start + i/fps, never
  * "previous send + period"), and remembers when each frame left: `sentAt[i]` is performance.now() at
- * the send, -1 before. Bounded: it stops after `capacity` frames.
+ * the send, -1 before. Bounded: it stops after `capacity` frames. `F` is the clip's frame type: video
+ * frames, or audio packets (at 50 "fps", one every 20 ms).
  */
-export class PacedPublisher {
+export class PacedPublisher<F = ClipFrame> {
   readonly sentAt: Float64Array;
   sent = 0;
   /** Largest lateness of a send against its schedule, ms: large values mean the load process stalled. */
@@ -35,8 +36,8 @@ export class PacedPublisher {
   private readonly periodMs: number;
 
   constructor(
-    private readonly output: FrameOutput,
-    private readonly frames: readonly ClipFrame[],
+    private readonly output: FrameOutput<F>,
+    private readonly frames: readonly F[],
     private readonly fps: number,
     capacity: number,
   ) {
@@ -73,7 +74,7 @@ export class PacedPublisher {
       const i = this.sent;
       const slip = now - (this.origin + i * this.periodMs);
       if (slip > this.maxSlipMs) this.maxSlipMs = slip;
-      const frame = this.frames[i % this.frames.length] as ClipFrame;
+      const frame = this.frames[i % this.frames.length] as F;
       this.sentAt[i] = performance.now();
       this.output.send(i, frame, timestampOf(i, this.fps));
       this.sent++;

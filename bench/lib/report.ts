@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { LoadResult } from './load-protocol.js';
+import type { BenchLoadResult } from './audio-delivery.js';
 import type { MachineInfo } from './proc.js';
 import type { Scenario } from './scenarios.js';
 import type { TargetName } from './target.js';
@@ -10,9 +10,22 @@ export interface ScenarioReport {
   scenario: Scenario;
   machine: MachineInfo;
   settings: Record<string, unknown>;
-  results: LoadResult[];
+  results: BenchLoadResult[];
   ratios: Ratio[];
+  /** With `--audio both`: each Framewire target's CPU per viewer-second with audio over without. */
+  audioRatios?: AudioRatio[];
   notes: string[];
+}
+
+/** One target's server CPU per viewer-second without and with audio, from two runs of one invocation. */
+export interface AudioRatio {
+  target: TargetName;
+  cpuUsPerViewerSecondWithout: number;
+  cpuUsPerViewerSecondWith: number;
+  /** With / without: 1.5 means audio made each viewer-second cost half as much again. */
+  ratio: number;
+  /** With − without, µs per viewer-second. */
+  addedUsPerViewerSecond: number;
 }
 
 /** Framewire over a peer: below 1 means Framewire used less CPU per viewer-second / added less latency. */
@@ -40,11 +53,16 @@ const HEAD = [
   'load CPU %',
 ];
 
-function cells(r: LoadResult): string[] {
-  if (!r.ok) return [r.target, 'FAILED', r.error ?? '', ...HEAD.slice(3).map(() => '')];
+/** The target as the tables name it: `+audio` when its publishers sent audio. */
+function label(r: BenchLoadResult): string {
+  return r.withAudio ? `${r.target} +audio` : r.target;
+}
+
+function cells(r: BenchLoadResult): string[] {
+  if (!r.ok) return [label(r), 'FAILED', r.error ?? '', ...HEAD.slice(3).map(() => '')];
   const f = (v: number) => (Number.isFinite(v) ? String(v) : 'n/a');
   return [
-    r.target,
+    label(r),
     r.viewers === r.viewerConnections || r.viewerConnections === 0
       ? String(r.viewers)
       : `${r.viewers} (${r.viewerConnections} conn)`,
@@ -62,9 +80,9 @@ function cells(r: LoadResult): string[] {
   ];
 }
 
-/** The ratios Framewire/peer for every pair that both succeeded. */
-export function ratios(results: readonly LoadResult[]): Ratio[] {
-  const ok = (t: TargetName) => results.find((r) => r.target === t && r.ok);
+/** The ratios Framewire/peer for every pair that both succeeded, like for like: runs without audio only. */
+export function ratios(results: readonly BenchLoadResult[]): Ratio[] {
+  const ok = (t: TargetName) => results.find((r) => r.target === t && r.ok && !r.withAudio);
   const out: Ratio[] = [];
   for (const fw of ['framewire-tcp', 'framewire-ws'] as const) {
     for (const peer of ['nginx-rtmp', 'node-media-server'] as const) {
@@ -84,6 +102,46 @@ export function ratios(results: readonly LoadResult[]): Ratio[] {
   return out;
 }
 
+/** With / without audio, for every target that has both runs and both succeeded. */
+export function audioRatios(results: readonly BenchLoadResult[]): AudioRatio[] {
+  const out: AudioRatio[] = [];
+  for (const target of new Set(results.map((r) => r.target))) {
+    const without = results.find((r) => r.target === target && r.ok && !r.withAudio);
+    const withA = results.find((r) => r.target === target && r.ok && r.withAudio);
+    if (!without || !withA) continue;
+    const a = withA.server.cpuUsPerViewerSecond;
+    const b = without.server.cpuUsPerViewerSecond;
+    out.push({
+      target,
+      cpuUsPerViewerSecondWithout: b,
+      cpuUsPerViewerSecondWith: a,
+      ratio: Math.round((a / b) * 100) / 100,
+      addedUsPerViewerSecond: Math.round((a - b) * 10) / 10,
+    });
+  }
+  return out;
+}
+
+function audioRatioLine(r: AudioRatio): string {
+  const sign = r.addedUsPerViewerSecond >= 0 ? '+' : '';
+  return `${r.target}: server CPU µs per viewer-s without audio ${r.cpuUsPerViewerSecondWithout}, with audio ${r.cpuUsPerViewerSecondWith}: ×${r.ratio.toFixed(2)} (${sign}${r.addedUsPerViewerSecond})`;
+}
+
+/** The audio delivery of one run with audio, in a line. */
+function audioLine(r: BenchLoadResult): string | null {
+  const a = r.audio;
+  if (!r.ok || !a) return null;
+  return [
+    `${label(r)}: audio frames per viewer-s ${a.receivedPerViewerSecond} received / ${a.expectedPerViewerSecond} sent (${a.framesReceived}/${a.framesExpected}, dropped ${a.droppedPercent} %)`,
+    `${a.kbpsMedian} kbit/s median`,
+    `latency p50 ${a.latencyMs.p50} p99 ${a.latencyMs.p99} max ${a.latencyMs.max} ms`,
+    a.unmatched > 0 ? `unmatched ${a.unmatched}` : '',
+    a.subscriptionsWithoutAudio > 0 ? `${a.subscriptionsWithoutAudio} viewers got no audio` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+}
+
 function ratioLine(r: Ratio): string {
   return `${r.framewire} / ${r.peer}: CPU per viewer-s ${r.cpuPerViewerSecond.toFixed(2)}, latency p50 ${r.latencyP50.toFixed(2)}, p99 ${r.latencyP99.toFixed(2)}`;
 }
@@ -96,6 +154,7 @@ export function textTable(report: ScenarioReport): string {
     r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   const out = [`\n${report.scenario.title}`, line(HEAD), ...report.results.map((r) => line(cells(r)))];
   for (const r of report.ratios) out.push(`  ${ratioLine(r)}`);
+  for (const r of report.audioRatios ?? []) out.push(`  ${audioRatioLine(r)}`);
   for (const r of report.results.filter((x) => x.ok)) {
     const d = r.delivery;
     const extra = [
@@ -105,7 +164,9 @@ export function textTable(report: ScenarioReport): string {
       `publisher slip max ${r.load.publisherMaxSlipMs} ms`,
       `connect ${r.load.connectSeconds} s`,
     ].filter(Boolean);
-    out.push(`  ${r.target}: ${extra.join(', ')}`);
+    out.push(`  ${label(r)}: ${extra.join(', ')}`);
+    const audio = audioLine(r);
+    if (audio) out.push(`  ${audio}`);
   }
   return out.join('\n');
 }
@@ -121,6 +182,11 @@ export function markdownTable(report: ScenarioReport): string {
     ...report.results.map((r) => row(cells(r))),
     '',
     ...report.ratios.map((r) => `- ${ratioLine(r)}`),
+    ...(report.audioRatios ?? []).map((r) => `- ${audioRatioLine(r)}`),
+    ...report.results.flatMap((r) => {
+      const line = audioLine(r);
+      return line ? [`- ${line}`] : [];
+    }),
     '',
   ].join('\n');
 }

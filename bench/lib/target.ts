@@ -1,3 +1,4 @@
+import type { AudioClip, AudioClipFrame } from './audio-clip.js';
 import type { Clip } from './clip.js';
 import type { Collector } from './collector.js';
 import type { FrameOutput, PacedPublisher } from './pacing.js';
@@ -17,6 +18,8 @@ export interface Endpoints {
 /** A publisher connection as the load process sees it. */
 export interface PublisherHandle {
   output: FrameOutput;
+  /** Where the stream's audio frames go; set when the run sends audio and the target carries it. */
+  audio?: FrameOutput<AudioClipFrame>;
   close(): void;
 }
 
@@ -27,6 +30,10 @@ export interface LoadContext {
   collector: Collector;
   /** One pacer per stream, by stream number; filled as publishers connect. */
   pacers: PacedPublisher[];
+  /** The audio clip every publisher sends beside the video (`--audio`), or null for video only. */
+  audio: AudioClip | null;
+  /** One audio pacer per stream, by stream number, when `audio` is set (and the target carries audio). */
+  audioPacers: PacedPublisher<AudioClipFrame>[];
   timeoutMs: number;
 }
 
