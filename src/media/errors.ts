@@ -3,6 +3,7 @@ export type MediaErrorCode =
   | 'FW_FFMPEG_MISSING'
   | 'FW_CAMERA_MISSING'
   | 'FW_CAMERA_BUSY'
+  | 'FW_MIC_MISSING'
   | 'FW_FILE_MISSING'
   | 'FW_FFMPEG_FAILED'
   | 'FW_FFMPEG_TIMEOUT'

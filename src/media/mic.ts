@@ -49,7 +49,7 @@ export function micPreflight(mic: MicInput): MediaError | null {
   }
   if (cards.trim() === '' || /no soundcards/i.test(cards)) {
     return new MediaError(
-      'FW_FFMPEG_FAILED',
+      'FW_MIC_MISSING',
       `no microphone: this machine has no sound card for ALSA to open (${describeMic(mic)}): ${NO_MIC_HINT}`,
     );
   }
@@ -63,7 +63,7 @@ export function micFailure(mic: MicInput, stderr: string): MediaError | null {
     /cannot open audio device|Unknown PCM|No such process|Connection refused|Input\/output error/i;
   if (!failed.test(stderr) || !stderr.includes(mic.device)) return null;
   return new MediaError(
-    'FW_FFMPEG_FAILED',
+    'FW_MIC_MISSING',
     `the microphone ${describeMic(mic)} could not be opened: ${NO_MIC_HINT}\n${stderr}`,
   );
 }
