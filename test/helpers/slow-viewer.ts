@@ -15,6 +15,8 @@ import { readThrottled } from './throttled-read.js';
 export interface ArrivedFrame {
   seq: number;
   key: boolean;
+  /** A frame of the stream's audio track (its seq counts audio frames only). */
+  audio: boolean;
   /** Capture time, ms since the epoch. */
   capturedAt: number;
   arrivedAt: number;
@@ -117,5 +119,11 @@ export class SlowViewer {
 
 /** What a test keeps of a frame (not its payload). */
 export function arrived(m: FrameMessage, at: number): ArrivedFrame {
-  return { seq: m.seq, key: m.key, capturedAt: m.captureTime / 1000, arrivedAt: at };
+  return {
+    seq: m.seq,
+    key: m.key,
+    audio: m.track === 'audio',
+    capturedAt: m.captureTime / 1000,
+    arrivedAt: at,
+  };
 }

@@ -129,7 +129,7 @@ describe('audio in the drop policy', () => {
     assert.deepStrictEqual(kinds, ['stream-removed', 'a1']);
   });
 
-  test('past twice the bound of measured backlog audio waits, and resumes once the backlog is within the bound', () => {
+  test('past four bounds of measured backlog audio waits, and resumes once the backlog is within the bound', () => {
     const { transport, queue, sink } = setup({ probes: true, maxBytes: 64 * 1024 * 1024 });
     // A viewer that has stopped reading: the kernel takes every byte (bufferedBytes stays 0), no pong comes.
     let a = 0;
@@ -137,16 +137,16 @@ describe('audio in the drop policy', () => {
       transport.bufferedBytes = 0;
       queue.offerFrame(sink, audio(a++), true, T0 + ms);
     };
-    for (let ms = 0; ms <= 1000; ms += 20) offerAt(ms);
-    assert.equal(sink.audioDropped, 0, 'up to twice the bound audio still goes (video would have stopped)');
-    for (let ms = 1020; ms <= 1400; ms += 20) offerAt(ms);
+    for (let ms = 0; ms <= 2000; ms += 20) offerAt(ms);
+    assert.equal(sink.audioDropped, 0, 'up to four bounds audio still goes (video would have stopped)');
+    for (let ms = 2020; ms <= 2400; ms += 20) offerAt(ms);
     assert.equal(sink.audioDropped, 20, 'past it every audio frame waits');
-    // The viewer reads everything at 1400 ms and answers every probe: the backlog is gone.
+    // The viewer reads everything at 2400 ms and answers every probe: the backlog is gone.
     const pings = transport.messages().filter((m): m is PingMessage => m.type === 'ping');
     assert.ok(pings.length > 0, 'probes were written in line with the audio');
-    queue.onPong((pings.at(-1) as PingMessage).id, T0 + 1400);
+    queue.onPong((pings.at(-1) as PingMessage).id, T0 + 2400);
     const before = transport.frames().length;
-    offerAt(1420);
+    offerAt(2420);
     assert.equal(transport.frames().length, before + 1, 'audio flows again at once');
     assert.equal(sink.audioDropped, 20);
   });

@@ -26,6 +26,14 @@ interface Queued {
 /** Bytes handed to the transport before we hold the rest back where we can still drop it. */
 const TRANSPORT_HIGH_WATER = 64 * 1024;
 
+/**
+ * Audio waits once the measured backlog passes this many age bounds. Not sooner: on a link too slow for the
+ * video, the video written before a drain began (the bound plus what the kernel took before the drain was
+ * seen: 1.6 s measured on a 300 kbit/s link) stands before the audio, and the drain clears it; cutting the
+ * audio there would only leave gaps. Past it the link carries not even the audio, or the reader stopped.
+ */
+const AUDIO_CUT_BOUNDS = 4;
+
 /** Room for control messages above the frame bound before a non-reading peer is cut off. */
 const CONTROL_SLACK_BYTES = 256 * 1024;
 
@@ -64,9 +72,9 @@ export interface QueueHooks {
  *   gets keyframes only, each once the previous one was read.
  * - Audio (protocol v2) is small and every frame is a starting point: shedding video never touches it, and
  *   it flows in every link state. It is cut only when it would itself arrive too late: queued audio older
- *   than `maxAgeMs` is dropped for the newest frame, and past twice `maxAgeMs` of measured backlog (a link
- *   that cannot carry even the audio, a reader that stopped) audio waits until the backlog is back
- *   within `maxAgeMs`, then resumes with whatever frame is live.
+ *   than `maxAgeMs` is dropped for the newest frame, and past AUDIO_CUT_BOUNDS × `maxAgeMs` of measured
+ *   backlog (a link that cannot carry even the audio, a reader that stopped) audio waits until the backlog
+ *   is back within `maxAgeMs`, then resumes with whatever frame is live.
  * - Control messages are never dropped; a peer that lets them pile up past the bound is cut off.
  */
 export class ViewerQueue implements Batchable {
@@ -94,7 +102,7 @@ export class ViewerQueue implements Batchable {
   /** Audio frames queued by us, and when the oldest of them was queued (for the audio age bound). */
   private queuedAudio = 0;
   private oldestAudioAt = 0;
-  /** Set while the measured backlog has passed twice the bound: audio waits (see offerAudio). */
+  /** Set while the measured backlog has passed AUDIO_CUT_BOUNDS bounds: audio waits (see offerAudio). */
   private audioCut = false;
 
   constructor(
@@ -172,7 +180,7 @@ export class ViewerQueue implements Batchable {
       // Measured, not predicted: audio is cut only for a backlog that is really there.
       const backlog = link.unansweredMs(now);
       if (this.audioCut) this.audioCut = backlog > this.limits.maxAgeMs;
-      else this.audioCut = backlog > 2 * this.limits.maxAgeMs;
+      else this.audioCut = backlog > AUDIO_CUT_BOUNDS * this.limits.maxAgeMs;
       if (this.audioCut) {
         this.countAudioDropped(sink);
         return;
