@@ -56,9 +56,9 @@ function setup(stalled: { ms: number } = { ms: 0 }) {
     states,
     skips,
     /** Offers the next frame of a 30 fps stream (a keyframe every GOP) at `ms` after T0. */
-    offer(ms: number, key = seq % GOP === 0): void {
+    offer(ms: number, key = seq % GOP === 0, bytes?: number): void {
       transport.bufferedBytes = 0; // the kernel takes everything: Node's buffer never fills
-      queue.offerFrame(sink, frame(seq++, key), key, T0 + ms);
+      queue.offerFrame(sink, frame(seq++, key, bytes), key, T0 + ms);
     },
     /** Offers the frames of a 30 fps stream due before `toMs` (frame n is due at n / 30 s). */
     run(toMs: number): void {
@@ -219,12 +219,26 @@ describe('a backlog in buffers we cannot see', () => {
     v.run(2500);
     v.readAll(2600);
     assert.equal(v.queue.link.state, 'keyframes-only');
-    v.run(3010); // keyframe 90 at 3000 ms
-    v.readAll(3012); // read within 12 ms: 4 KB in ~10 ms is far above the stream's ~120 KB/s
+    v.run(2990);
+    v.offer(3000, true, 40_000); // keyframe 90 at 3000 ms, 40 KB: a quarter second of the ~120 KB/s stream
+    v.readAll(3012); // read within 12 ms: far above the stream's rate
     assert.equal(v.queue.link.state, 'live');
     const mark = v.transport.written.length;
     v.run(3500);
     assert.ok(v.framesSince(mark).length >= 14, 'deltas flow again');
+  });
+
+  test('one small keyframe read at once is not enough to return to full rate', () => {
+    const v = setup();
+    v.run(1000);
+    v.readAll(1000);
+    v.run(2500);
+    v.readAll(2600);
+    assert.equal(v.queue.link.state, 'keyframes-only');
+    // A white or dark picture: a 4 KB keyframe passes a shaper's burst at once and says nothing of the link.
+    v.run(3010);
+    v.readAll(3012);
+    assert.equal(v.queue.link.state, 'keyframes-only');
   });
 
   test("the server's own stall does not count against the viewer", () => {

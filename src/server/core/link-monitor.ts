@@ -32,6 +32,15 @@ const RETRY_LIVE_MS = 10_000;
 const MIN_RATE_SAMPLE_MS = 10;
 /** The offered rate is measured over windows this long. */
 const RATE_WINDOW_MS = 1000;
+/**
+ * In keyframes-only, the link's rate is judged from at least this much of the stream's offered bytes per
+ * second in keyframes (summed over as many as it takes). One small keyframe (a dark or a white picture:
+ * the CLI's test pattern flashes white on its keyframes, 2.5 KB) passes a shaper's burst at line rate and
+ * made a 300 kbit/s link look fast enough for 1 Mbit/s every other keyframe.
+ */
+const KEYFRAME_SAMPLE_SECONDS = 0.25;
+/** The least a keyframe sample must hold, whatever the stream's rate. */
+const MIN_KEYFRAME_SAMPLE_BYTES = 16 * 1024;
 
 export class LinkMonitor {
   state: LinkState = 'live';
@@ -59,6 +68,9 @@ export class LinkMonitor {
   private liveSince: number;
   private quickFalls = 0;
   private keyframesOnlySince = 0;
+  /** Keyframe bytes delivered, and the time they took, not yet enough for a sample (keyframes-only). */
+  private keyframeBytes = 0;
+  private keyframeMs = 0;
   /** performance.now() since which the backlog has been over the bound without a break; null if not. */
   private overSince: number | null = null;
   private windowStart: number;
@@ -134,6 +146,16 @@ export class LinkMonitor {
     return now - this.lastProbeAt >= (calm ? this.calmIntervalMs : this.probeIntervalMs);
   }
 
+  /**
+   * In keyframes-only, a keyframe is about to go into an empty pipe: its probe's answer measures the link
+   * from the keyframe's bytes alone. The bytes written since the last probe (audio, which keeps flowing)
+   * went out before, mostly read by now; counted as the keyframe's, they made a 300 kbit/s link look fast
+   * enough for full rate every few seconds.
+   */
+  startKeyframeSample(): void {
+    this.bytesSinceProbe = 0;
+  }
+
   /** Registers a probe about to be written; returns its ping id (never 0, which keep-alives use). */
   probe(now: number): number {
     const id = this.nextId;
@@ -198,8 +220,17 @@ export class LinkMonitor {
     // The viewer read these bytes between the moment they began to be written (or it finished the
     // previous ones, if later) and now: no faster than its link, and as fast when it had a backlog.
     if (this.state === 'keyframes-only') {
-      // A keyframe written into an empty pipe: its delivery time alone is the link's rate, now.
-      this.readRate = (read * 1000) / Math.max(1, this.lastDelayMs);
+      // Keyframes written into an empty pipe: their delivery times alone are the link's rate, now, once
+      // they add up to enough bytes to say so (KEYFRAME_SAMPLE_SECONDS).
+      this.keyframeBytes += read;
+      this.keyframeMs += Math.max(1, this.lastDelayMs);
+      if (
+        this.keyframeBytes >= Math.max(MIN_KEYFRAME_SAMPLE_BYTES, this.offeredRate * KEYFRAME_SAMPLE_SECONDS)
+      ) {
+        this.readRate = (this.keyframeBytes * 1000) / this.keyframeMs;
+        this.keyframeBytes = 0;
+        this.keyframeMs = 0;
+      }
       this.sampleBytes = 0;
     } else {
       this.measureRate(read, Math.max(since, this.lastPongAt), now);
@@ -209,6 +240,8 @@ export class LinkMonitor {
       if (this.quickFalls >= FALLS_TO_KEYFRAMES_ONLY) {
         this.state = 'keyframes-only';
         this.keyframesOnlySince = now;
+        this.keyframeBytes = 0;
+        this.keyframeMs = 0;
       } else {
         this.resume(now);
       }

@@ -146,6 +146,8 @@ export class ViewerQueue implements Batchable {
     }
     // Keyframes-only measures each keyframe's delivery; live probes every probeIntervalMs.
     const probe = this.probes && (link.state === 'keyframes-only' || link.probeDue(now));
+    // The keyframe's probe times its delivery alone: audio written since the last probe was read meanwhile.
+    if (link.state === 'keyframes-only') link.startKeyframeSample();
     if (this.queue.length === 0 && this.canWriteNow(size)) {
       sink.needsKey = false;
       this.writeThrough(sink, message, probe, now);
