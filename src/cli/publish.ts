@@ -47,7 +47,7 @@ Input (exactly one):
   --camera DEV        a V4L2 camera, e.g. /dev/video0 (no sound unless --mic)
   --file PATH         a video file, with its sound (re-encoded to Opus); --loop plays it forever
   --test-pattern      a generated test picture that flashes white and beeps (1 kHz) for 0.1 s at the
-                      start of every second, in sync, so A/V sync can be measured
+                      middle of every second, in sync, so A/V sync can be measured
 
 Sound:
   --mic [DEVICE]      capture a microphone instead: pulse:NAME (PulseAudio/PipeWire), alsa:NAME or a

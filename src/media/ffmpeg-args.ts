@@ -16,10 +16,28 @@ export const AUDIO_FD = 3;
 export const LEVEL_FD = 4;
 /** Opus frame length: 20 ms, the usual trade between overhead and latency (WebRTC's default too). */
 export const OPUS_FRAME_MS = 20;
-/** Default Opus bitrate: plenty for stereo music, generous for voice. */
-export const DEFAULT_AUDIO_BITRATE = 64_000;
-/** The test pattern flashes white and beeps for this long at the start of every second. */
+/** Default Opus bitrate: what the browser sends for voice, and a small share of a slow viewer's link. */
+export const DEFAULT_AUDIO_BITRATE = 32_000;
+/** The test pattern flashes white and beeps for this long, once a second. */
 export const TEST_PATTERN_BLIP_SEC = 0.1;
+/**
+ * When in each second it does: away from the keyframes (every 2 s, on whole seconds), since a white
+ * keyframe is a few KB, smaller than the deltas, as no camera's is (it passed a slow link's shaper in its
+ * burst and made the link look fast); and on a frame boundary at 15, 20, 25, 30, 50 and 60 fps, so the
+ * first white picture is captured at the instant the beep starts (at 0.5 s, 15 fps has no picture).
+ */
+export const TEST_PATTERN_BLIP_AT_SEC = 0.6;
+
+/**
+ * An ffmpeg expression of `t`, true during the test pattern's flash and beep. Both edges are a tenth of a
+ * millisecond early: the picture due at exactly 0.5 s has a `t` a rounding error below it, and would light
+ * one frame late.
+ */
+function blipGate(): string {
+  const start = TEST_PATTERN_BLIP_AT_SEC - 0.0001;
+  const end = start + TEST_PATTERN_BLIP_SEC;
+  return `gte(mod(t,1),${start})*lt(mod(t,1),${end})`;
+}
 /** The test pattern's beep: a 1 kHz tone at half of full scale (-9 dBov RMS). */
 export const TEST_PATTERN_TONE_HZ = 1000;
 
@@ -67,11 +85,9 @@ export function buildEncodeArgs(opts: EncodeArgsOptions): string[] {
     const w = opts.width ?? DEFAULT_WIDTH;
     const h = opts.height ?? DEFAULT_HEIGHT;
     args.push('-f', 'lavfi', '-i', `testsrc2=size=${w}x${h}:rate=${fps}`);
-    // A white flash at the start of every second, at the instant the beep starts (see testPatternTone):
-    // sync can be measured in any recording. Drawn before the clock, which stays readable.
-    filters.push(
-      `drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='lt(mod(t,1),${TEST_PATTERN_BLIP_SEC})'`,
-    );
+    // A white flash once a second, at the instant the beep starts (see testPatternTone): sync can be
+    // measured in any recording. Drawn before the clock, which stays readable.
+    filters.push(`drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='${blipGate()}'`);
     // realtime rather than -re: it releases each picture at its scheduled time, so the stamp below is
     // that time (ffmpeg 5's -re paces the reading of packets, one step before the filters run).
     filters.push('realtime');
@@ -148,9 +164,9 @@ export function buildEncodeArgs(opts: EncodeArgsOptions): string[] {
   return args;
 }
 
-/** The test pattern's sound: the tone during the first {@link TEST_PATTERN_BLIP_SEC} of each second. */
+/** The test pattern's sound: the tone during {@link TEST_PATTERN_BLIP_SEC} of each second, with the flash. */
 export function testPatternTone(): string {
-  const gate = `lt(mod(t,1),${TEST_PATTERN_BLIP_SEC})`;
+  const gate = blipGate();
   // Sample-exact gating (aevalsrc evaluates per sample), in 20 ms frames as the encoder takes them.
   return `aevalsrc=exprs='if(${gate},0.5*sin(2*PI*${TEST_PATTERN_TONE_HZ}*t),0)':s=48000:c=mono:n=960`;
 }

@@ -162,6 +162,15 @@ describe('a viewer behind a slow link', { timeout: 180_000 }, () => {
     assert.ok(shapedLatency.length > 0, 'the shaped viewer got frames');
     assert.ok(p95 <= LATENCY_BOUND_MS, `shaped viewer's latency p95 ${p95} ms > ${LATENCY_BOUND_MS} ms`);
     assert.deepEqual([...healthy.other, ...shaped.other], [], 'watch printed only stats lines');
+    // The test pattern beeps: the shaped viewer's sound keeps flowing while its picture is shed.
+    const shapedAudio = shaped.audio.filter((l) => l.at >= startedAt + WARM_UP_MS && l.at <= unshapedAt);
+    const audioRate = percentile(
+      shapedAudio.map((l) => l.framesPerSec),
+      0.5,
+    );
+    const gapFrames = shapedAudio.reduce((n, l) => n + l.gapFrames, 0);
+    console.log(`shaped viewer's sound: median ${audioRate} frames/s, ${gapFrames} audio frames missing`);
+    assert.ok((audioRate ?? 0) >= 45, `the shaped viewer's sound flows: median ${audioRate} frames/s of 50`);
     // Untouched: the full rate (a second off by a frame or two is the timer's, not the stream's).
     assert.ok(
       healthyLines.length >= (SHAPED_MS - WARM_UP_MS) / 1000 - 3,

@@ -19,6 +19,34 @@ export interface StatsLine {
 const LINE =
   /^(\S+): ([\d.]+) fps, (\d+) kbit\/s, latency (\d+|-) ms, drops (\d+)(?: \((\d+) too old\))?(?:, caught up (\d+) cached frames)?(?:, (.+))?$/;
 
+/** One `ROOM/NAME audio: ...` line of `watch --stats` (a stream with sound), parsed. */
+export interface AudioStatsLine {
+  at: number;
+  stream: string;
+  kbps: number;
+  framesPerSec: number;
+  /** Runs of audio frames missing from the sequence, and the frames in them. */
+  gaps: number;
+  gapFrames: number;
+}
+
+const AUDIO_LINE =
+  /^(\S+) audio: (\d+) kbit\/s, ([\d.]+) frames\/s, latency (?:\d+|-) ms, gaps (\d+) \((\d+) frames\), A\/V offset (?:[+-]?\d+|-) ms(?:, .+)?$/;
+
+/** Parses one --stats audio line; null for anything else. */
+export function parseAudioStatsLine(text: string, at: number): AudioStatsLine | null {
+  const m = AUDIO_LINE.exec(text);
+  if (!m) return null;
+  return {
+    at,
+    stream: m[1] as string,
+    kbps: Number(m[2]),
+    framesPerSec: Number(m[3]),
+    gaps: Number(m[4]),
+    gapFrames: Number(m[5]),
+  };
+}
+
 /** Parses one --stats line; null for anything else. */
 export function parseStatsLine(text: string, at: number): StatsLine | null {
   const m = LINE.exec(text);
@@ -39,11 +67,14 @@ export function parseStatsLine(text: string, at: number): StatsLine | null {
 /** Collects the --stats lines of a running `framewire watch --stats` child (stdout piped) as they come. */
 export function watchStats(child: ChildProcess): {
   lines: StatsLine[];
+  /** The audio lines of streams with sound. */
+  audio: AudioStatsLine[];
   /** Lines on stdout that are not stats lines (there should be none). */
   other: string[];
   stderr: () => string;
 } {
   const lines: StatsLine[] = [];
+  const audio: AudioStatsLine[] = [];
   const other: string[] = [];
   let stderr = '';
   let partial = '';
@@ -53,12 +84,14 @@ export function watchStats(child: ChildProcess): {
     partial = parts.pop() ?? '';
     for (const text of parts) {
       const line = parseStatsLine(text, at);
+      const sound = line ? null : parseAudioStatsLine(text, at);
       if (line) lines.push(line);
+      else if (sound) audio.push(sound);
       else other.push(text);
     }
   });
   child.stderr?.setEncoding('utf8').on('data', (s: string) => {
     stderr += s;
   });
-  return { lines, other, stderr: () => stderr };
+  return { lines, audio, other, stderr: () => stderr };
 }

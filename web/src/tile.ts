@@ -56,7 +56,7 @@ export class Tile {
 
   constructor(picture: HTMLCanvasElement | HTMLVideoElement, label: string, attrs: Record<string, string>) {
     this.figures = el('span', { class: 'tile-figures' }, 'waiting for video…');
-    this.audioFigures = el('span', { class: 'tile-figures tile-audio-figures', hidden: '' });
+    this.audioFigures = el('span', { class: 'tile-audio-figures', hidden: '' });
     this.notice = el('div', { class: 'tile-notice', hidden: '' });
     this.badge = el('span', { class: 'tile-badge', hidden: '' });
     this.linkNote = el('span', { class: 'tile-link-state', hidden: '' });
