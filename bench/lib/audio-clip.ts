@@ -1,13 +1,9 @@
-// The bench's audio clip: real Opus packets (48 kHz mono, 20 ms, ~32 kbit/s), encoded once by ffmpeg into
-// an Ogg file cached beside the video clip, then read back packet by packet. The server never decodes
-// audio, so what matters is that the packets have the sizes and the rate a browser's Opus encoder sends.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { OPUS_SAMPLE_RATE, opusPacketSamples } from '../../src/media/opus.js';
 import { type AudioConfig, audioLevelByte } from '../../src/protocol/index.js';
 import { readOggOpus } from './audio-ogg.js';
-import { CACHE_DIR } from './clip.js';
+import { CACHE_DIR, ensureCached } from './clip.js';
 
 /** One audio frame every 20 ms (what the web app's encoder is set to, web/src/audio-sender.ts). */
 export const AUDIO_FRAME_MS = 20;
@@ -77,25 +73,11 @@ export class AudioClipError extends Error {
 
 /** Makes the Ogg Opus clip with ffmpeg unless it is cached; returns its path. */
 export function ensureAudioClip(): string {
-  if (existsSync(AUDIO_FILE)) return AUDIO_FILE;
-  mkdirSync(CACHE_DIR, { recursive: true });
-  const tmp = `${AUDIO_FILE}.tmp`;
-  const res = spawnSync('ffmpeg', [...FFMPEG_ARGS, tmp], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    timeout: 60_000,
-  });
-  if (res.error) {
-    throw new AudioClipError(
-      `cannot run ffmpeg (${res.error.message}): install it with scripts/install-system-deps.sh`,
-    );
+  try {
+    return ensureCached(AUDIO_FILE, FFMPEG_ARGS, 'the bench audio (it needs libopus)', 60_000);
+  } catch (err) {
+    throw new AudioClipError(err instanceof Error ? err.message : String(err));
   }
-  if (res.status !== 0) {
-    throw new AudioClipError(
-      `ffmpeg failed making the bench audio (it needs libopus): ${res.stderr.toString().trim()}`,
-    );
-  }
-  renameSync(tmp, AUDIO_FILE);
-  return AUDIO_FILE;
 }
 
 /** Reads the cached clip; checks it is mono 48 kHz Opus in 20 ms packets, as the pacing assumes. */

@@ -77,24 +77,36 @@ export interface Clip {
   keyframes: number;
 }
 
-/** Makes the clip with ffmpeg unless it is cached; returns its path. Throws with a fix if ffmpeg is missing. */
-export function ensureClip(): string {
-  if (existsSync(CLIP_FILE)) return CLIP_FILE;
+/**
+ * Makes `file` in the bench cache with `ffmpeg args… tmp` unless it is there (written whole, then renamed,
+ * so a run cut short leaves no half file); returns its path. Throws with a fix if ffmpeg is missing.
+ */
+export function ensureCached(
+  file: string,
+  ffmpegArgs: readonly string[],
+  what: string,
+  timeoutMs: number,
+): string {
+  if (existsSync(file)) return file;
   mkdirSync(CACHE_DIR, { recursive: true });
-  const tmp = `${CLIP_FILE}.tmp`;
-  const res = spawnSync('ffmpeg', [...FFMPEG_ARGS, tmp], {
+  const tmp = `${file}.tmp`;
+  const res = spawnSync('ffmpeg', [...ffmpegArgs, tmp], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    timeout: 120_000,
+    timeout: timeoutMs,
   });
   if (res.error) {
     throw new Error(
       `cannot run ffmpeg (${res.error.message}): install it with scripts/install-system-deps.sh`,
     );
   }
-  if (res.status !== 0)
-    throw new Error(`ffmpeg failed making the bench clip: ${res.stderr.toString().trim()}`);
-  renameSync(tmp, CLIP_FILE);
-  return CLIP_FILE;
+  if (res.status !== 0) throw new Error(`ffmpeg failed making ${what}: ${res.stderr.toString().trim()}`);
+  renameSync(tmp, file);
+  return file;
+}
+
+/** Makes the clip with ffmpeg unless it is cached; returns its path. Throws with a fix if ffmpeg is missing. */
+export function ensureClip(): string {
+  return ensureCached(CLIP_FILE, FFMPEG_ARGS, 'the bench clip', 120_000);
 }
 
 /** Reads the cached clip into frames (both forms), once per process. */

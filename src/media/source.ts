@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { AudioConfig, DecoderConfig, StreamTracks } from '../protocol/messages.js';
 import { AudioTrackReader, type EncodedAudioFrame, type LeveledPacket } from './audio-track.js';
-import { createH264Parser, createVp8Parser, type EncodedFrame, type ParsedChunk } from './depacketize.js';
+import { createH264Parser, createVp8Parser, type EncodedFrame } from './depacketize.js';
 import { MediaError, startError } from './errors.js';
 import {
   AUDIO_FD,
@@ -139,16 +139,8 @@ export class EncodedSource extends EventEmitter<EncodedSourceEvents> {
     const parser = this.opts.codec === 'vp8' ? createVp8Parser() : createH264Parser();
     child.stdout?.on('data', (chunk: Buffer) => {
       if (this.finished) return;
-      let parsed: ParsedChunk;
-      try {
-        parsed = parser.push(chunk, nowMicros());
-      } catch (err) {
-        const error =
-          err instanceof MediaError ? err : new MediaError('FW_FFMPEG_FAILED', String(err), { cause: err });
-        this.finish(error);
-        child.kill('SIGKILL');
-        return;
-      }
+      const parsed = this.parseOrStop(child, () => parser.push(chunk, nowMicros()));
+      if (parsed === null) return;
       // Emitted outside the try: a throwing listener must not be mistaken for a parse error.
       if (parsed.config) this.sendConfig(parsed.config);
       for (const frame of parsed.frames) this.onVideo(frame);
@@ -185,6 +177,19 @@ export class EncodedSource extends EventEmitter<EncodedSourceEvents> {
   }
 
   /** Reads the audio pipes of `child`: Ogg/Opus on fd 3, PCM for the levels on fd 4. */
+  /** Runs a parser on ffmpeg's output; on bad output, stops ffmpeg and the source with the error (null). */
+  private parseOrStop<T>(child: ChildProcess, parse: () => T): T | null {
+    try {
+      return parse();
+    } catch (err) {
+      const error =
+        err instanceof MediaError ? err : new MediaError('FW_FFMPEG_FAILED', String(err), { cause: err });
+      this.finish(error);
+      child.kill('SIGKILL');
+      return null;
+    }
+  }
+
   private readAudio(child: ChildProcess): void {
     const reader = new AudioTrackReader();
     this.audioReader = reader;
@@ -192,16 +197,8 @@ export class EncodedSource extends EventEmitter<EncodedSourceEvents> {
     const pcm = child.stdio[LEVEL_FD] as Readable;
     ogg.on('data', (chunk: Buffer) => {
       if (this.finished) return;
-      let parsed: ReturnType<AudioTrackReader['pushOgg']>;
-      try {
-        parsed = reader.pushOgg(chunk);
-      } catch (err) {
-        const error =
-          err instanceof MediaError ? err : new MediaError('FW_FFMPEG_FAILED', String(err), { cause: err });
-        this.finish(error);
-        child.kill('SIGKILL');
-        return;
-      }
+      const parsed = this.parseOrStop(child, () => reader.pushOgg(chunk));
+      if (parsed === null) return;
       if (parsed.config) this.sendAudioConfig(parsed.config);
       for (const frame of parsed.frames) this.onAudio(frame);
     });
