@@ -4,19 +4,9 @@ import type { AudioConfig, FrameMessage } from '../../src/protocol/index.js';
 import type { PlayoutCommand, PlayoutReport } from './audio-messages.js';
 import type { AudioOutput } from './audio-output.js';
 import type { ServerClock } from './clock.js';
-import { percentile, RateMeter } from './stats.js';
+import { JitterTarget, MAX_TARGET_MS, MIN_TARGET_MS } from './jitter-target.js';
+import { RateMeter } from './stats.js';
 
-/** Smallest jitter-buffer target, ms: one Opus frame plus room for the decoder's and the socket's bursts. */
-const MIN_TARGET_MS = 30;
-/** Largest target, ms, whatever the jitter or the video asks: past it, a call stops feeling live. */
-const MAX_TARGET_MS = 400;
-/** Arrival delays kept to measure jitter (about 4 s of 20 ms frames). */
-const JITTER_WINDOW = 200;
-/**
- * How fast the target comes back down once jitter has calmed, ms per frame (25 ms a second at 50 fps): a
- * spike is forgotten in seconds, while the speed change that drains the buffer stays inaudible.
- */
-const TARGET_SHRINK_PER_FRAME_MS = 0.5;
 /** A change of the server-clock estimate larger than this (µs) shifts every arrival delay: start measuring anew. */
 const CLOCK_STEP_US = 2000;
 /** Capture times kept for frames inside the decoder. */
@@ -69,11 +59,15 @@ export class RemoteAudio {
   /** What the buffer steers towards now, ms: the larger of {@link jitterTargetMs} and {@link syncNeedMs}. */
   targetMs = MIN_TARGET_MS;
   /** What the network's jitter alone asks of the buffer, ms. */
-  jitterTargetMs = MIN_TARGET_MS;
+  get jitterTargetMs(): number {
+    return this.jitter.targetMs;
+  }
   /** What lip sync asks of the buffer (sound waits for slower pictures), ms; 0 when pictures keep up. */
   syncNeedMs = 0;
-  /** Spread of arrival delays (p95 minus the quickest) over the last few seconds, ms. */
-  jitterMs = 0;
+  /** Spread of arrival delays (p95 minus p5) over the last few seconds, ms. */
+  get jitterMs(): number {
+    return this.jitter.jitterMs;
+  }
   /** Playback speed in the last report. */
   speed = 1;
   /** Loudest sample and RMS of what was played over the last second (before the speaker's gain). */
@@ -94,7 +88,7 @@ export class RemoteAudio {
   private gain: GainNode | null = null;
   private lastSeq: number | null = null;
   private closed = false;
-  private readonly transits: number[] = [];
+  private readonly jitter = new JitterTarget();
   /**
    * Server time (µs) we started listening under the current stream id: frames captured before it are the
    * relay's cache for late joiners, a burst of old sound. They warm the decoder up but are not played (the
@@ -359,19 +353,9 @@ export class RemoteAudio {
     // The first pongs refine the clock estimate: delays measured across such a step are not jitter.
     if (Math.abs(this.clock.offsetUs - this.transitClockOffsetUs) > CLOCK_STEP_US) {
       this.transitClockOffsetUs = this.clock.offsetUs;
-      this.transits.length = 0;
+      this.jitter.reset();
     }
-    this.transits.push(this.clock.nowUs() - captureTime);
-    if (this.transits.length > JITTER_WINDOW) this.transits.shift();
-    if (this.transits.length < 10) return;
-    const sorted = [...this.transits].sort((a, b) => a - b);
-    // p95 over p5 rather than over the minimum: one early outlier should not set the buffer for seconds.
-    this.jitterMs = (percentile(sorted, 0.95) - percentile(sorted, 0.05)) / 1000;
-    const wanted = Math.min(MAX_TARGET_MS, Math.max(MIN_TARGET_MS, 20 + 1.5 * this.jitterMs));
-    this.jitterTargetMs =
-      wanted >= this.jitterTargetMs
-        ? wanted
-        : Math.max(wanted, this.jitterTargetMs - TARGET_SHRINK_PER_FRAME_MS);
+    this.jitter.add(this.clock.nowUs() - captureTime);
     this.targetMs = Math.min(MAX_TARGET_MS, Math.max(this.jitterTargetMs, this.syncNeedMs));
     // Whole milliseconds are plenty for the worklet; no message per frame for a target that barely moved.
     if (Math.round(this.targetMs) !== this.postedTargetMs) {
