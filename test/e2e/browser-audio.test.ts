@@ -3,6 +3,7 @@
 // scale about every 0.5 s). Every figure checked here is measured by the page from the samples its
 // AudioWorklet actually played, and from the pictures it actually painted.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import {
@@ -247,6 +248,67 @@ describe('sound in the browser app (Chromium, fake microphone)', { timeout: 180_
       await wall.context().close();
     } finally {
       await strict.close();
+    }
+  });
+
+  it('a page hears streams pushed over HTTP ingest with AAC (MPEG-TS) and with Opus (WebM)', async () => {
+    const room = 'pushed';
+    const wall = await openRoom(browser, room, 'wall', '&watch');
+    const tone = "aevalsrc='0.5*sin(2*PI*1000*t)':s=48000:c=stereo";
+    const picture = 'testsrc2=size=320x240:rate=30';
+    const pushes = [
+      [
+        '-c:v',
+        'libx264',
+        '-preset',
+        'ultrafast',
+        '-tune',
+        'zerolatency',
+        '-g',
+        '30',
+        '-c:a',
+        'aac',
+        '-f',
+        'mpegts',
+      ],
+      ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-g', '30', '-c:a', 'libopus'],
+    ].map((encode, i) => {
+      const name = i === 0 ? 'aac' : 'opus';
+      const container = i === 0 ? [] : ['-f', 'webm', '-cluster_time_limit', '0'];
+      const child = spawn(
+        'ffmpeg',
+        [
+          ...['-hide_banner', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', picture],
+          ...[
+            '-re',
+            '-f',
+            'lavfi',
+            '-i',
+            tone,
+            '-t',
+            '15',
+            '-map',
+            '0:v',
+            '-map',
+            '1:a',
+            ...encode,
+            ...container,
+          ],
+          ...['-method', 'PUT', `http://127.0.0.1:${server.httpPort}/ingest/${room}/${name}`],
+        ],
+        { stdio: 'ignore' },
+      );
+      return child;
+    });
+    try {
+      for (const name of ['aac', 'opus']) {
+        const heard = await expectHeard(wall, name, 15_000);
+        assert.equal(heard.audio.problem, null, `${name}: the page decodes it`);
+        assert.equal(heard.audio.codec, name === 'aac' ? 'mp4a.40.2' : 'opus');
+      }
+    } finally {
+      for (const child of pushes) child.kill('SIGKILL');
+      await wall.context().close();
     }
   });
 
