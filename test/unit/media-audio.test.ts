@@ -175,8 +175,10 @@ describe('publish sound options', () => {
       bitrate: 300_000,
     });
     const graph = args[args.indexOf('-filter_complex') + 1] ?? '';
-    assert.match(graph, /drawbox=.*enable='lt\(mod\(t,1\),0\.1\)'/);
-    assert.ok(args.some((a) => a.startsWith("aevalsrc=exprs='if(lt(mod(t,1),0.1),")));
+    // The flash and the beep share one gate: 0.1 s from 0.6 s of each second (a tenth of a ms early).
+    const gate = /drawbox=[^,]*enable='([^']+)'/.exec(graph)?.[1] ?? '';
+    assert.equal(gate, 'gte(mod(t,1),0.5999)*lt(mod(t,1),0.6999)');
+    assert.ok(args.some((a) => a.startsWith(`aevalsrc=exprs='if(${gate},`)));
     assert.match(graph, /setpts=RTCSTART\+PTS-STARTPTS\[v\]/);
     assert.match(graph, /asetpts=RTCSTART\+PTS-STARTPTS/);
     assert.ok(args.includes('pipe:3') && args.includes('pipe:4'));
