@@ -24,10 +24,6 @@ const NOISE = 0.05;
 const SIGNAL = `${TONE_PEAK}*sin(2*PI*220*t)*(${1 - SWING_DEPTH}+${SWING_DEPTH}*sin(2*PI*${SWING_HZ}*t))+${NOISE}*(random(0)-0.5)`;
 
 const FFMPEG_ARGS = [
-  '-hide_banner',
-  '-loglevel',
-  'error',
-  '-y',
   '-f',
   'lavfi',
   '-i',

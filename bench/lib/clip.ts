@@ -18,10 +18,6 @@ const CLIP_FILE = path.join(CACHE_DIR, `clip-${CLIP_WIDTH}x${CLIP_HEIGHT}-${CLIP
 // testsrc2 alone compresses to almost nothing; temporal noise gives every frame real detail to code, so
 // x264 actually spends its ~1 Mbit/s. A fixed GOP (no scene cuts) keeps keyframes every 2 s across loops.
 const FFMPEG_ARGS = [
-  '-hide_banner',
-  '-loglevel',
-  'error',
-  '-y',
   '-f',
   'lavfi',
   '-i',
@@ -78,7 +74,7 @@ export interface Clip {
 }
 
 /**
- * Makes `file` in the bench cache with `ffmpeg args… tmp` unless it is there (written whole, then renamed,
+ * Makes `file` in the bench cache with `ffmpeg -y args… tmp` (quiet but for errors) unless it is there (written whole, then renamed,
  * so a run cut short leaves no half file); returns its path. Throws with a fix if ffmpeg is missing.
  */
 export function ensureCached(
@@ -90,7 +86,7 @@ export function ensureCached(
   if (existsSync(file)) return file;
   mkdirSync(CACHE_DIR, { recursive: true });
   const tmp = `${file}.tmp`;
-  const res = spawnSync('ffmpeg', [...ffmpegArgs, tmp], {
+  const res = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...ffmpegArgs, tmp], {
     stdio: ['ignore', 'ignore', 'pipe'],
     timeout: timeoutMs,
   });

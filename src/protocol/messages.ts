@@ -64,9 +64,6 @@ export interface StreamTracks {
   audio?: AudioConfig;
 }
 
-/** The track a frame belongs to. */
-export type Track = 'video' | 'audio';
-
 /** First message each way: who is speaking and, optionally, a token for access control. */
 export interface HelloMessage {
   type: 'hello';
