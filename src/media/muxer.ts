@@ -279,7 +279,21 @@ class MediabunnyMuxer implements FrameMuxer {
     if (micros < 0 || micros <= audio.start || micros < audio.end - OVERLAP_TOLERANCE_US) return;
     // Video missing for long: bound what mediabunny holds for it (see AUDIO_AHEAD_US).
     if (this.video !== null && micros - Math.max(0, this.video.last) > AUDIO_AHEAD_US) return;
+    await this.fillSilence(audio, micros);
     await this.writeAudio(audio, frame.data, micros);
+  }
+
+  /**
+   * Fills the track with silence from where it ends (0 before its first packet) up to output time `until`.
+   * A publisher with DTX leaves its silences unsent (the browser page does): players expect a track that
+   * starts with the picture and has no holes, and fragmented MP4 would stretch the packet before a hole.
+   */
+  private async fillSilence(audio: AudioTrack, until: number): Promise<void> {
+    if (audio.silence === null) return;
+    for (let at = Math.max(0, audio.end); at + OPUS_SILENCE_MICROS <= until + OVERLAP_TOLERANCE_US; ) {
+      await this.writeAudio(audio, audio.silence, at);
+      at += OPUS_SILENCE_MICROS;
+    }
   }
 
   /** Writes one audio packet at output time `micros`, with its decoder config on the first. */
@@ -312,9 +326,7 @@ class MediabunnyMuxer implements FrameMuxer {
       }
       return;
     }
-    for (let at = end; at <= micros - AUDIO_STALL_US; at += OPUS_SILENCE_MICROS) {
-      await this.writeAudio(audio, audio.silence, at);
-    }
+    if (micros - end >= AUDIO_STALL_US) await this.fillSilence(audio, micros - AUDIO_STALL_US);
   }
 
   async finish(): Promise<boolean> {
@@ -323,6 +335,10 @@ class MediabunnyMuxer implements FrameMuxer {
     if (this.origin === null) {
       await this.output.cancel();
       return false;
+    }
+    // A silence at the end (DTX) would leave the sound shorter than the picture: fill it to the last frame.
+    if (this.audio !== null && !this.audio.closed && this.video !== null && this.video.last >= 0) {
+      await this.fillSilence(this.audio, this.video.last + OPUS_SILENCE_MICROS - OVERLAP_TOLERANCE_US);
     }
     await this.output.finalize();
     return true;

@@ -4,6 +4,9 @@
 // AudioWorklet actually played, and from the pictures it actually painted.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import {
@@ -14,13 +17,15 @@ import {
   streamNamed,
 } from '../helpers/audio-page.js';
 import { launchChromium } from '../helpers/browser.js';
-import { ensureBuilt, killStarted, poll, type Served, serve } from '../helpers/cli.js';
+import { ensureBuilt, killStarted, poll, run, type Served, serve } from '../helpers/cli.js';
 import { expectLiveTile, startCamera } from '../helpers/room-page.js';
+import { tracksOf } from '../helpers/tracks.js';
 
 /** Lets pages start sound without a click (the autoplay test launches its own browser without it). */
 const AUTOPLAY = '--autoplay-policy=no-user-gesture-required';
 
 let server: Served;
+let dir = '';
 let browser: Browser;
 const pageErrors: string[] = [];
 
@@ -72,12 +77,14 @@ function median(values: number[]): number {
 before(async () => {
   ensureBuilt(['dist/cli/main.js', 'dist/web/index.html']);
   server = await serve();
+  dir = mkdtempSync(join(tmpdir(), 'fw-browser-audio-'));
   browser = await launchChromium({ args: [AUTOPLAY] });
 });
 
 after(async () => {
   await browser?.close();
   await killStarted();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('sound in the browser app (Chromium, fake microphone)', { timeout: 180_000 }, () => {
@@ -310,6 +317,29 @@ describe('sound in the browser app (Chromium, fake microphone)', { timeout: 180_
       for (const child of pushes) child.kill('SIGKILL');
       await wall.context().close();
     }
+  });
+
+  it("the CLI records a page's stream with an Opus track as long as the video (within 100 ms)", async (t) => {
+    const room = 'taped';
+    const page = await openRoom(browser, room, 'cam');
+    await startCamera(page);
+    const codec = (await audioStats(page)).publisher?.codec ?? '';
+    const out = join(dir, codec.startsWith('avc1') ? 'browser.mp4' : 'browser.webm');
+    const watch = await run(
+      ['watch', '--server', `127.0.0.1:${server.port}`, '--room', room, '--out', out, '--duration', '5'],
+      30_000,
+    );
+    assert.equal(watch.code, 0, watch.stderr);
+    const { video, audio } = await tracksOf(out);
+    t.diagnostic(`${out}: video ${JSON.stringify(video)}, audio ${JSON.stringify(audio)}`);
+    assert.equal(audio?.codec, 'opus');
+    assert.ok(video && video.seconds > 3, `video spans ${video?.seconds} s`);
+    // The page leaves silences between the fake microphone's beeps unsent (its DTX): the file must not.
+    assert.ok(
+      Math.abs((audio?.seconds ?? 0) - video.seconds) <= 0.1,
+      `audio spans ${audio?.seconds} s, video ${video.seconds} s`,
+    );
+    await page.context().close();
   });
 
   it('no page threw an uncaught error', () => {

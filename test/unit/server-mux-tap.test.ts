@@ -146,9 +146,10 @@ describe('MuxTap', () => {
     const video = await packetTimes(target.buffer as ArrayBuffer);
     assert.equal(video.length, 15);
     // The file ends with the last video frame written (24): audio past 10 s ahead of it would be
-    // dropped, but this is well within, so the file holds every audio frame the tap wrote.
-    assert.equal(audio.length, tap.audioFramesWritten);
+    // dropped, but this is well within, so the file holds every audio frame the tap wrote, and the
+    // muxer's Opus silence in the place of the two it dropped: the sound has no hole.
+    assert.equal(audio.length, tap.audioFramesWritten + 2);
     const gaps = audio.slice(1).filter((p, i) => p.ms - (audio[i] as { ms: number }).ms > 20);
-    assert.equal(gaps.length, 1, `audio has one gap, where it was over its bound: ${JSON.stringify(gaps)}`);
+    assert.deepEqual(gaps, [], 'the audio has no gap: the dropped frames are filled with silence');
   });
 });
