@@ -1,4 +1,4 @@
-import { accessSync, constants, type Stats, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, type Stats, statSync } from 'node:fs';
 import { dirname, extname } from 'node:path';
 import { CONTAINER_CODECS, type Container, canHold, preferredContainer } from '../media/muxer.js';
 import type { AudioConfig, DecoderConfig } from '../protocol/messages.js';
@@ -72,6 +72,26 @@ export function codecMismatch(
   const fits = preferredContainer({ video, audio });
   if (fits === null) return `${what}, nor can any container watch records: watch it without --out`;
   return `${what}; use --out ${withExtension(out.path, fits)}`;
+}
+
+/**
+ * The `n`th file of a `watch --out FILE` recording (n ≥ 2): FILE with `-n` before its extension
+ * (`rec/cam.webm` → `rec/cam-2.webm`). watch goes on in the next one each time the stream's tracks change.
+ */
+export function numberedOutPath(path: string, n: number): string {
+  const ext = extname(path);
+  return `${path.slice(0, path.length - ext.length)}-${n}${ext}`;
+}
+
+/**
+ * The first numbered file from `n` on that may be written: one that does not exist, or any with `force`
+ * (as FILE itself was checked). A file left by an earlier run is skipped, never overwritten unasked.
+ */
+export function nextOutPath(path: string, n: number, force: boolean): { path: string; n: number } {
+  for (let i = n; ; i++) {
+    const candidate = numberedOutPath(path, i);
+    if (force || !existsSync(candidate)) return { path: candidate, n: i };
+  }
 }
 
 /** `path` with its extension replaced by `.ext`. */

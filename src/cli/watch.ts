@@ -41,7 +41,12 @@ Flags:
                       (or VP8; + Opus or AAC). Records one stream:
                       the --name one, or else the first stream that appears in the room. Checked before
                       connecting: the folder must exist and FILE must not (see --force); a stream whose
-                      codec FILE's container cannot hold stops watch at once, naming the file to use
+                      codec FILE's container cannot hold stops watch at once, naming the file to use.
+                      When the stream's tracks change (its publisher switches codec or picture size),
+                      FILE is finished and recording goes on in FILE-2 (then FILE-3...: the number
+                      goes before the extension, cam.webm -> cam-2.webm; a name taken is skipped
+                      unless --force), said in one line on stderr; a new codec FILE's container
+                      cannot hold stops watch as at the start, keeping the files recorded so far
   --force             with --out: overwrite FILE if it exists
   --display           show that same stream in an ffplay window, and play its sound (a second ffplay,
                       with no window); closing the window stops watching
@@ -129,6 +134,7 @@ function parse(argv: string[]) {
     name: f.name,
     durationSec,
     out,
+    force: f.force,
     display: f.display,
     stats: f.stats,
     maxLatencyMs,
@@ -197,6 +203,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     () => stop(null),
     (err) => stop(err),
     (text) => status.log(text),
+    opts.force,
   );
 
   // How the server is sending to us; each new connection starts live.
@@ -220,6 +227,19 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     status.log(`framewire: stream ${m.room}/${m.name} (${describeTracks(m)})`);
     try {
       sink.streamAdded(m);
+    } catch (err) {
+      stop(err instanceof Error ? err : new Error(String(err)));
+    }
+  });
+  client.on('stream-updated', (m, previous) => {
+    const s = streams.get(m.streamId);
+    if (s) s.info = m;
+    try {
+      // A recorded stream's line says where the recording goes on; another's says what changed.
+      if (!sink.streamUpdated(m))
+        status.log(
+          `framewire: stream ${m.room}/${m.name} changed: ${describeTracks(previous)} -> ${describeTracks(m)}`,
+        );
     } catch (err) {
       stop(err instanceof Error ? err : new Error(String(err)));
     }
@@ -379,9 +399,13 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
         `nothing recorded to ${opts.out.path}: no keyframe arrived${sink.key ? ` from ${sink.key}` : ` in room "${room}"`}: is a publisher running?`,
       );
     }
-    const audio = sink.recordedTracks?.audio ? ` and ${sink.audioFramesRecorded} audio frames` : '';
+    const audio =
+      sink.recordedTracks?.audio || sink.audioFramesRecorded > 0
+        ? ` and ${sink.audioFramesRecorded} audio frames`
+        : '';
+    const files = sink.recordedFiles.join(', ') || opts.out.path;
     ctx.stderr.write(
-      `framewire: recorded ${sink.framesRecorded} frames${audio} of ${sink.key} to ${opts.out.path}\n`,
+      `framewire: recorded ${sink.framesRecorded} frames${audio} of ${sink.key} to ${files}\n`,
     );
   }
   return 0;

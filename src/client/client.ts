@@ -12,6 +12,7 @@ import {
   type Message,
   PROTOCOL_VERSION,
   type ReceiverReportMessage,
+  type RoomCodecsMessage,
   type StreamAddedMessage,
   type StreamRemovedMessage,
   type StreamTracks,
@@ -59,12 +60,23 @@ export interface ConnectOptions {
 /** Typed events of a {@link FramewireClient}. */
 export interface FramewireClientEvents {
   'stream-added': [message: StreamAddedMessage];
+  /**
+   * A stream already added changed its tracks (its publisher switched codec or picture size): same
+   * streamId, new tracks in `message`, the old ones in `previous`. Its frames from here on are of the new
+   * tracks, starting at a keyframe. Protocol v3 says this with a second `stream-added` for the same id.
+   */
+  'stream-updated': [message: StreamAddedMessage, previous: StreamAddedMessage];
   'stream-removed': [message: StreamRemovedMessage];
   /** A frame of a subscribed stream; `payload` is a view into the received bytes. */
   frame: [message: FrameMessage];
   'keyframe-request': [message: KeyframeRequestMessage];
   /** The server changed how it delivers to us (live, draining a backlog, keyframes only). */
   'link-state': [message: LinkStateMessage];
+  /**
+   * The video codec families every viewer of a room we publish in decodes (null: no viewer restricts);
+   * after each publish and whenever it changes. A publisher that can encode several picks one listed.
+   */
+  'room-codecs': [message: RoomCodecsMessage];
   /** An `error` from the server that no pending request claimed (requestId 0, or a late answer). */
   'server-error': [error: ClientError, requestId: number];
   /** The connection is gone: `null` after our own close(), otherwise why it ended. */
@@ -73,7 +85,8 @@ export interface FramewireClientEvents {
 
 type Pending =
   | { kind: 'publish'; room: string; name: string; tracks: StreamTracks; resolve: (p: Publication) => void }
-  | { kind: 'subscribe'; room: string; name: string; resolve: () => void };
+  | { kind: 'subscribe'; room: string; name: string; resolve: () => void }
+  | { kind: 'update'; streamId: number; resolve: () => void };
 
 interface PendingEntry {
   request: Pending;
@@ -163,6 +176,8 @@ export class FramewireClient extends EventEmitter<FramewireClientEvents> impleme
   private readonly pending = new Map<number, PendingEntry>();
   private readonly pings = new Map<number, PendingPing>();
   private readonly publications = new Map<number, Publication>();
+  /** Streams the server added for us and has not removed: a second stream-added for one is an update. */
+  private readonly viewed = new Map<number, StreamAddedMessage>();
   private nextRequestId = 1;
   private nextPingId = 1;
   private handshakeDone = false;
@@ -255,6 +270,23 @@ export class FramewireClient extends EventEmitter<FramewireClientEvents> impleme
         () => this.settle(requestId, null),
         () => {},
       );
+    });
+  }
+
+  /**
+   * Tells the server which codec families this connection decodes (lowercase WebCodecs prefixes: `avc1`,
+   * `vp8`, `vp09`, `av01`, `opus`, `mp4a`...), replacing what it said before. A connection that never says
+   * decodes anything, which is what this library does with frames: it passes them on undecoded.
+   */
+  declareDecoders(codecs: readonly string[]): boolean {
+    return this.send({ type: 'decoders', codecs: [...codecs] });
+  }
+
+  /** @internal FrameSink: asks the server to replace a stream's tracks; Publication.update calls this. */
+  updateStream(streamId: number, tracks: StreamTracks): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const requestId = this.addPending({ kind: 'update', streamId, resolve }, reject);
+      if (requestId !== 0) this.send({ type: 'update', requestId, streamId, ...tracks });
     });
   }
 
@@ -361,7 +393,7 @@ export class FramewireClient extends EventEmitter<FramewireClientEvents> impleme
       return true;
     }
     const r = entry.request;
-    if (r.kind === 'subscribe') {
+    if (r.kind === 'subscribe' || r.kind === 'update') {
       r.resolve();
     } else if (streamId !== undefined) {
       const publication = new Publication(this, streamId, r.room, r.name, r.tracks, (p) => {
@@ -443,14 +475,22 @@ export class FramewireClient extends EventEmitter<FramewireClientEvents> impleme
         this.emit('server-error', err, m.requestId);
         return;
       }
-      case 'stream-added':
+      case 'stream-added': {
         this.settleNamedSubscribe(m);
-        this.emit('stream-added', m);
+        const previous = this.viewed.get(m.streamId);
+        this.viewed.set(m.streamId, m);
+        if (previous) this.emit('stream-updated', m, previous);
+        else this.emit('stream-added', m);
         return;
+      }
       case 'stream-removed':
+        this.viewed.delete(m.streamId);
         this.publications.get(m.streamId)?.markEnded();
         this.publications.delete(m.streamId);
         this.emit('stream-removed', m);
+        return;
+      case 'room-codecs':
+        this.emit('room-codecs', m);
         return;
       case 'keyframe-request':
         this.publications.get(m.streamId)?.emit('keyframe-request');
@@ -521,6 +561,7 @@ export class FramewireClient extends EventEmitter<FramewireClientEvents> impleme
       p.reject(err);
     }
     this.pings.clear();
+    this.viewed.clear();
     for (const [, p] of this.publications) p.markEnded();
     this.publications.clear();
     // Before the hello completed nobody holds this client yet: the connect() promise carries the error.

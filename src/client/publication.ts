@@ -38,6 +38,8 @@ export interface FrameSink {
   readonly maxWriteBufferBytes: number;
   /** Largest message the peer accepts; a bigger frame would get the connection closed. */
   readonly maxMessageBytes: number;
+  /** Asks the server to replace the tracks of stream `streamId` (protocol v3 `update`). */
+  updateStream(streamId: number, tracks: StreamTracks): Promise<void>;
 }
 
 /** Counters of one publication, for status lines. */
@@ -73,16 +75,43 @@ export class Publication extends EventEmitter<PublicationEvents> {
   // both cases wait here for the next keyframe.
   private waitingForKey = true;
   private ended = false;
+  /** The tracks frames are sent for (the server judges each frame against the latest it was told). */
+  private current: StreamTracks;
 
   constructor(
     private readonly sink: FrameSink,
     readonly streamId: number,
     readonly room: string,
     readonly name: string,
-    readonly tracks: StreamTracks,
+    tracks: StreamTracks,
     private readonly onEnd: (p: Publication) => void,
   ) {
     super();
+    this.current = tracks;
+  }
+
+  /** The stream's tracks: as published, then as the latest update made them. */
+  get tracks(): StreamTracks {
+    return this.current;
+  }
+
+  /**
+   * Replaces the stream's tracks without ending it (a codec switch, a new picture size): resolves once the
+   * server has taken them, rejects with its error. From the call on, video frames wait for a keyframe:
+   * viewers reconfigure their decoders and start again from one, so send a keyframe of the new tracks next.
+   */
+  async update(tracks: StreamTracks): Promise<void> {
+    // Deltas of the old codec must not follow the update, nor deltas of the new one precede its keyframe.
+    this.waitingForKey = true;
+    // Frames sent from now on reach the server after the update, so they are of the new tracks.
+    const before = this.current;
+    this.current = tracks;
+    try {
+      await this.sink.updateStream(this.streamId, tracks);
+    } catch (err) {
+      if (this.current === tracks) this.current = before;
+      throw err;
+    }
   }
 
   /** True until `unpublish()` or the connection closes. */

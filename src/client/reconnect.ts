@@ -5,6 +5,7 @@ import type {
   KeyframeRequestMessage,
   LinkStateMessage,
   ReceiverReportMessage,
+  RoomCodecsMessage,
   StreamAddedMessage,
   StreamRemovedMessage,
   StreamTracks,
@@ -30,12 +31,16 @@ export interface ReconnectOptions extends ConnectOptions {
 /** Typed events of a {@link ReconnectingClient}. */
 export interface ReconnectingClientEvents {
   'stream-added': [message: StreamAddedMessage];
+  /** A stream already added changed its tracks (see FramewireClientEvents). */
+  'stream-updated': [message: StreamAddedMessage, previous: StreamAddedMessage];
   /** Also emitted, with reason `disconnected`, for every stream known when the connection dropped. */
   'stream-removed': [message: StreamRemovedMessage];
   frame: [message: FrameMessage];
   'keyframe-request': [message: KeyframeRequestMessage];
   /** The server changed how it delivers to us; a new connection starts `live` again (without this event). */
   'link-state': [message: LinkStateMessage];
+  /** What the viewers of a room we publish in decode (see FramewireClientEvents); again after a reconnect. */
+  'room-codecs': [message: RoomCodecsMessage];
   'server-error': [error: ClientError, requestId: number];
   /** The connection dropped; the first attempt to reconnect starts in `retryInMs`. */
   disconnected: [error: ClientError, retryInMs: number];
@@ -76,6 +81,8 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
   private client: FramewireClient | null = null;
   private readonly publications = new Set<ReconnectingPublication>();
   private readonly subscriptions = new Map<string, { room: string; name: string }>();
+  /** What we said we decode, said again on each new connection; null while never said. */
+  private decoders: string[] | null = null;
   /** Streams announced on the current connection, so a drop can announce their removal. */
   private readonly streams = new Map<number, StreamAddedMessage>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -118,6 +125,12 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
   async subscribe(room: string, name = ''): Promise<void> {
     await this.requireClient().subscribe(room, name);
     this.subscriptions.set(`${room}\0${name}`, { room, name });
+  }
+
+  /** Says which codec families we decode (see FramewireClient.declareDecoders), now and after each reconnect. */
+  declareDecoders(codecs: readonly string[]): void {
+    this.decoders = [...codecs];
+    this.current?.declareDecoders(this.decoders);
   }
 
   /** Sends a receiver report on the current connection; dropped while reconnecting (the next one follows). */
@@ -171,9 +184,14 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
       this.streams.set(m.streamId, m);
       this.emit('stream-added', m);
     });
+    client.on('stream-updated', (m, previous) => {
+      this.streams.set(m.streamId, m);
+      this.emit('stream-updated', m, previous);
+    });
     client.on('stream-removed', (m) => {
       if (this.streams.delete(m.streamId)) this.emit('stream-removed', m);
     });
+    client.on('room-codecs', (m) => this.emit('room-codecs', m));
     client.on('frame', (m) => this.emit('frame', m));
     client.on('keyframe-request', (m) => this.emit('keyframe-request', m));
     client.on('link-state', (m) => this.emit('link-state', m));
@@ -211,6 +229,8 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
           this.attempt = 0;
           this.attach(client);
           this.emit('reconnected');
+          // Before the subscribes, so that no publisher in those rooms is told a value without ours.
+          if (this.decoders !== null) client.declareDecoders(this.decoders);
           for (const p of this.publications) this.restorePublication(client, p, 0);
           for (const s of this.subscriptions.values()) this.restoreSubscription(client, s.room, s.name, 0);
         },
@@ -288,10 +308,27 @@ export class ReconnectingPublication extends EventEmitter<ReconnectingPublicatio
   constructor(
     readonly room: string,
     readonly name: string,
-    readonly tracks: StreamTracks,
+    /** The tracks it is published with after a reconnect: the latest update's. */
+    public tracks: StreamTracks,
     private readonly onEnd: (p: ReconnectingPublication) => void,
   ) {
     super();
+  }
+
+  /**
+   * Replaces the stream's tracks (see Publication.update); kept for re-publishing after a reconnect. While
+   * reconnecting it only takes them: the next publish carries them.
+   */
+  async update(tracks: StreamTracks): Promise<void> {
+    const previous = this.tracks;
+    this.tracks = tracks;
+    if (!this.current?.active) return;
+    try {
+      await this.current.update(tracks);
+    } catch (err) {
+      if (this.tracks === tracks) this.tracks = previous;
+      throw err;
+    }
   }
 
   /** The stream id on the current connection, or null while reconnecting. */

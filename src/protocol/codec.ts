@@ -1,9 +1,11 @@
 import { ByteReader, ByteWriter, utf8 } from './bytes.js';
+import { checkCodecFamilies, MAX_CODEC_FAMILIES } from './codec-families.js';
 import { ProtocolError } from './errors.js';
 import {
   AUDIO_FRAME_HEADER_BYTES,
   type AudioConfig,
   type DecoderConfig,
+  type DecodersMessage,
   FRAME_FLAG_AUDIO,
   FRAME_FLAG_KEY,
   FRAME_HEADER_BYTES,
@@ -13,7 +15,9 @@ import {
   MessageType,
   PROTOCOL_VERSION,
   ROLES,
+  type RoomCodecsMessage,
   type StreamTracks,
+  type UpdateMessage,
 } from './messages.js';
 
 /** Size of a receiver-report: type, streamId, four counters, three f64 figures. */
@@ -36,11 +40,20 @@ interface EncodedTracks {
   audio?: { codec: Uint8Array; config: AudioConfig };
 }
 
-function encodeTracks(t: StreamTracks, version: number): EncodedTracks {
+/** The version a message new in `since` needs; FW_BAD_MESSAGE in an older one, either way. */
+function needVersion(version: number, since: number, type: string): void {
+  if (version < since) throw bad(`protocol v${version} has no ${type} message (it is new in v${since})`);
+}
+
+/**
+ * `allowNone`: an update's tracks byte may name no track, so that the server can refuse it as an answer
+ * to its requestId (the connection goes on) rather than as unreadable bytes (which close it).
+ */
+function encodeTracks(t: StreamTracks, version: number, allowNone = false): EncodedTracks {
   if (version < 2) {
     // v1 has room for one video config and nothing else: the server never offers it other streams.
     if (!t.video || t.audio) throw bad('protocol v1 carries streams with a video track only');
-  } else if (!t.video && !t.audio) {
+  } else if (!t.video && !t.audio && !allowNone) {
     throw bad('a stream needs a video track, an audio track or both');
   }
   const out: EncodedTracks = {};
@@ -90,6 +103,51 @@ function encodeStreamDescription(
     .str(roomBytes)
     .str(nameBytes);
   writeTracks(w, tracks, version);
+  return w.done();
+}
+
+/** update: type, requestId, streamId, the new tracks (always the v2 layout, with its tracks byte). */
+function encodeUpdate(m: UpdateMessage, version: number): Uint8Array {
+  needVersion(version, 3, 'update');
+  const tracks = encodeTracks(m, version, true);
+  const w = new ByteWriter(1 + 4 + 4 + tracksSize(tracks, version))
+    .u8(MessageType.update)
+    .u32(m.requestId)
+    .u32(m.streamId);
+  writeTracks(w, tracks, version);
+  return w.done();
+}
+
+/** A list of codec families as it goes on the wire: a u8 count, then each family as a str. */
+function encodeFamilies(codecs: readonly string[]): { size: number; encoded: Uint8Array[] } {
+  checkCodecFamilies(codecs);
+  const encoded = codecs.map(utf8);
+  return { size: 1 + encoded.reduce((n, e) => n + 2 + e.length, 0), encoded };
+}
+
+function writeFamilies(w: ByteWriter, encoded: readonly Uint8Array[]): void {
+  w.u8(encoded.length);
+  for (const e of encoded) w.str(e);
+}
+
+function encodeDecoders(m: DecodersMessage, version: number): Uint8Array {
+  needVersion(version, 3, 'decoders');
+  const list = encodeFamilies(m.codecs);
+  const w = new ByteWriter(1 + list.size).u8(MessageType.decoders);
+  writeFamilies(w, list.encoded);
+  return w.done();
+}
+
+/** room-codecs: type, room, a byte saying whether a list follows (0: null, no viewer restricts), the list. */
+function encodeRoomCodecs(m: RoomCodecsMessage, version: number): Uint8Array {
+  needVersion(version, 3, 'room-codecs');
+  const room = utf8(m.room);
+  const list = m.codecs === null ? null : encodeFamilies(m.codecs);
+  const w = new ByteWriter(1 + 2 + room.length + 1 + (list?.size ?? 0))
+    .u8(MessageType.roomCodecs)
+    .str(room)
+    .u8(list === null ? 0 : 1);
+  if (list !== null) writeFamilies(w, list.encoded);
   return w.done();
 }
 
@@ -190,6 +248,12 @@ export function encodeMessage(m: Message, version = PROTOCOL_VERSION): Uint8Arra
         .u8(LINK_STATES.indexOf(m.state))
         .u32(m.backlogMs)
         .done();
+    case 'update':
+      return encodeUpdate(m, version);
+    case 'decoders':
+      return encodeDecoders(m, version);
+    case 'room-codecs':
+      return encodeRoomCodecs(m, version);
   }
 }
 
@@ -222,13 +286,28 @@ function readStreamDescription(
   const room = r.str('room');
   const name = r.str('name');
   if (version < 2) return { room, name, video: readVideo(r) };
+  return { room, name, ...readTracks(r, false) };
+}
+
+/** The v2 tracks layout: a tracks byte, then the configs it names (none only where `allowNone`). */
+function readTracks(r: ByteReader, allowNone: boolean): StreamTracks {
   const tracks = r.u8('tracks');
-  if (tracks === 0 || (tracks & ~(TRACK_VIDEO | TRACK_AUDIO)) !== 0)
+  if ((tracks === 0 && !allowNone) || (tracks & ~(TRACK_VIDEO | TRACK_AUDIO)) !== 0)
     throw bad(`tracks byte 0x${tracks.toString(16)} names no track or a reserved one`);
-  const out: { room: string; name: string } & StreamTracks = { room, name };
+  const out: StreamTracks = {};
   if (tracks & TRACK_VIDEO) out.video = readVideo(r);
   if (tracks & TRACK_AUDIO) out.audio = readAudio(r);
   return out;
+}
+
+/** A list of codec families: a u8 count, then each family as a str; checked as the encoder checks it. */
+function readFamilies(r: ByteReader): string[] {
+  const count = r.u8('codec count');
+  if (count > MAX_CODEC_FAMILIES) throw bad(`${count} codec families listed; at most ${MAX_CODEC_FAMILIES}`);
+  const codecs: string[] = [];
+  for (let i = 0; i < count; i++) codecs.push(r.str('codec family'));
+  checkCodecFamilies(codecs);
+  return codecs;
 }
 
 function finite(v: number, what: string): number {
@@ -342,6 +421,29 @@ export function decodeMessage(bytes: Uint8Array, version = PROTOCOL_VERSION): Me
       if (state === undefined) throw new ProtocolError('FW_BAD_MESSAGE', `unknown link state ${index}`);
       const m = { type: 'link-state', state, backlogMs: r.u32('backlogMs') } as const;
       r.end('link-state');
+      return m;
+    }
+    case MessageType.update: {
+      needVersion(version, 3, 'update');
+      const requestId = r.u32('requestId');
+      const streamId = r.u32('streamId');
+      const m = { type: 'update', requestId, streamId, ...readTracks(r, true) } as const;
+      r.end('update');
+      return m;
+    }
+    case MessageType.decoders: {
+      needVersion(version, 3, 'decoders');
+      const m = { type: 'decoders', codecs: readFamilies(r) } as const;
+      r.end('decoders');
+      return m;
+    }
+    case MessageType.roomCodecs: {
+      needVersion(version, 3, 'room-codecs');
+      const room = r.str('room');
+      const restricted = r.u8('restricted');
+      if (restricted > 1) throw bad(`room-codecs list byte ${restricted} is neither 0 (none) nor 1`);
+      const m = { type: 'room-codecs', room, codecs: restricted === 0 ? null : readFamilies(r) } as const;
+      r.end('room-codecs');
       return m;
     }
     default:

@@ -3,6 +3,7 @@
 export * from './address.js';
 export * from './backoff.js';
 export * from './codec.js';
+export * from './codec-families.js';
 export * from './errors.js';
 export * from './framing.js';
 export * from './messages.js';

@@ -1,9 +1,9 @@
 /**
  * The newest protocol version this code speaks. Version 2 adds audio (a stream's tracks, audio frames);
- * version 1 peers are still served (see {@link MIN_PROTOCOL_VERSION}). Any other version is refused with
- * FW_BAD_VERSION.
+ * version 3 adds codec choice (`decoders`, `room-codecs`, `update`). Version 1 and 2 peers are still
+ * served (see {@link MIN_PROTOCOL_VERSION}). Any other version is refused with FW_BAD_VERSION.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 /** The oldest version still spoken: a v1 peer gets video only (docs/protocol.md, section 7). */
 export const MIN_PROTOCOL_VERSION = 1;
 
@@ -15,10 +15,13 @@ export const MessageType = {
   subscribe: 0x04,
   unsubscribe: 0x05,
   unpublish: 0x06,
+  update: 0x07,
+  decoders: 0x08,
   frame: 0x10,
   keyframeRequest: 0x11,
   streamAdded: 0x20,
   streamRemoved: 0x21,
+  roomCodecs: 0x22,
   error: 0x30,
   ping: 0x40,
   pong: 0x41,
@@ -224,7 +227,38 @@ export interface LinkStateMessage {
   backlogMs: number;
 }
 
-/** Every message of protocol v2 (v1's, with a stream's tracks and audio frames). */
+/**
+ * Publisher → server (v3): replaces the tracks of one of this connection's streams (a codec switch, a new
+ * picture size) without ending it. Answered by `published` with the same requestId and streamId, or
+ * `error` with the same requestId. The publisher's next video frame is a keyframe of the new tracks.
+ */
+export interface UpdateMessage extends StreamTracks {
+  type: 'update';
+  requestId: number;
+  streamId: number;
+}
+
+/**
+ * Any client → server (v3): the codec families this connection can decode (see codec-families.ts),
+ * replacing what it said before. A connection that never sends it decodes anything.
+ */
+export interface DecodersMessage {
+  type: 'decoders';
+  codecs: string[];
+}
+
+/**
+ * Server → publisher (v3): the video codec families every viewer of `room` that declared its decoders can
+ * decode (the publisher's own connection left out); null when no viewer restricts, an empty list when they
+ * have none in common. Sent after each `published` and whenever the value changes.
+ */
+export interface RoomCodecsMessage {
+  type: 'room-codecs';
+  room: string;
+  codecs: string[] | null;
+}
+
+/** Every message of protocol v3 (v2's, with codec choice; v2's are v1's with tracks and audio frames). */
 export type Message =
   | HelloMessage
   | PublishMessage
@@ -240,7 +274,10 @@ export type Message =
   | PingMessage
   | PongMessage
   | ReceiverReportMessage
-  | LinkStateMessage;
+  | LinkStateMessage
+  | UpdateMessage
+  | DecodersMessage
+  | RoomCodecsMessage;
 
 /** Bytes before the payload in a frame message: type, streamId, flags, seq, timestamp, captureTime. */
 export const FRAME_HEADER_BYTES = 1 + 4 + 1 + 4 + 8 + 8;

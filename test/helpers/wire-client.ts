@@ -23,6 +23,8 @@ export class WireClient {
   private readonly deframer = new MessageDeframer(64 * 1024 * 1024);
   /** The protocol version this client speaks (its hello's); messages are encoded and decoded in it. */
   private version = PROTOCOL_VERSION;
+  /** Ids of this client's own pings (barrier()), apart from the server's probe ids. */
+  private nextPingId = 0x40000000;
 
   private constructor(readonly socket: net.Socket) {
     socket.on('data', (chunk: Buffer) => {
@@ -93,6 +95,34 @@ export class WireClient {
     );
     if (m.type !== 'published') throw new Error(`publish failed: ${JSON.stringify(m)}`);
     return m.streamId;
+  }
+
+  /**
+   * Replaces the tracks of `streamId` (protocol v3 `update`) and resolves with the server's answer:
+   * `published` (taken) or `error` (refused), both with the update's requestId.
+   */
+  async update(streamId: number, tracks: StreamTracks): Promise<Message> {
+    const requestId = Math.floor(Math.random() * 1e9);
+    this.send({ type: 'update', requestId, streamId, ...tracks });
+    return this.next((x) => (x.type === 'published' || x.type === 'error') && x.requestId === requestId);
+  }
+
+  /** The room-codecs messages received so far, oldest first (for room `room` if given). */
+  roomCodecs(room?: string): Extract<Message, { type: 'room-codecs' }>[] {
+    return this.received.filter(
+      (m): m is Extract<Message, { type: 'room-codecs' }> =>
+        m.type === 'room-codecs' && (room === undefined || m.room === room),
+    );
+  }
+
+  /**
+   * Pings the server and resolves once the pong is back: the server has handled everything this client
+   * sent before, and everything it sent this client before the pong has been received.
+   */
+  async barrier(): Promise<void> {
+    const id = this.nextPingId++;
+    this.send({ type: 'ping', id, time: Date.now() * 1000 });
+    await this.next((m) => m.type === 'pong' && m.id === id);
   }
 
   /** Resolves with the first received message (from the start) matching `pred`, waiting up to `ms`. */

@@ -759,9 +759,24 @@ const closeFrame = (code: number, reason: number[] = []) => {
   return wsFrame({ opcode: 8, payload: p });
 };
 
+/** Protocol v3 messages after a hello: a declaration, a codec switch of no stream of its own, a server-only one. */
+const v3Bodies = [
+  encodeMessage({ type: 'decoders', codecs: ['avc1', 'vp8', 'opus'] }),
+  Buffer.from([0x08, 0x11]),
+  Buffer.from([0x08, 0x01, 0x00, 0x04, 0x41, 0x56, 0x43, 0x31]),
+  encodeMessage({
+    type: 'update',
+    requestId: 1,
+    streamId: 1,
+    video: { codec: 'vp8', codedWidth: 2, codedHeight: 2 },
+  }),
+  encodeMessage({ type: 'room-codecs', room: 'fuzz', codecs: null }),
+];
+
 /** Frames a hostile client sends after (or with) its handshake; most break RFC 6455 one way or another. */
 const wsFrameArb: fc.Arbitrary<Buffer> = fc.oneof(
   fc.constant(wsFrame({ opcode: 2, payload: helloBody })),
+  fc.constantFrom(...v3Bodies).map((payload) => wsFrame({ opcode: 2, payload })),
   fc.uint8Array({ maxLength: 300 }).map((p) => wsFrame({ opcode: 2, payload: p })),
   fc.string({ maxLength: 40 }).map((s) => wsFrame({ opcode: 1, payload: Buffer.from(s) })),
   fc.constant(wsFrame({ opcode: 1, payload: Buffer.from([0xff, 0xfe, 0xc3, 0x28]) })),

@@ -1,4 +1,4 @@
-// Byte fixtures for protocol v2 (and v1 where the layouts differ): each expected byte string is written by
+// Byte fixtures for protocol v3 (and v1 and v2 where the layouts differ): each expected byte string is written by
 // hand from docs/protocol.md, not produced by the encoder, so a change to the wire format fails here before
 // it reaches a peer.
 import assert from 'node:assert/strict';
@@ -51,6 +51,7 @@ function assertEncodeError(m: Message, code: string, version?: number): void {
 //   1.5 * 2^50 µs (2023-07-08) = 4318000000000000, -1.0 = bff0000000000000
 //   "opus" = 6f707573, "mp4a.40.2" = 6d7034612e34302e32, 48000 = 0000bb80, 44100 = 0000ac44,
 //   20000 = 40d3880000000000
+//   "avc1" = 61766331, "avc1.42e01f" = 617663312e343265303166, 1280 = 0500, 720 = 02d0
 const fixtures: { name: string; version?: number; message: Message; bytes: string }[] = [
   {
     name: 'hello from a publisher with an agent and no token',
@@ -298,6 +299,58 @@ const fixtures: { name: string; version?: number; message: Message; bytes: strin
     message: { type: 'link-state', state: 'keyframes-only', backlogMs: 1200 },
     bytes: '51 | 02 | 000004b0',
   },
+  {
+    name: 'v3 update of a stream to H.264 720p (tracks 01)',
+    message: {
+      type: 'update',
+      requestId: 9,
+      streamId: 5,
+      video: { codec: 'avc1.42e01f', codedWidth: 1280, codedHeight: 720 },
+    },
+    bytes: '07 | 00000009 | 00000005 | 01 | 000b 617663312e343265303166 | 0500 | 02d0 | 00000000',
+  },
+  {
+    name: 'v3 update of a stream to VP8 and Opus mono (tracks 03)',
+    message: {
+      type: 'update',
+      requestId: 10,
+      streamId: 5,
+      video: { codec: 'vp8', codedWidth: 640, codedHeight: 480 },
+      audio: { codec: 'opus', sampleRate: 48000, numberOfChannels: 1 },
+    },
+    bytes:
+      '07 | 0000000a | 00000005 | 03 | 0003 767038 | 0280 | 01e0 | 00000000 | 0004 6f707573 | 0000bb80 | 01 | 00000000',
+  },
+  {
+    name: 'v3 update naming no track (readable; the server refuses it by its requestId)',
+    message: { type: 'update', requestId: 1, streamId: 2 },
+    bytes: '07 | 00000001 | 00000002 | 00',
+  },
+  {
+    name: 'v3 decoders of H.264, VP8 and Opus',
+    message: { type: 'decoders', codecs: ['avc1', 'vp8', 'opus'] },
+    bytes: '08 | 03 | 0004 61766331 | 0003 767038 | 0004 6f707573',
+  },
+  {
+    name: 'v3 decoders of nothing',
+    message: { type: 'decoders', codecs: [] },
+    bytes: '08 | 00',
+  },
+  {
+    name: 'v3 room-codecs: no viewer restricts (null)',
+    message: { type: 'room-codecs', room: 'lab', codecs: null },
+    bytes: '22 | 0003 6c6162 | 00',
+  },
+  {
+    name: 'v3 room-codecs: every viewer decodes H.264 and VP8',
+    message: { type: 'room-codecs', room: 'lab', codecs: ['avc1', 'vp8'] },
+    bytes: '22 | 0003 6c6162 | 01 | 02 | 0004 61766331 | 0003 767038',
+  },
+  {
+    name: 'v3 room-codecs: the viewers have no codec in common (empty list)',
+    message: { type: 'room-codecs', room: 'lab', codecs: [] },
+    bytes: '22 | 0003 6c6162 | 01 | 00',
+  },
 ];
 
 describe('protocol codec byte fixtures', () => {
@@ -328,6 +381,9 @@ describe('protocol codec byte fixtures', () => {
       'pong',
       'receiver-report',
       'link-state',
+      'update',
+      'decoders',
+      'room-codecs',
     ];
     assert.deepStrictEqual([...covered].sort(), [...all].sort());
   });
@@ -433,7 +489,7 @@ describe('protocol codec errors', () => {
   });
 
   test('an unknown type byte is FW_UNKNOWN_TYPE', () => {
-    for (const t of ['00', '07', '12', '22', '31', '42', '7f', 'ff']) {
+    for (const t of ['00', '09', '12', '23', '31', '42', '52', '7f', 'ff']) {
       assertDecodeError(hex(`${t} 00000000`), 'FW_UNKNOWN_TYPE');
     }
   });
@@ -561,5 +617,66 @@ describe('protocol codec errors', () => {
     );
     const audio = { codec: 'opus', sampleRate: 48000, numberOfChannels: 256 };
     assertEncodeError({ type: 'publish', requestId: 1, room: '', name: '', audio }, 'FW_BAD_MESSAGE');
+  });
+});
+
+describe('protocol v3 messages: decoders, room-codecs, update', () => {
+  test('v1 and v2 have none of them: FW_BAD_MESSAGE both ways', () => {
+    const video = { codec: 'vp8', codedWidth: 2, codedHeight: 2 };
+    const messages: Message[] = [
+      { type: 'decoders', codecs: ['vp8'] },
+      { type: 'room-codecs', room: 'lab', codecs: null },
+      { type: 'update', requestId: 1, streamId: 1, video },
+    ];
+    for (const version of [1, 2]) {
+      for (const m of messages) {
+        assertEncodeError(m, 'FW_BAD_MESSAGE', version);
+        assertDecodeError(encodeMessage(m, 3), 'FW_BAD_MESSAGE', version);
+      }
+    }
+  });
+
+  test('a family list of more than 16 entries is FW_BAD_MESSAGE', () => {
+    const seventeen = Array.from({ length: 17 }, (_, i) => `c${i}`);
+    assertEncodeError({ type: 'decoders', codecs: seventeen }, 'FW_BAD_MESSAGE');
+    assertEncodeError({ type: 'room-codecs', room: 'lab', codecs: seventeen }, 'FW_BAD_MESSAGE');
+    // 16 is the most: it goes through.
+    const sixteen = seventeen.slice(0, 16);
+    assert.deepStrictEqual(decodeMessage(encodeMessage({ type: 'decoders', codecs: sixteen })), {
+      type: 'decoders',
+      codecs: sixteen,
+    });
+    // A count of 17 is refused before its entries are read.
+    assertDecodeError(hex('08 11'), 'FW_BAD_MESSAGE');
+    assertDecodeError(hex('22 0000 01 11'), 'FW_BAD_MESSAGE');
+  });
+
+  test('a family must be 1 to 16 characters of a-z 0-9', () => {
+    for (const bad of ['', 'AVC1', 'avc1.42e01f', 'vp 8', 'x'.repeat(17), 'é']) {
+      assertEncodeError({ type: 'decoders', codecs: ['vp8', bad] }, 'FW_BAD_MESSAGE');
+      assertEncodeError({ type: 'room-codecs', room: '', codecs: [bad] }, 'FW_BAD_MESSAGE');
+    }
+    assertDecodeError(hex('08 01 0000'), 'FW_BAD_MESSAGE');
+    assertDecodeError(hex('08 01 0004 41564331'), 'FW_BAD_MESSAGE'); // "AVC1"
+    assertDecodeError(hex('08 01 0003 76702e'), 'FW_BAD_MESSAGE'); // "vp."
+    assertDecodeError(hex(`08 01 0011 ${'61'.repeat(17)}`), 'FW_BAD_MESSAGE');
+    // 16 characters is the longest allowed.
+    const longest = 'a'.repeat(16);
+    assert.deepStrictEqual(decodeMessage(hex(`08 01 0010 ${'61'.repeat(16)}`)), {
+      type: 'decoders',
+      codecs: [longest],
+    });
+  });
+
+  test("room-codecs' list byte is 0 (null, nothing follows) or 1 (a list follows)", () => {
+    assertDecodeError(hex('22 0003 6c6162 02 00'), 'FW_BAD_MESSAGE');
+    // null with a list after it is trailing bytes.
+    assertDecodeError(hex('22 0003 6c6162 00 00'), 'FW_BAD_MESSAGE');
+    assertDecodeError(hex('22 0003 6c6162 01'), 'FW_TRUNCATED');
+  });
+
+  test('an update keeps the reserved track bits of publish', () => {
+    assertDecodeError(hex('07 00000001 00000002 04'), 'FW_BAD_MESSAGE');
+    assertDecodeError(hex('07 00000001 00000002 01'), 'FW_TRUNCATED');
   });
 });

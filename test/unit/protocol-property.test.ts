@@ -1,4 +1,4 @@
-// Property tests for protocol v2 (and v1's layouts): random messages and random bytes, so the codec and the deframer are
+// Property tests for protocol v3 (and the v1 and v2 layouts): random messages and random bytes, so the codec and the deframer are
 // checked on inputs nobody thought to write down. numRuns is bounded to keep the unit suite fast.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -14,6 +14,7 @@ import {
   frameMessage,
   LENGTH_PREFIX_BYTES,
   LINK_STATES,
+  MAX_CODEC_FAMILIES,
   type Message,
   MessageDeframer,
   MessageType,
@@ -57,6 +58,13 @@ const tracks: fc.Arbitrary<StreamTracks> = fc.oneof(
   fc.record({ audio }, { noNullPrototype: true }),
   fc.record({ video: config, audio }, { noNullPrototype: true }),
 );
+
+/** The tracks of an update: as a publish's, or none at all (which the server refuses by requestId). */
+const updateTracks: fc.Arbitrary<StreamTracks> = fc.oneof(tracks, fc.constant({}));
+
+/** A codec family: 1–16 characters of a-z 0-9. */
+const family = fc.stringMatching(/^[a-z0-9]{1,16}$/);
+const families = fc.array(family, { maxLength: MAX_CODEC_FAMILIES });
 
 /** A record with an ordinary prototype, like the decoder's output (deepStrictEqual compares prototypes). */
 function rec<T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> {
@@ -125,7 +133,19 @@ const arbitraries: { [T in Message['type']]: fc.Arbitrary<Extract<Message, { typ
     state: fc.constantFrom(...LINK_STATES),
     backlogMs: u32,
   }),
+  update: fc
+    .tuple(rec({ type: fc.constant('update'), requestId: u32, streamId: u32 }), updateTracks)
+    .map(([m, t]) => ({ ...m, ...t })),
+  decoders: rec({ type: fc.constant('decoders'), codecs: families }),
+  'room-codecs': rec({
+    type: fc.constant('room-codecs'),
+    room: str,
+    codecs: fc.option(families, { nil: null }),
+  }),
 };
+
+/** Message types new in v3: v1 and v2 peers never see them. */
+const V3_ONLY: ReadonlySet<Message['type']> = new Set(['update', 'decoders', 'room-codecs']);
 
 const anyMessage: fc.Arbitrary<Message> = fc.oneof(...Object.values(arbitraries));
 
@@ -174,9 +194,35 @@ describe('protocol codec properties', () => {
     });
   }
 
+  test('every message v2 can carry round-trips in v2 too (all but the v3 ones)', () => {
+    fc.assert(
+      fc.property(
+        anyMessage.filter((m) => !V3_ONLY.has(m.type)),
+        (m) => {
+          assert.deepStrictEqual(decodeMessage(encodeMessage(m, 2), 2), m);
+        },
+      ),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  test('v3 messages are FW_BAD_MESSAGE in v1 and v2, on encode and on decode', () => {
+    const v3 = anyMessage.filter((m) => V3_ONLY.has(m.type));
+    fc.assert(
+      fc.property(v3, fc.constantFrom(1, 2), (m, version) => {
+        const bytes = encodeMessage(m);
+        for (const f of [() => encodeMessage(m, version), () => decodeMessage(bytes, version)]) {
+          assert.throws(f, (e: unknown) => e instanceof ProtocolError && e.code === 'FW_BAD_MESSAGE');
+        }
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
   test('every message v1 can carry round-trips in v1 too (no audio, one video config)', () => {
     const v1 = anyMessage.filter(
       (m) =>
+        !V3_ONLY.has(m.type) &&
         !(m.type === 'frame' && m.track === 'audio') &&
         !(
           (m.type === 'publish' || m.type === 'stream-added') &&

@@ -37,6 +37,17 @@ export class Connection {
   lastPingAt = 0;
   /** Set once the connection is being closed: nothing more is read from it or sent to it. */
   closing = false;
+  /**
+   * The codec families this connection said it decodes (protocol v3 `decoders`); null until it says, which
+   * means it decodes anything (the CLI, v1 and v2 peers).
+   */
+  decoders: ReadonlySet<string> | null = null;
+  // Both made on first use: most connections never view or publish, and a connection's size is what a
+  // flood of connects costs.
+  /** Rooms this connection views (subscribed to the room or to a stream in it): its declaration counts there. */
+  private viewing: Set<Room> | null = null;
+  /** Per room it publishes in: the room-codecs value it was last told, as a key (see tellRoomCodecs). */
+  private roomCodecsSent: Map<Room, string> | null = null;
 
   constructor(
     readonly id: number,
@@ -104,6 +115,58 @@ export class Connection {
   leaveRoom(room: Room): void {
     this.roomSet.delete(room);
     room.removeSubscriber(this);
+  }
+
+  /** Called by a room as this connection starts viewing it. */
+  enteredRoom(room: Room): void {
+    this.viewing ??= new Set();
+    this.viewing.add(room);
+  }
+
+  /** Called by a room as this connection stops viewing it. */
+  leftRoom(room: Room): void {
+    this.viewing?.delete(room);
+  }
+
+  /** Replaces what this connection decodes (a `decoders` message); the rooms it views recount. */
+  declareDecoders(codecs: readonly string[]): void {
+    const before = this.decoders;
+    this.decoders = new Set(codecs);
+    for (const room of this.viewing ?? []) room.redeclared(this, before);
+  }
+
+  /** Publisher hook: what the viewers of `room` decode may have changed; told only if it did. */
+  roomDecodersChanged(room: Room): void {
+    this.tellRoomCodecs(room, false);
+  }
+
+  /**
+   * Sends a v3 publisher `room-codecs` for `room`: always when `always` (right after `published`), else
+   * only when the value differs from the last one it was told. Older peers have no such message.
+   */
+  tellRoomCodecs(room: Room, always: boolean): void {
+    if (this.version < 3 || this.closing) return;
+    const sent = this.roomCodecsSent;
+    if (!always && !sent?.has(room)) return;
+    const codecs = room.codecsFor(this);
+    // null and [] must differ: "nobody restricts" is not "nothing in common".
+    const key = codecs === null ? 'null' : `[${codecs.join(',')}]`;
+    if (!always && sent?.get(room) === key) return;
+    if (always) this.forgetRoomCodecs();
+    this.roomCodecsSent ??= new Map();
+    this.roomCodecsSent.set(room, key);
+    this.send({ type: 'room-codecs', room: room.name, codecs });
+  }
+
+  /** Drops what rooms it no longer publishes in were told, so the map stays as small as its streams. */
+  private forgetRoomCodecs(): void {
+    const sent = this.roomCodecsSent;
+    if (sent === null) return;
+    for (const room of sent.keys()) {
+      let publishes = false;
+      for (const stream of this.published.values()) publishes ||= stream.room === room;
+      if (!publishes) sent.delete(room);
+    }
   }
 
   /**

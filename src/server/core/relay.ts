@@ -23,6 +23,9 @@ export { SERVER_AGENT } from './session.js';
 /** Drop log lines per viewer and stream at most this often. */
 const DROP_LOG_INTERVAL_MS = 5000;
 
+/** Why the stream listeners hear of a stream: it opened, or an update replaced its tracks. */
+export type StreamCause = 'opened' | 'reconfigured';
+
 /** Why something the registry was asked for cannot be done; `code` goes on the wire. */
 export interface Refusal {
   code: ErrorCode;
@@ -45,8 +48,12 @@ export class Relay<C extends RelayConfig = RelayConfig> {
   readonly stallClock = new StallClock();
   /** Running totals since start, for /metrics. */
   readonly totals = new Totals();
-  /** Called with each stream as it opens (recordings start here); a listener's throw is logged, not passed on. */
-  readonly streamListeners = new Set<(stream: Stream) => void>();
+  /**
+   * Called with each stream as it opens (recordings start here), and again, with `reconfigured`, after an
+   * update replaced its tracks (the taps built for the old ones have ended); a listener's throw is logged,
+   * not passed on.
+   */
+  readonly streamListeners = new Set<(stream: Stream, cause: StreamCause) => void>();
   /** Called with each receiver report from a viewer of the stream it names (/metrics keeps latencies). */
   readonly reportListeners = new Set<(report: ReceiverReportMessage) => void>();
   private nextStreamId = 1;
@@ -165,15 +172,38 @@ export class Relay<C extends RelayConfig = RelayConfig> {
     );
     this.streams.set(stream.id, stream);
     for (const viewer of room.subscribers) this.attach(viewer, stream);
+    this.tellListeners(stream, 'opened');
+    return stream;
+  }
+
+  /**
+   * Replaces the tracks of `stream` (its publisher switched codec or picture size): its viewers reconfigure
+   * (see Stream.reconfigure), its taps end and the listeners start new ones. Checks are the caller's.
+   */
+  updateStream(stream: Stream, tracks: StreamTracks): void {
+    const from = describeTracks(stream);
+    stream.reconfigure(tracks);
+    // A v1 room viewer had nothing of a stream without video; it has something now if video came.
+    for (const viewer of stream.room.subscribers) this.attach(viewer, stream);
+    this.log.info('stream-update', {
+      stream: stream.id,
+      room: stream.room.name,
+      name: stream.name,
+      from,
+      to: describeTracks(stream),
+    });
+    this.tellListeners(stream, 'reconfigured');
+  }
+
+  private tellListeners(stream: Stream, cause: StreamCause): void {
     for (const listener of this.streamListeners) {
       try {
-        listener(stream);
+        listener(stream, cause);
       } catch (err) {
         // A feature that fails to follow a stream (a recording) must not refuse the publisher.
         this.log.error('stream-listener-error', { ...streamFields(stream), error: describeError(err) });
       }
     }
-    return stream;
   }
 
   /** Ends `stream`: its viewers are told why, its taps finish, and its name is free again. */

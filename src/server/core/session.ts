@@ -10,7 +10,9 @@ import {
   PROTOCOL_VERSION,
   ProtocolError,
   type PublishMessage,
+  type StreamTracks,
   type SubscribeMessage,
+  type UpdateMessage,
 } from '../../protocol/index.js';
 import { AuthError, allows } from './access.js';
 import type { Connection } from './connection.js';
@@ -127,10 +129,19 @@ export class Session {
       case 'error':
         relay.log.warn('client-error', { conn: conn.id, code: m.code, error: m.message });
         return;
+      case 'decoders':
+        // The codec read it in v3 only, with at most 16 well-formed families (else it closed us).
+        conn.declareDecoders(m.codecs);
+        relay.log.info('decoders', { conn: conn.id, codecs: m.codecs.join(',') });
+        return;
+      case 'update':
+        this.onUpdate(m);
+        return;
       case 'published':
       case 'stream-added':
       case 'stream-removed':
       case 'link-state':
+      case 'room-codecs':
         throw new ProtocolError('FW_BAD_MESSAGE', `${m.type} is sent by servers only`);
     }
   }
@@ -198,17 +209,7 @@ export class Session {
       return;
     }
     if (!this.authorized(m.requestId, 'publish', m.room)) return;
-    const badCodec = [m.video?.codec, m.audio?.codec].some(
-      (c) => c !== undefined && (c.length === 0 || c.length > MAX_CODEC_CHARS),
-    );
-    if (badCodec) {
-      this.requestError(
-        m.requestId,
-        'FW_BAD_MESSAGE',
-        `decoder config needs a codec string of 1 to ${MAX_CODEC_CHARS} characters`,
-      );
-      return;
-    }
+    if (!this.codecsOk(m.requestId, m)) return;
     if (conn.published.size >= relay.config.maxStreamsPerConnection) {
       const limit = relay.config.maxStreamsPerConnection;
       this.requestError(m.requestId, 'FW_LIMIT', `a connection may publish at most ${limit} streams`);
@@ -220,7 +221,52 @@ export class Session {
       return;
     }
     conn.send({ type: 'published', requestId: m.requestId, streamId: opened.id });
+    // Always, right after: the publisher learns the starting value before it picks a codec.
+    conn.tellRoomCodecs(opened.room, true);
     relay.log.info('publish', { conn: conn.id, ...streamFields(opened) });
+  }
+
+  /**
+   * Replaces the tracks of one of this connection's streams, with the checks a publish makes of them; a
+   * refusal answers the request and the connection (and the stream) go on.
+   */
+  private onUpdate(m: UpdateMessage): void {
+    const { conn, relay } = this;
+    const stream = conn.published.get(m.streamId);
+    if (!stream) {
+      this.requestError(
+        m.requestId,
+        'FW_NO_SUCH_STREAM',
+        `stream ${m.streamId} is not published by this connection`,
+      );
+      return;
+    }
+    if (m.video === undefined && m.audio === undefined) {
+      this.requestError(
+        m.requestId,
+        'FW_BAD_MESSAGE',
+        'an update needs a video track, an audio track or both',
+      );
+      return;
+    }
+    if (!this.authorized(m.requestId, 'publish', stream.room.name)) return;
+    if (!this.codecsOk(m.requestId, m)) return;
+    relay.updateStream(stream, { video: m.video, audio: m.audio });
+    conn.send({ type: 'published', requestId: m.requestId, streamId: stream.id });
+  }
+
+  /** Answers `requestId` with FW_BAD_MESSAGE unless every codec string of `t` is 1 to 128 characters. */
+  private codecsOk(requestId: number, t: StreamTracks): boolean {
+    const bad = [t.video?.codec, t.audio?.codec].some(
+      (c) => c !== undefined && (c.length === 0 || c.length > MAX_CODEC_CHARS),
+    );
+    if (!bad) return true;
+    this.requestError(
+      requestId,
+      'FW_BAD_MESSAGE',
+      `decoder config needs a codec string of 1 to ${MAX_CODEC_CHARS} characters`,
+    );
+    return false;
   }
 
   private onSubscribe(m: SubscribeMessage): void {

@@ -6,6 +6,7 @@ import {
   type DecoderConfig,
   encodeMessage,
   type Message,
+  type StreamAddedMessage,
   type StreamTracks,
 } from '../../protocol/index.js';
 import { GopCache } from './gop-cache.js';
@@ -21,6 +22,11 @@ export interface Publisher {
   readonly published: Map<number, Stream>;
   /** Sends it a control message (a keyframe request); an ingest that cannot ask its encoder ignores it. */
   send(message: Message): void;
+  /**
+   * What the viewers of `room`, where it publishes, decode may have changed (protocol v3 connections tell
+   * their peer in `room-codecs`); absent for publishers that cannot switch codec (ingest).
+   */
+  roomDecodersChanged?(room: Room): void;
 }
 
 /** Seconds of average rate a publisher may send in one burst. */
@@ -36,12 +42,13 @@ export class Stream {
   private readonly subs = new Set<Subscription>();
   private readonly tapSet = new Set<StreamTap>();
   readonly gop: GopCache;
-  /** The stream-added message, encoded once and sent to every viewer that joins. */
-  readonly added: Outgoing;
+  /** The stream-added message, encoded once and sent to every viewer that joins (replaced by an update). */
+  added!: Outgoing;
   /** The same for protocol v1 viewers (video only); null when the stream has no video for them. */
-  readonly addedV1: Outgoing | null;
-  readonly video: DecoderConfig | undefined;
-  readonly audio: AudioConfig | undefined;
+  addedV1!: Outgoing | null;
+  /** The tracks, as the publisher last declared them (publish, then each update). */
+  video: DecoderConfig | undefined;
+  audio: AudioConfig | undefined;
   readonly startedAt = Date.now();
   /** Frames of both tracks, and their bytes. */
   framesIn = 0;
@@ -82,11 +89,54 @@ export class Stream {
     room.addStream(this);
     publisher.published.set(id, this);
     this.credit = maxBytesPerSec * BURST_SECONDS;
+    this.setTracks(tracks);
+  }
+
+  /** Takes `tracks` as the stream's, and encodes the stream-added messages viewers get for them. */
+  private setTracks(tracks: StreamTracks): void {
     this.video = tracks.video;
     this.audio = tracks.audio;
-    const added = { type: 'stream-added', streamId: id, room: room.name, name, ...tracks } as const;
+    const added: StreamAddedMessage = {
+      type: 'stream-added',
+      streamId: this.id,
+      room: this.room.name,
+      name: this.name,
+      ...tracks,
+    };
     this.added = outgoing(encodeMessage(added));
     this.addedV1 = tracks.video ? outgoing(encodeMessage({ ...added, audio: undefined }, 1)) : null;
+  }
+
+  /**
+   * Replaces the tracks (the publisher switched codec or picture size) without ending the stream. The
+   * cached GOP is of the old codec, so it goes, and every viewer waits for the publisher's next keyframe,
+   * as on a new stream. A v3 viewer gets `stream-added` again with the same id ("reconfigure your
+   * decoders"); an older one, which would take that for a duplicate, gets the stream ended (`reconfigured`)
+   * and added again (a v1 viewer only if it still has video). Taps were built for the old codec: they end
+   * as for a stream end; the registry starts new ones.
+   */
+  reconfigure(tracks: StreamTracks): void {
+    this.setTracks(tracks);
+    this.gop.clear();
+    const reason = 'reconfigured';
+    let removed: Outgoing | null = null;
+    for (const sub of [...this.subs]) {
+      // Frames queued before this still go out ahead of the message; after it, only from a keyframe.
+      sub.needsKey = true;
+      const { conn } = sub;
+      if (conn.version >= 3) {
+        conn.sendOutgoing(this.added);
+        continue;
+      }
+      removed ??= outgoing(encodeMessage({ type: 'stream-removed', streamId: this.id, reason }));
+      conn.sendOutgoing(removed);
+      const added = conn.queue.audio ? this.added : this.addedV1;
+      if (added === null) sub.close();
+      else conn.sendOutgoing(added);
+    }
+    const taps = [...this.tapSet];
+    this.tapSet.clear();
+    for (const tap of taps) tap.end(reason);
   }
 
   /** The stream's tracks, as its publisher declared them. */
@@ -139,14 +189,16 @@ export class Stream {
     return this.subs.size + this.tapSet.size;
   }
 
-  /** Called by a subscription as it opens (see {@link Subscription}). */
+  /** Called by a subscription as it opens (see {@link Subscription}); its connection now views the room. */
   addSubscription(sub: Subscription): void {
+    if (this.subs.has(sub)) return;
     this.subs.add(sub);
+    this.room.viewerIn(sub.conn);
   }
 
   /** Called by a subscription as it closes. */
   removeSubscription(sub: Subscription): void {
-    this.subs.delete(sub);
+    if (this.subs.delete(sub)) this.room.viewerOut(sub.conn);
   }
 
   /** Adds an in-process consumer and starts it on the cached GOP. */

@@ -73,12 +73,12 @@ export interface ServerStats {
 export function snapshotStats(relay: Relay): ServerStats {
   return {
     connections: relay.connections.size,
-    rooms: [...relay.rooms.values()].map((room) => {
-      const viewers = new Set(room.subscribers);
-      for (const stream of room.streams.values())
-        for (const sub of stream.subscriptions) viewers.add(sub.conn);
-      return { name: room.name, streams: room.streams.size, viewers: viewers.size };
-    }),
+    // The room counts its viewers (by room or by stream subscription) itself, each once.
+    rooms: [...relay.rooms.values()].map((room) => ({
+      name: room.name,
+      streams: room.streams.size,
+      viewers: room.viewerCount,
+    })),
     streams: [...relay.streams.values()].map((s) => ({
       id: s.id,
       room: s.room.name,

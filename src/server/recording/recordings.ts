@@ -3,7 +3,7 @@ import { access, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { type Container, preferredContainer } from '../../media/muxer.js';
 import { describeTracks, isValidName } from '../../protocol/index.js';
-import { streamFields } from '../core/relay.js';
+import { type StreamCause, streamFields } from '../core/relay.js';
 import type { Stream } from '../core/stream.js';
 import type { ServerRelay } from '../ops/config.js';
 import { DEFAULT_AUDIO_BACKLOG_BYTES } from './mux-tap.js';
@@ -56,8 +56,12 @@ export class Recordings {
   private closing = false;
   /** File names handed out in this process, so two recordings started in one second do not share one. */
   private readonly used = new Set<string>();
-  private readonly onStream = (stream: Stream): void => {
+  private readonly onStream = (stream: Stream, cause: StreamCause): void => {
     if (this.relay.config.recordDir === null) return;
+    if (cause === 'reconfigured') {
+      // The old file ended with its codec (its tap was ended); one stopped through the API stays stopped.
+      if (this.stop(stream, 'reconfigured') === null) return;
+    }
     const started = this.start(stream);
     if (!(started instanceof Recording)) {
       this.relay.log.warn('record-skipped', {
