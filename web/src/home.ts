@@ -97,7 +97,7 @@ export function renderHome(root: HTMLElement): void {
         el(
           'li',
           {},
-          el('a', { href: `/r/${r.name}`, class: 'room-link' }, r.name),
+          el('a', { href: `/r/${r.name}`, class: 'room-link', title: r.name }, r.name),
           el('span', { class: 'muted' }, `${r.streams} on camera · ${r.viewers} watching`),
           el('a', { href: `/r/${r.name}?watch`, class: 'ghost button small' }, 'Watch'),
         ),

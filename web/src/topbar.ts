@@ -80,9 +80,8 @@ export class TopBar {
       ),
       el('div', { class: 'spacer' }),
       this.status,
-      this.note,
-      ...buttons,
-      other,
+      // One box for the links and their note, so that a phone can put them on a row of their own.
+      el('div', { class: 'topbar-actions' }, this.note, ...buttons, other),
     );
   }
 
