@@ -7,6 +7,7 @@ import { type CodecChoice, chooseEncoder, type EncoderSetup } from './codecs.js'
 import type { Connection } from './connection.js';
 import { PERSON_SUFFIX, randomSuffix } from './names.js';
 import { RateMeter } from './stats.js';
+import type { VideoCapture, VideoCaptureKind } from './video-capture.js';
 
 /** A keyframe at least this often (µs of media time), so a viewer that lost a frame recovers soon. */
 const KEYFRAME_INTERVAL_US = 2_000_000;
@@ -67,8 +68,17 @@ export class Publisher {
   readonly audio: AudioSender | null;
 
   private encoder: VideoEncoder | null = null;
-  private reader: ReadableStreamDefaultReader<VideoFrame> | null = null;
   private publishRequest: number | null = null;
+  /** The request id of an `update` (new tracks for our stream) on its way; null when none. */
+  private updateRequest: number | null = null;
+  /** What every viewer of the room decodes (room-codecs); null when no viewer restricts. */
+  private roomDecodes: string[] | null = null;
+  /** Set when the room's decoders changed: the next camera frame picks the codec again. */
+  private rechoose = false;
+  /** The video config the server has for our stream (sent in publish or update). */
+  private publishedVideo: DecoderConfig | null = null;
+  /** The encoder a codec switch is starting, fed beside the current one until its first keyframe. */
+  private next: NextEncoder | null = null;
   private forceKey = true;
   private waitForKey = true;
   private lastKeyTimestamp = Number.NEGATIVE_INFINITY;
@@ -81,8 +91,8 @@ export class Publisher {
 
   constructor(
     private readonly conn: Connection,
-    /** The camera; null for a stream with sound only. */
-    private readonly track: MediaStreamTrack | null,
+    /** The camera and how its frames are read; null for a stream with sound only. */
+    camera: { track: MediaStreamTrack; capture: VideoCapture } | null,
     /** The microphone and how its samples are read; null for a stream with video only. */
     mic: { track: MediaStreamTrack; capture: AudioCapture } | null,
     readonly room: string,
@@ -90,6 +100,8 @@ export class Publisher {
     private readonly codec: CodecChoice,
     private readonly events: PublisherEvents,
   ) {
+    this.track = camera?.track ?? null;
+    this.videoCapture = camera?.capture ?? null;
     this.micTrack = mic?.track ?? null;
     this.audio = mic
       ? new AudioSender(
@@ -102,7 +114,14 @@ export class Publisher {
       : null;
   }
 
+  private readonly track: MediaStreamTrack | null;
+  private readonly videoCapture: VideoCapture | null;
   private readonly micTrack: MediaStreamTrack | null;
+
+  /** Which way camera frames are read (`processor`, `worker`, `element`); null without a camera. */
+  get captureKind(): VideoCaptureKind | null {
+    return this.videoCapture?.kind ?? null;
+  }
 
   /**
    * Starts pulling camera frames and microphone samples; resolves when a track ends (the camera or the
@@ -110,7 +129,7 @@ export class Publisher {
    */
   async run(): Promise<void> {
     const loops: Promise<void>[] = [];
-    if (this.track) loops.push(this.runVideo(this.track));
+    if (this.videoCapture) loops.push(this.runVideo(this.videoCapture));
     if (this.audio) loops.push(this.audio.run());
     await Promise.race(loops);
   }
@@ -120,13 +139,11 @@ export class Publisher {
     if (this.audio) this.audio.muted = muted;
   }
 
-  private async runVideo(track: MediaStreamTrack): Promise<void> {
-    const processor = new MediaStreamTrackProcessor({ track });
-    this.reader = processor.readable.getReader();
+  private async runVideo(capture: VideoCapture): Promise<void> {
     try {
       for (;;) {
-        const { value: frame, done } = await this.reader.read();
-        if (done || this.stopped) {
+        const frame = await capture.read();
+        if (!frame || this.stopped) {
           frame?.close();
           break;
         }
@@ -148,15 +165,31 @@ export class Publisher {
   handleMessage(m: Message): boolean {
     switch (m.type) {
       case 'published':
+        if (this.updateRequest !== null && m.requestId === this.updateRequest) {
+          this.updateRequest = null;
+          return true;
+        }
         if (m.requestId !== this.publishRequest) return false;
         this.publishRequest = null;
         this.streamId = m.streamId;
         // Viewers can only start at a keyframe, so the stream's first frame must be one.
         this.forceKey = true;
         this.waitForKey = true;
+        // The encoder changed while the publish was on its way: the stream takes its config now.
+        if (this.setup && this.publishedVideo && !sameVideo(this.publishedVideo, this.setup.decoder)) {
+          this.sendUpdate();
+        }
         this.events.onProblem(this.audio?.failed ?? null);
         return true;
       case 'error':
+        if (m.requestId !== 0 && m.requestId === this.updateRequest) {
+          // The stream could not take the new tracks: end it and publish them as a new one.
+          this.updateRequest = null;
+          if (this.streamId !== null) this.conn.send({ type: 'unpublish', streamId: this.streamId });
+          this.streamId = null;
+          this.publish();
+          return true;
+        }
         if (m.requestId === 0 || m.requestId !== this.publishRequest) return false;
         this.publishRequest = null;
         if (m.code === 'FW_STREAM_EXISTS' && this.renames < MAX_RENAMES) {
@@ -175,6 +208,12 @@ export class Publisher {
         this.counters.keyframeRequests++;
         this.forceKey = true;
         return true;
+      case 'room-codecs':
+        if (m.room !== this.room) return false;
+        if (sameList(m.codecs, this.roomDecodes)) return true;
+        this.roomDecodes = m.codecs;
+        this.rechoose = true;
+        return true;
       default:
         return false;
     }
@@ -184,12 +223,13 @@ export class Publisher {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    this.reader?.cancel().catch(() => {});
+    this.videoCapture?.stop();
     this.track?.stop();
     this.audio?.stop();
     this.micTrack?.stop();
     if (this.encoder && this.encoder.state !== 'closed') this.encoder.close();
     this.encoder = null;
+    this.closeNext();
     if (this.streamId !== null) this.conn.send({ type: 'unpublish', streamId: this.streamId });
     this.streamId = null;
   }
@@ -209,6 +249,7 @@ export class Publisher {
       return;
     }
     this.publishRequest = this.conn.requestId();
+    this.publishedVideo = video ?? null;
     this.conn.send({
       type: 'publish',
       requestId: this.publishRequest,
@@ -250,11 +291,21 @@ export class Publisher {
     this.counters.framesCaptured++;
     const captureTime = this.conn.clock.nowUs();
     try {
-      if (!this.encoder || this.sizeChanged(frame)) {
+      if (this.rechoose && this.encoder && !this.sizeChanged(frame)) {
+        this.rechoose = false;
+        await this.prepareSwitch(frame.displayWidth, frame.displayHeight);
+      } else if (!this.encoder || this.rechoose || this.sizeChanged(frame)) {
+        this.rechoose = false;
         if (!(await this.configure(frame.displayWidth, frame.displayHeight))) return;
       }
       const encoder = this.encoder;
       if (!encoder || this.stopped) return;
+      // A codec switch under way: the next encoder gets the same frames until its first keyframe is out.
+      const next = this.next;
+      if (next && next.encoder.encodeQueueSize <= MAX_ENCODE_QUEUE) {
+        next.encoder.encode(frame, { keyFrame: !next.fed });
+        next.fed = true;
+      }
       // Never queue behind a busy encoder: a dropped camera frame costs 33 ms of motion, a queued one adds
       // latency to every frame after it.
       if (encoder.encodeQueueSize > MAX_ENCODE_QUEUE) {
@@ -282,10 +333,45 @@ export class Publisher {
     return !d || d.codedWidth !== frame.displayWidth || d.codedHeight !== frame.displayHeight;
   }
 
+  /**
+   * Starts the encoder the room's decoders now call for beside the current one (make before break): the
+   * viewers keep getting the old codec until the new one's first keyframe is ready, then the stream
+   * switches at that keyframe (see onChunk), so a switch costs them no more than a frame.
+   */
+  private async prepareSwitch(width: number, height: number): Promise<void> {
+    const setup = await chooseEncoder(this.codec, width, height, this.roomDecodes);
+    const current = this.setup?.decoder;
+    if (this.stopped || !setup || !current || sameVideo(current, setup.decoder)) return;
+    this.closeNext();
+    const encoder = new VideoEncoder({
+      output: (chunk) => this.onChunk(encoder, chunk),
+      error: (err) => this.onEncoderError(encoder, err),
+    });
+    encoder.configure(setup.encoder);
+    this.next = { encoder, setup, fed: false };
+  }
+
+  /** The next encoder's first keyframe is out: it becomes the stream's encoder, and the stream's config. */
+  private adoptNext(next: NextEncoder): void {
+    this.next = null;
+    if (this.encoder && this.encoder.state !== 'closed') this.encoder.close();
+    this.encoder = next.encoder;
+    this.setup = next.setup;
+    this.sendUpdate();
+  }
+
+  private closeNext(): void {
+    const next = this.next;
+    this.next = null;
+    if (next && next.encoder.state !== 'closed') next.encoder.close();
+  }
+
   /** (Re)creates the encoder for this frame size; republishes if the stream's config changed. */
   private async configure(width: number, height: number): Promise<boolean> {
-    const setup = await chooseEncoder(this.codec, width, height);
+    const setup = await chooseEncoder(this.codec, width, height, this.roomDecodes);
     if (this.stopped) return false;
+    const current = this.setup?.decoder;
+    if (this.encoder && setup && current && sameVideo(current, setup.decoder)) return true;
     if (!setup) {
       this.events.onProblem(
         `This browser cannot encode ${width}x${height} video with WebCodecs (tried H.264, VP8).`,
@@ -294,8 +380,9 @@ export class Publisher {
       return false;
     }
     if (this.encoder && this.encoder.state !== 'closed') this.encoder.close();
+    this.closeNext();
     const encoder = new VideoEncoder({
-      output: (chunk) => this.onChunk(chunk),
+      output: (chunk) => this.onChunk(encoder, chunk),
       error: (err) => this.onEncoderError(encoder, err),
     });
     encoder.configure(setup.encoder);
@@ -303,21 +390,39 @@ export class Publisher {
     this.forceKey = true;
     const previous = this.setup?.decoder;
     this.setup = setup;
-    const same =
-      previous &&
-      previous.codec === setup.decoder.codec &&
-      previous.codedWidth === setup.decoder.codedWidth &&
-      previous.codedHeight === setup.decoder.codedHeight;
-    if (!same && this.streamId !== null) {
-      // Viewers configured their decoders from the old config: end that stream and start a new one.
-      this.conn.send({ type: 'unpublish', streamId: this.streamId });
-      this.streamId = null;
-    }
+    if (previous && !sameVideo(previous, setup.decoder)) this.sendUpdate();
     this.publish();
     return true;
   }
 
+  /**
+   * Gives our live stream the encoder's new config in place (protocol v3 `update`): viewers reconfigure
+   * their decoders, and the new encoder's first frame is the keyframe they start from. A stream still
+   * being published is updated once `published` comes (see handleMessage).
+   */
+  private sendUpdate(): void {
+    const video = this.setup?.decoder;
+    if (this.streamId === null || !video || this.stopped) return;
+    this.waitForKey = true;
+    this.publishedVideo = video;
+    this.updateRequest = this.conn.requestId();
+    const audio = this.audio?.config;
+    this.conn.send({
+      type: 'update',
+      requestId: this.updateRequest,
+      streamId: this.streamId,
+      video,
+      ...(audio ? { audio } : {}),
+    });
+  }
+
   private onEncoderError(encoder: VideoEncoder, err: DOMException): void {
+    if (encoder === this.next?.encoder) {
+      // The switch failed: the stream goes on with the codec it has.
+      console.warn('framewire: the next encoder failed', err);
+      this.closeNext();
+      return;
+    }
     if (encoder !== this.encoder || this.stopped) return;
     console.warn('framewire: encoder error', err);
     this.encoder = null; // the next camera frame makes a new one
@@ -327,10 +432,17 @@ export class Publisher {
     }
   }
 
-  private onChunk(chunk: EncodedVideoChunk): void {
+  private onChunk(encoder: VideoEncoder, chunk: EncodedVideoChunk): void {
+    if (encoder === this.next?.encoder) {
+      if (chunk.type !== 'key') return;
+      this.adoptNext(this.next);
+    } else if (encoder !== this.encoder) {
+      return; // an encoder replaced since (closing one may still flush an output)
+    }
     this.counters.framesEncoded++;
     const captureTime = this.captureTimes.get(chunk.timestamp);
-    this.captureTimes.delete(chunk.timestamp);
+    // During a switch the next encoder will want the same frame's capture time too.
+    if (!this.next) this.captureTimes.delete(chunk.timestamp);
     const streamId = this.streamId;
     // An empty chunk carries nothing, and the protocol refuses a frame without payload.
     if (streamId === null || this.stopped || chunk.byteLength === 0) return;
@@ -364,4 +476,22 @@ export class Publisher {
     if (key) this.counters.keyframesSent++;
     this.sent.add(payload.byteLength);
   }
+}
+
+/** An encoder being started for a codec switch; `fed` once it has been given its first frame. */
+interface NextEncoder {
+  encoder: VideoEncoder;
+  setup: EncoderSetup;
+  fed: boolean;
+}
+
+/** Whether two video configs are the same codec and size (viewers' decoders can go on). */
+function sameVideo(a: DecoderConfig, b: DecoderConfig): boolean {
+  return a.codec === b.codec && a.codedWidth === b.codedWidth && a.codedHeight === b.codedHeight;
+}
+
+/** Whether two codec lists (null: unrestricted) are the same. */
+function sameList(a: readonly string[] | null, b: readonly string[] | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -1,5 +1,5 @@
 // A room page: the connection, your camera and microphone (unless watching), and a tile for everyone else.
-import type { Message } from '../../src/protocol/index.js';
+import { codecFamily, type Message } from '../../src/protocol/index.js';
 import { ActiveSpeaker, type SpeakerCandidate } from './active-speaker.js';
 import { openAudioCapture } from './audio-capture.js';
 import { AudioOutput } from './audio-output.js';
@@ -10,6 +10,7 @@ import { codecLabel } from './codecs.js';
 import { Connection, type ConnectionState, defaultSocketUrl } from './connection.js';
 import { CameraControls } from './controls.js';
 import { exposeStats, roomSnapshot } from './debug.js';
+import { decodableFamilies, decodersHook } from './decoders.js';
 import { el } from './dom.js';
 import { insecureNotice, NOT_SECURE_CAMERA } from './insecure-notice.js';
 import { streamNameFor } from './names.js';
@@ -19,6 +20,7 @@ import { RemoteSet } from './remote-set.js';
 import { enableEnlarge, localTile, type Tile } from './tile.js';
 import { grantRefusal, readGrant, refusalMessage, refusalReason } from './token.js';
 import { TopBar } from './topbar.js';
+import { openVideoCapture } from './video-capture.js';
 
 /** How often tiles refresh their figures and receiver reports go to the server. */
 const REPORT_INTERVAL_MS = 1000;
@@ -65,6 +67,8 @@ export class RoomPage {
   /** The request id of the room's current subscribe, to tell its refusal from the camera's. */
   private subscribeRequest = 0;
   private connState: ConnectionState = 'connecting';
+  /** The codec families this page decodes (told to the server); null until WebCodecs has answered. */
+  private decoders: Set<string> | null = null;
 
   constructor(
     root: HTMLElement,
@@ -84,6 +88,7 @@ export class RoomPage {
       clock: this.conn.clock,
       audioOutput: this.audio,
       requestKeyframe: (streamId) => this.conn.send({ type: 'keyframe-request', streamId }),
+      decodes: (codec) => this.decoders?.has(codecFamily(codec)) ?? true,
       addTile: (tile) => this.grid.append(tile.element),
       changed: () => this.updateEmpty(),
     });
@@ -126,8 +131,8 @@ export class RoomPage {
     document.body.classList.toggle('watch', options.watch);
     enableEnlarge(this.grid);
     this.updateEmpty();
-    exposeStats(() =>
-      roomSnapshot({
+    exposeStats(() => {
+      const snapshot = roomSnapshot({
         name: room,
         role: options.watch ? 'viewer' : 'peer',
         state: this.connState,
@@ -135,8 +140,12 @@ export class RoomPage {
         remotes: this.remotes,
         publisher: this.publisher,
         audio: this.audio,
-      }),
-    );
+      }) as { publisher: object | null };
+      // Which way the camera is read: `processor`, `worker` or `element` (null without a camera).
+      const p = this.publisher;
+      if (p && snapshot.publisher) snapshot.publisher = { ...snapshot.publisher, capture: p.captureKind };
+      return snapshot;
+    });
     // Hidden tabs keep their socket; on return, fresh keyframes repaint every tile at once.
     document.addEventListener('visibilitychange', () => {
       if (document.visibilityState === 'visible') this.remotes.requestKeyframes();
@@ -152,7 +161,12 @@ export class RoomPage {
     for (const type of ['pointerdown', 'keydown'] as const)
       document.addEventListener(type, () => this.audio.unlock(), { capture: true });
     this.hearButton.addEventListener('click', () => this.audio.unlock());
-    this.conn.start();
+    // The server hears what this page decodes before anything else, so publishers never start on a codec
+    // it cannot show (isConfigSupported answers in a few ms).
+    void decodableFamilies(decodersHook(location.search)).then((families) => {
+      this.decoders = families;
+      this.conn.start();
+    });
     this.plain?.start();
   }
 
@@ -168,6 +182,7 @@ export class RoomPage {
       this.publisher?.onSession();
       return;
     }
+    if (this.decoders) this.conn.send({ type: 'decoders', codecs: [...this.decoders] });
     this.subscribeRequest = this.conn.requestId();
     this.conn.send({ type: 'subscribe', requestId: this.subscribeRequest, room: this.room, name: '' });
     this.publisher?.onSession();
@@ -194,6 +209,7 @@ export class RoomPage {
         if (!this.publisher?.handleMessage(m)) this.conn.send({ type: 'unpublish', streamId: m.streamId });
         return;
       case 'keyframe-request':
+      case 'room-codecs':
         this.publisher?.handleMessage(m);
         return;
       case 'error':
@@ -339,7 +355,17 @@ export class RoomPage {
       const media = opened.stream;
       const track = media.getVideoTracks()[0] ?? null;
       const micTrack = media.getAudioTracks()[0] ?? null;
-      if (track && !canSendVideo()) {
+      // The camera's frames: MediaStreamTrackProcessor, else in a worker, else a hidden <video>
+      // (`?video-capture=worker|element` forces one, so that each is tested in Chromium too).
+      const forceVideo = new URLSearchParams(location.search).get('video-capture');
+      const videoCapture =
+        track && canSendVideo()
+          ? await openVideoCapture(
+              track,
+              forceVideo === 'worker' || forceVideo === 'element' ? forceVideo : null,
+            )
+          : null;
+      if (track && !videoCapture) {
         for (const t of media.getTracks()) t.stop();
         this.showMessage(CANNOT_SEND_HERE);
         return;
@@ -361,7 +387,8 @@ export class RoomPage {
         : !mic
           ? micErrorMessage(opened.micError ?? new Error('no audio capture in this browser'))
           : null;
-      const publisher = new Publisher(this.conn, track, mic, this.room, streamNameFor(name), choice.codec, {
+      const camera = track && videoCapture ? { track, capture: videoCapture } : null;
+      const publisher = new Publisher(this.conn, camera, mic, this.room, streamNameFor(name), choice.codec, {
         onProblem: (text) => this.showMessage(text ?? missing),
         onUnauthorized: (serverMessage) => this.cannotSend(serverMessage),
       });
