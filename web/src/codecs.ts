@@ -89,17 +89,39 @@ export async function supportedCodecs(width: number, height: number): Promise<En
   return all.filter((_, i) => ok[i]);
 }
 
+/** The protocol's codec family of each codec the app encodes (what viewers declare they decode). */
+export const CODEC_FAMILY: Record<EncoderSetup['codec'], string> = {
+  h264: 'avc1',
+  vp8: 'vp8',
+  vp9: 'vp09',
+  av1: 'av01',
+};
+
 /**
- * The encoder setup for a choice. Auto prefers H.264, measured here as the fastest and steadiest WebCodecs
- * encoder (GUIDE §5), and falls back to VP8, which every WebCodecs browser has. Null if nothing works.
+ * The order to try codecs in for a choice. Auto prefers H.264, measured here as the fastest and steadiest
+ * WebCodecs encoder (GUIDE §5), then VP8, which every WebCodecs browser has. `roomDecodes` (the families
+ * every viewer of the room decodes; null when no viewer restricts) goes first: a codec outside it is tried
+ * only when no codec inside it can be encoded here, and then some viewer will say it cannot decode.
  */
+export function codecOrder(
+  choice: CodecChoice,
+  roomDecodes: readonly string[] | null = null,
+): EncoderSetup['codec'][] {
+  const preferred: EncoderSetup['codec'][] = choice === 'auto' ? ['h264', 'vp8'] : [choice, 'h264', 'vp8'];
+  if (roomDecodes === null) return preferred;
+  const all = [...new Set<EncoderSetup['codec']>([...preferred, 'vp9', 'av1'])];
+  const fits = all.filter((c) => roomDecodes.includes(CODEC_FAMILY[c]));
+  return [...fits, ...preferred.filter((c) => !fits.includes(c))];
+}
+
+/** The encoder setup for a choice and a room (see {@link codecOrder}). Null if nothing works. */
 export async function chooseEncoder(
   choice: CodecChoice,
   width: number,
   height: number,
+  roomDecodes: readonly string[] | null = null,
 ): Promise<EncoderSetup | null> {
-  const order: EncoderSetup['codec'][] = choice === 'auto' ? ['h264', 'vp8'] : [choice, 'h264', 'vp8'];
-  for (const codec of order) {
+  for (const codec of codecOrder(choice, roomDecodes)) {
     if (!(await canEncode(codec, width, height))) continue;
     const encoder = encoderConfig(codec, width, height);
     return { codec, encoder, decoder: { codec: encoder.codec, codedWidth: width, codedHeight: height } };

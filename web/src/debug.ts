@@ -51,6 +51,8 @@ export function roomSnapshot(room: {
       latencyP50Ms: round1(stream.latency.p50),
       latencyP95Ms: round1(stream.latency.p95),
       latencyLastMs: round1(stream.latency.last),
+      longestPaintGapMs: Math.round(stream.longestPaintGapMs),
+      switchGapMs: stream.switchGapMs === null ? null : Math.round(stream.switchGapMs),
       audio: remoteAudioSnapshot(stream),
     };
   }

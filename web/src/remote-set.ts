@@ -18,6 +18,8 @@ export interface RemoteSetDeps {
   clock: ServerClock;
   audioOutput: AudioOutput;
   requestKeyframe(streamId: number): void;
+  /** Whether this page decodes video of `codec`. */
+  decodes(codec: string): boolean;
   /** Puts a new tile on the grid. */
   addTile(tile: Tile): void;
   /** Called after tiles were added or removed. */
@@ -43,7 +45,10 @@ export class RemoteSet {
     return this.byName.size;
   }
 
-  /** A stream appeared. After a reconnect the same name comes back under a new id and keeps its tile. */
+  /**
+   * A stream appeared. After a reconnect the same name comes back under a new id and keeps its tile; the same
+   * id again means its tracks changed (protocol v3): the decoders start over from its next keyframe.
+   */
   add(m: StreamAddedMessage): void {
     const info = {
       streamId: m.streamId,
@@ -59,6 +64,8 @@ export class RemoteSet {
       existing.stale = false;
       existing.tile.setStale(false);
       existing.tile.setTracks(m.video !== undefined, m.audio !== undefined);
+      // The same id again is the publisher changing its tracks (a new codec): the link follows the codec.
+      if (m.video) existing.tile.setPlayerLink(liveVideoUrl(m.room, m.name, m.video.codec));
       this.byId.set(m.streamId, existing);
       return;
     }

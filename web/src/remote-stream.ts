@@ -9,6 +9,7 @@ import type {
 import type { AudioOutput } from './audio-output.js';
 import { PaintScheduler } from './av-sync.js';
 import { localNowUs, type ServerClock } from './clock.js';
+import { codecLabel } from './codecs.js';
 import { RemoteAudio } from './remote-audio.js';
 import { LatencyWindow, RateMeter } from './stats.js';
 
@@ -50,6 +51,8 @@ export interface RemoteStreamDeps {
   audioOutput: AudioOutput;
   /** Sends keyframe-request for this stream id to the server. */
   requestKeyframe(streamId: number): void;
+  /** Whether this page decodes video of `codec` (a WebCodecs codec string). */
+  decodes(codec: string): boolean;
 }
 
 /** At most this often do we ask for a keyframe ourselves; the server rate-limits per stream too. */
@@ -110,6 +113,17 @@ export class RemoteStream {
    * relay's own `draining` reaches us only behind that backlog, so this is what the tile can say sooner.
    */
   catchingUp = false;
+  /** The longest time between two painted frames since the first (a codec switch shows here), ms. */
+  longestPaintGapMs = 0;
+  /**
+   * From the last picture before the stream last changed its tracks (a codec switch) to the first one
+   * after, ms; null before any change, or while the first new picture is still to come.
+   */
+  switchGapMs: number | null = null;
+  /** When the last frame was painted (performance.now()); 0 before the first. */
+  private paintedAt = 0;
+  /** The last paint before a track change, while waiting for the first after it; null otherwise. */
+  private paintedBeforeSwitch: number | null = null;
 
   private decoder: VideoDecoder | null = null;
   private needKey = true;
@@ -146,6 +160,11 @@ export class RemoteStream {
 
   /** The same person's stream under a new id (after a reconnect): start over from its next keyframe. */
   rebind(info: RemoteStreamInfo): void {
+    // The same id with new tracks is the publisher switching codec: time the gap it leaves.
+    if (info.streamId === this.info.streamId && this.paintedAt > 0) {
+      this.paintedBeforeSwitch = this.paintedAt;
+      this.switchGapMs = null;
+    }
     this.info = info;
     this.setAudio(info.audio);
     this.resetDecoder();
@@ -165,6 +184,11 @@ export class RemoteStream {
     c.framesReceived++;
     c.bytesReceived += frame.payload.byteLength;
     this.received.add(frame.payload.byteLength);
+    // A codec this browser lacks: say so on the tile (the sound still plays) rather than ask for keyframes.
+    if (!this.deps.decodes(this.info.video.codec)) {
+      this.problem = cannotDecode(this.info.video.codec);
+      return;
+    }
 
     if (this.lastSeq !== null) {
       const gap = (frame.seq - this.lastSeq - 1) >>> 0;
@@ -314,7 +338,14 @@ export class RemoteStream {
   /** A picture's time has come (its sound is playing, or there is no sound to wait for). */
   private onDue(frame: VideoFrame, captureTime: number | undefined, offsetMs: number | null): void {
     this.paint(frame);
-    this.lastPaintAt = performance.now();
+    const now = performance.now();
+    if (this.paintedAt > 0) this.longestPaintGapMs = Math.max(this.longestPaintGapMs, now - this.paintedAt);
+    if (this.paintedBeforeSwitch !== null) {
+      this.switchGapMs = now - this.paintedBeforeSwitch;
+      this.paintedBeforeSwitch = null;
+    }
+    this.paintedAt = now;
+    this.lastPaintAt = now;
     frame.close();
     this.counters.framesPainted++;
     this.painted.add();
@@ -342,6 +373,12 @@ export class RemoteStream {
   }
 
   private onDecoderError(err: unknown): void {
+    if (err instanceof DOMException && err.name === 'NotSupportedError' && this.info.video) {
+      // The browser said so only when asked to decode (a profile its probe did not cover).
+      this.problem = cannotDecode(this.info.video.codec);
+      this.resetDecoder();
+      return;
+    }
     this.counters.decodeErrors++;
     this.problem = `Cannot decode this video (${err instanceof Error ? err.name : 'error'}); waiting for a keyframe…`;
     console.warn(`framewire: decoder error on ${this.info.name}`, err);
@@ -387,4 +424,9 @@ export class RemoteStream {
       if (oldest !== undefined) this.captureTimes.delete(oldest);
     }
   }
+}
+
+/** What a tile says for a video codec this browser cannot decode, naming it. */
+function cannotDecode(codec: string): string {
+  return `This browser cannot decode ${codecLabel(codec)} video (${codec}): the picture cannot be shown here.`;
 }
