@@ -87,7 +87,7 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-describe('sound in the browser app (Chromium, fake microphone)', { timeout: 180_000 }, () => {
+describe('sound in the browser app (Chromium, fake microphone)', { timeout: 240_000 }, () => {
   it('two pages in one room hear each other, with a small jitter buffer and pictures in step with the sound', async (t) => {
     const room = 'talk';
     const ada = await openRoom(browser, room, 'ada');
