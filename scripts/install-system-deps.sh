@@ -18,6 +18,9 @@ declare -A PACKAGE_FOR=(
   [chromium]=chromium
   # The Firefox tests drive Debian's Firefox ESR through puppeteer-core over WebDriver BiDi (no download).
   [firefox-esr]=firefox-esr
+  # Firefox's Web Audio (and so its microphone capture) runs only with an audio output: the Firefox
+  # sending tests give it a private null-sink PulseAudio (test/helpers/null-sound.ts).
+  [pulseaudio]=pulseaudio
 )
 
 missing_packages=()

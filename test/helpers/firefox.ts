@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import { startNullSound } from './null-sound.js';
 
@@ -42,8 +43,8 @@ const CLOSE_TIMEOUT_MS = 10_000;
 /**
  * Closes `browser`, or kills it by its PID if it has not closed in 10 s. With sound, Firefox here can
  * deadlock in its audio server (its PulseAudio thread and its audio IPC thread waiting on each other, seen
- * in gdb) after a page with sound closes; such a browser never answers again, so each test that needs sound
- * should use its own browser and end it with this.
+ * in gdb), above all when a page reads its AudioContext's output latency often; such a browser never
+ * answers again, so each test that needs sound should use its own browser and end it with this.
  */
 export async function closeFirefox(browser: Browser): Promise<void> {
   const closed = browser.close().then(
@@ -63,4 +64,9 @@ export async function closeFirefox(browser: Browser): Promise<void> {
     child.kill('SIGKILL');
     await exited;
   }
+  // puppeteer removes its temporary profile only when the browser closes through it.
+  const args = child?.spawnargs ?? [];
+  const profile = args[args.indexOf('--profile') + 1];
+  if (args.includes('--profile') && profile?.includes('puppeteer_dev_firefox_profile'))
+    rmSync(profile, { recursive: true, force: true });
 }
