@@ -18,6 +18,7 @@ const COLUMNS: [string, number, (m: SoakMinute) => number | string | null][] = [
   ['drops', 6, (m) => m.groups.shaped.drops],
   ['kf-only s', 10, (m) => Math.round(m.shapedLink['keyframes-only'] ?? 0)],
   ['| RSS MB', 9, (m) => m.rssMb.toFixed(1)],
+  ['heap MB', 8, (m) => m.memory.heapMb?.toFixed(1) ?? null],
   ['CPU%', 5, (m) => Math.round(m.serverCpuPct)],
   ['fds', 5, (m) => m.fds],
   ['viewers', 8, (m) => m.viewersOnline],

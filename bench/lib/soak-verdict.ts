@@ -1,4 +1,5 @@
 import type { GroupMinute } from './latency-groups.js';
+import type { MemoryMinute, MemoryTrend } from './soak-memory.js';
 import type { ProcessMinute } from './soak-meter.js';
 
 /** The viewer groups of the soak. */
@@ -15,6 +16,8 @@ export interface SoakMinute extends ProcessMinute {
   shapedLink: Record<string, number>;
   rssMb: number;
   fds: number;
+  /** The server's memory over the minute: RSS's peak, the main heap's and each ingest worker's floor. */
+  memory: MemoryMinute;
   /** The most healthy viewers and publishers online at once during the minute (sampled every second). */
   viewersOnline: number;
   publishersOnline: number;
@@ -78,4 +81,40 @@ export function judgeSoak(
     detail: `${violations} gaps in a stream's sequence not ending on a keyframe`,
   };
   return [healthy, shaped, gaps];
+}
+
+/**
+ * The memory pass conditions: RSS, the main heap and every steady ingest worker each grow by at most
+ * `boundKbPerMin` over the second half of the run (the slope of their per-minute figures). A series with
+ * too few minutes to fit a line fails: the run was too short to say.
+ */
+export function judgeMemory(trends: readonly MemoryTrend[], boundKbPerMin: number): SoakCheck[] {
+  const show = (t: MemoryTrend) =>
+    t.slopeKbPerMin === null
+      ? `${t.name} -`
+      : `${t.name} ${t.slopeKbPerMin >= 0 ? '+' : ''}${t.slopeKbPerMin}`;
+  const flat = (t: MemoryTrend) => t.slopeKbPerMin !== null && t.slopeKbPerMin <= boundKbPerMin;
+  const span = (t: MemoryTrend | undefined) => (t ? `minutes ${t.from}-${t.to}` : 'no minutes');
+  const check = (name: string, group: readonly MemoryTrend[], none: string): SoakCheck => ({
+    name,
+    pass: group.every(flat),
+    detail:
+      group.length === 0
+        ? none
+        : `${group.map(show).join(', ')} KB/min over ${span(group[0])} (bound ${boundKbPerMin} KB/min)`,
+  });
+  const workers = trends.filter((t) => t.name.startsWith('worker '));
+  return [
+    check(
+      'RSS flat',
+      trends.filter((t) => t.name === 'RSS'),
+      'RSS was not measured',
+    ),
+    check(
+      'main heap flat',
+      trends.filter((t) => t.name === 'main heap'),
+      'the main heap was not measured',
+    ),
+    check('ingest workers flat', workers, 'no steady pushed publisher to judge'),
+  ];
 }

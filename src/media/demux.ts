@@ -11,6 +11,7 @@ import {
 } from 'mediabunny';
 import type { AudioConfig, DecoderConfig } from '../protocol/messages.js';
 import { AAC_FRAME_SAMPLES, audioSpecificConfig, splitAdts } from './adts.js';
+import { DemuxIndexes } from './demux-indexes.js';
 import { avccToAnnexB, parseAvcC } from './h264.js';
 
 /** What a pushed stream may be; every refusal says so. */
@@ -62,6 +63,11 @@ export interface DemuxedStream {
   audio?: AudioConfig;
   /** Why a sound track the stream has is not relayed (another codec), for the log; absent otherwise. */
   audioNote?: string;
+  /**
+   * False when mediabunny's position indexes were not found to be kept bounded (see demux-indexes.ts): the
+   * demuxer then grows with the stream's length, which the server says in its log.
+   */
+  indexesBounded: boolean;
   frames: AsyncIterable<DemuxedFrame>;
 }
 
@@ -91,6 +97,9 @@ const baseRead = (ReadableStreamSource.prototype as unknown as { _read: ReadFn }
  * would be a gigabyte; refusing such a read here is the one place that can bound it.
  */
 class BoundedStreamSource extends ReadableStreamSource {
+  /** The end of the furthest range read so far: the cache keeps what lies just behind it. */
+  furthestRead = 0;
+
   constructor(
     stream: ReadableStream<Uint8Array>,
     cacheBytes: number,
@@ -101,6 +110,7 @@ class BoundedStreamSource extends ReadableStreamSource {
 
   _read(start: number, end: number): unknown {
     if (end - start > this.maxReadBytes) throw tooLarge(end - start, this.maxReadBytes);
+    if (end > this.furthestRead) this.furthestRead = end;
     return baseRead.call(this, start, end);
   }
 }
@@ -117,10 +127,8 @@ export async function demuxStream(
   limits: DemuxLimits,
 ): Promise<DemuxedStream> {
   const guarded = guardProgress(body, limits.cacheBytes + limits.maxReadBytes);
-  const input = new Input({
-    formats: [MPEG_TS, WEBM, MATROSKA],
-    source: new BoundedStreamSource(guarded.stream, limits.cacheBytes, limits.maxReadBytes),
-  });
+  const source = new BoundedStreamSource(guarded.stream, limits.cacheBytes, limits.maxReadBytes);
+  const input = new Input({ formats: [MPEG_TS, WEBM, MATROSKA], source });
   let metadata: { container: string; track: InputVideoTrack; wire: WireFormat };
   try {
     metadata = await readMetadata(input);
@@ -139,10 +147,14 @@ export async function demuxStream(
     input.dispose();
     throw asDemuxError(err);
   }
+  // The source serves reads up to its cache behind the furthest one, plus at most one body chunk more;
+  // twice the cache is past anything it can still serve.
+  const indexes = new DemuxIndexes(audio ? [track, audio.track] : [track], 2 * limits.cacheBytes);
   const sink = new EncodedPacketSink(track);
   async function* videoFrames(): AsyncGenerator<DemuxedFrame> {
     for await (const packet of sink.packets(undefined, undefined, { verifyKeyPackets: true })) {
       guarded.progressed();
+      indexes.trim(source.furthestRead);
       if (packet.data.length === 0) continue;
       const key = packet.type === 'key';
       yield { key, timestamp: Math.round(packet.timestamp * 1e6), data: wire.payload(packet.data, key) };
@@ -155,6 +167,7 @@ export async function demuxStream(
     const frameUs = (AAC_FRAME_SAMPLES * 1e6) / a.wire.config.sampleRate;
     for await (const packet of new EncodedPacketSink(a.track).packets()) {
       guarded.progressed();
+      indexes.trim(source.furthestRead);
       if (packet.data.length === 0) continue;
       const start = packet.timestamp * 1e6;
       // A PES of AAC may hold several frames; each goes out on its own, 1024 samples after the last.
@@ -175,7 +188,12 @@ export async function demuxStream(
       input.dispose();
     }
   }
-  const out: DemuxedStream = { container, video: wire.config, frames: frames() };
+  const out: DemuxedStream = {
+    container,
+    video: wire.config,
+    indexesBounded: indexes.recognised,
+    frames: frames(),
+  };
   if (audio) out.audio = audio.wire.config;
   if (audioNote) out.audioNote = audioNote;
   return out;

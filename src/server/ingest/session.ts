@@ -6,6 +6,7 @@ import { outgoingFramed } from '../core/transport.js';
 import { type HttpRequest, sendError, sendJson } from '../http/reply.js';
 import type { ServerRelay } from '../ops/config.js';
 import { IngestPublisher } from './publisher.js';
+import { type RunningIngest, trackIngest, type WorkerMemory } from './running.js';
 import type { FromDemuxer, IngestWorkerData, ToDemuxer } from './worker.js';
 
 /** Input mediabunny may keep behind its read position: a few frames of a live stream, never a file. */
@@ -16,9 +17,20 @@ const CACHE_BYTES = 4 * 1024 * 1024;
  * hangs up the moment its last byte is sent.
  */
 const HIGH_WATER_BYTES = 1024 * 1024;
-/** A worker that has not answered a ping for this long is stuck in a loop and is terminated. */
-const STUCK_MS = 5000;
+/** The watchdog pings the worker this often. */
 const PING_MS = 1000;
+/**
+ * A worker silent this long is stuck in a loop and is terminated, counted from its last message (from its
+ * first on: booting one, loading mediabunny, took over 5 s when ten pushes began together on a busy machine,
+ * and one that never gets going is bounded by the config deadline).
+ */
+const STUCK_MS = 5000;
+/**
+ * ...and silent over this many pings in a row: a server the OS does not run for a few seconds (a busy
+ * machine) finds every worker's last message old the moment it runs again, before it reads the answers
+ * waiting for it. It did, and ended all ten pushes of a soak at once; a timer that fires late fires once.
+ */
+const STUCK_PINGS = 3;
 /** How long a refused client may keep sending while it reads the answer. */
 const LINGER_MS = 1000;
 
@@ -62,7 +74,8 @@ export function runIngest(
 type IngestState = 'waiting-config' | 'live' | 'draining' | 'ended';
 
 /** One HTTP ingest, from the first body byte to the answer. */
-class IngestSession {
+class IngestSession implements RunningIngest {
+  workerMemory: WorkerMemory | null = null;
   private state: IngestState = 'waiting-config';
   private stream: Stream | null = null;
   /** Body bytes handed to the demuxer and not yet read by it. */
@@ -70,7 +83,11 @@ class IngestSession {
   private frames = 0;
   private audioFrames = 0;
   private bytes = 0;
-  private lastPong = performance.now();
+  /** When the worker last sent anything; null until its first message. */
+  private lastHeard: number | null = null;
+  /** Watchdog ticks in a row with nothing from the worker since the one before. */
+  private silentTicks = 0;
+  private heardSinceTick = false;
   private readonly startedAt = performance.now();
   private readonly fields: Record<string, string | number>;
   private readonly worker: Worker;
@@ -79,12 +96,15 @@ class IngestSession {
   private resolveFinished: () => void = () => {};
   private watchdog: NodeJS.Timeout | undefined;
   private configDeadline: NodeJS.Timeout | undefined;
+  /** Answers awaited from measureWorker, oldest first (the worker answers in order). */
+  private readonly measures: ((memory: WorkerMemory | null) => void)[] = [];
+  private untrack: () => void = () => {};
 
   constructor(
     private readonly relay: ServerRelay,
     private readonly request: HttpRequest,
-    private readonly room: string,
-    private readonly name: string,
+    readonly room: string,
+    readonly name: string,
   ) {
     this.fields = { room, name, remote: request.req.socket.remoteAddress ?? '' };
     const { maxMessageBytes } = relay.config;
@@ -124,6 +144,7 @@ class IngestSession {
     });
     this.worker.on('exit', () => this.fail(500, 'FW_INTERNAL', 'the demuxer stopped'));
     this.watchdog = setInterval(() => this.checkWorker(), PING_MS);
+    this.untrack = trackIngest(this.relay, this);
     this.configDeadline = setTimeout(
       () =>
         this.fail(
@@ -139,6 +160,14 @@ class IngestSession {
       this.fail(408, 'FW_TIMEOUT', `nothing received for ${idleTimeoutMs / 1000} s`, 'timeout'),
     );
     return this.finished;
+  }
+
+  measureWorker(collect: boolean): Promise<WorkerMemory | null> {
+    if (this.state === 'ended') return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.measures.push(resolve);
+      this.send({ type: 'measure', collect });
+    });
   }
 
   private send(m: ToDemuxer, transfer: ArrayBuffer[] = []): void {
@@ -163,6 +192,8 @@ class IngestSession {
 
   private onWorkerMessage(m: FromDemuxer): void {
     if (this.state === 'ended') return;
+    this.lastHeard = performance.now();
+    this.heardSinceTick = true;
     switch (m.type) {
       case 'consumed': {
         this.inflight -= m.bytes;
@@ -171,9 +202,21 @@ class IngestSession {
         return;
       }
       case 'pong':
-        this.lastPong = performance.now();
+        this.workerMemory = m.memory;
+        return;
+      case 'measured':
+        this.workerMemory = m.memory;
+        this.measures.shift()?.(m.memory);
         return;
       case 'config':
+        if (!m.indexesBounded) {
+          // mediabunny's internals changed under src/media/demux-indexes.ts: the stream still goes out, but
+          // its demuxer now grows with every frame, which an operator should hear of before the memory does.
+          this.relay.log.warn('ingest-unbounded-demuxer', {
+            ...this.fields,
+            hint: 'the demuxer index is not trimmed (mediabunny changed?): memory grows with the stream',
+          });
+        }
         this.onConfig(m.container, m.video, m.audio, m.audioNote);
         return;
       case 'frame':
@@ -189,7 +232,10 @@ class IngestSession {
   }
 
   private checkWorker(): void {
-    if (performance.now() - this.lastPong > STUCK_MS) {
+    this.silentTicks = this.heardSinceTick ? 0 : this.silentTicks + 1;
+    this.heardSinceTick = false;
+    const silentMs = this.lastHeard === null ? 0 : performance.now() - this.lastHeard;
+    if (silentMs >= STUCK_MS && this.silentTicks >= STUCK_PINGS) {
       this.fail(
         400,
         'FW_BAD_MEDIA',
@@ -266,6 +312,8 @@ class IngestSession {
     clearInterval(this.watchdog);
     clearTimeout(this.configDeadline);
     void this.worker.terminate();
+    this.untrack();
+    for (const resolve of this.measures.splice(0)) resolve(null);
     if (this.stream) this.relay.endStream(this.stream, outcome.reason);
     const { req, res } = this.request;
     const { frames, audioFrames, bytes } = this;

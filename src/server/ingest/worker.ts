@@ -1,3 +1,5 @@
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import { DemuxError, type DemuxErrorCode, type DemuxLimits, demuxStream } from '../../media/demux.js';
 import {
@@ -8,6 +10,7 @@ import {
   frameMessage,
   LENGTH_PREFIX_BYTES,
 } from '../../protocol/index.js';
+import type { WorkerMemory } from './running.js';
 
 /**
  * The demuxer of one pushed stream, in a worker thread: mediabunny runs here so that input which sends it
@@ -25,13 +28,22 @@ export type ToDemuxer =
   | { type: 'chunk'; data: Uint8Array }
   | { type: 'end' }
   | { type: 'start'; streamId: number }
-  | { type: 'ping' };
+  | { type: 'ping' }
+  | { type: 'measure'; collect: boolean };
 
 /** Worker → server. Frames arrive as whole wire messages, length prefix included, ready to relay. */
 export type FromDemuxer =
   | { type: 'consumed'; bytes: number }
-  | { type: 'pong' }
-  | { type: 'config'; container: string; video: DecoderConfig; audio?: AudioConfig; audioNote?: string }
+  | { type: 'pong'; memory: WorkerMemory }
+  | { type: 'measured'; memory: WorkerMemory }
+  | {
+      type: 'config';
+      container: string;
+      video: DecoderConfig;
+      audio?: AudioConfig;
+      audioNote?: string;
+      indexesBounded: boolean;
+    }
   | { type: 'frame'; key: boolean; audio: boolean; framed: Uint8Array }
   | { type: 'done' }
   | { type: 'failed'; code: DemuxErrorCode; message: string };
@@ -46,9 +58,34 @@ const queued: Uint8Array[] = [];
 let bodyEnded = false;
 let wake: (() => void) | null = null;
 let started: ((streamId: number) => void) | null = null;
+
+/** This thread's memory: cheap enough to send with every pong. */
+function memory(): WorkerMemory {
+  const heap = v8.getHeapStatistics();
+  return { heapUsed: heap.used_heap_size, external: heap.external_memory };
+}
+
+let gc: (() => void) | null = null;
+/**
+ * A full collection, for a measurement that must not count garbage (tests). The flag is set only when
+ * asked: a context made after it has `gc`. Twice, because V8 frees dead ArrayBuffers on a background thread
+ * after a collection and only the next one waits for that to finish (their bytes are counted until then).
+ */
+function collect(): void {
+  if (!gc) {
+    v8.setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+  }
+  gc();
+  gc();
+}
+
 port.on('message', (m: ToDemuxer) => {
-  if (m.type === 'ping') post({ type: 'pong' });
-  else if (m.type === 'start') started?.(m.streamId);
+  if (m.type === 'ping') post({ type: 'pong', memory: memory() });
+  else if (m.type === 'measure') {
+    if (m.collect) collect();
+    post({ type: 'measured', memory: memory() });
+  } else if (m.type === 'start') started?.(m.streamId);
   else {
     if (m.type === 'chunk') queued.push(m.data);
     else bodyEnded = true;
@@ -81,7 +118,12 @@ try {
   const stream = await demuxStream(body, limits);
   const streamId = await new Promise<number>((resolve) => {
     started = resolve;
-    const config: FromDemuxer = { type: 'config', container: stream.container, video: stream.video };
+    const config: FromDemuxer = {
+      type: 'config',
+      container: stream.container,
+      video: stream.video,
+      indexesBounded: stream.indexesBounded,
+    };
     if (stream.audio) config.audio = stream.audio;
     if (stream.audioNote) config.audioNote = stream.audioNote;
     post(config);

@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Relay } from '../core/relay.js';
 import type { Totals } from '../core/totals.js';
+import { runningIngests } from '../ingest/running.js';
 
 /**
  * Buckets of viewer-reported latency, in seconds (Prometheus' base unit): a live relay should sit
@@ -86,6 +87,22 @@ export function relayMetrics(relay: Relay): Registry {
       return max / 1000;
     },
   );
+  new Gauge({
+    name: 'framewire_ingest_worker_heap_bytes',
+    help:
+      "Memory of each HTTP ingest's demuxer worker: its V8 heap in use plus the ArrayBuffers it holds, " +
+      'as the worker last told (about every second).',
+    labelNames: ['room', 'stream'],
+    registers,
+    collect() {
+      // Reset first: an ended ingest's series goes with it.
+      this.reset();
+      for (const ingest of runningIngests(relay)) {
+        const memory = ingest.workerMemory;
+        if (memory) this.set({ room: ingest.room, stream: ingest.name }, memory.heapUsed + memory.external);
+      }
+    },
+  });
   counter(registers, totals, 'framesIn', 'framewire_frames_in_total', 'Frames received from publishers.');
   counter(registers, totals, 'bytesIn', 'framewire_bytes_in_total', 'Frame message bytes received.');
   counter(registers, totals, 'framesOut', 'framewire_frames_out_total', 'Frames written to viewers.');
