@@ -2,6 +2,7 @@
 // AudioWorklet that hands 10 ms blocks of samples to the page (Firefox, Safari).
 import type { CaptureBlock } from './audio-messages.js';
 import type { AudioOutput } from './audio-output.js';
+import { processorReader } from './track-processor.js';
 
 /** A source of microphone AudioData; `read` resolves null once the track has ended or {@link stop} ran. */
 export interface AudioCapture {
@@ -21,15 +22,7 @@ export async function openAudioCapture(
   forceWorklet = false,
 ): Promise<AudioCapture | null> {
   if (!forceWorklet && typeof MediaStreamTrackProcessor !== 'undefined') {
-    const reader = new MediaStreamTrackProcessor<AudioData>({ track }).readable.getReader();
-    return {
-      kind: 'processor',
-      read: async () => {
-        const { value, done } = await reader.read();
-        return done ? null : (value ?? null);
-      },
-      stop: () => void reader.cancel().catch(() => {}),
-    };
+    return { kind: 'processor', ...processorReader<AudioData>(track) };
   }
   const context = await output.get();
   if (!context || typeof AudioData === 'undefined') return null;

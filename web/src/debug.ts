@@ -72,6 +72,8 @@ export function roomSnapshot(room: {
     publisher: p && {
       name: p.name,
       streamId: p.streamId,
+      // Which way the camera is read: `processor`, `worker` or `element` (null without a camera).
+      capture: p.captureKind,
       codec: p.setup?.decoder.codec ?? null,
       width: p.setup?.decoder.codedWidth ?? 0,
       height: p.setup?.decoder.codedHeight ?? 0,

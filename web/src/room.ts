@@ -131,8 +131,8 @@ export class RoomPage {
     document.body.classList.toggle('watch', options.watch);
     enableEnlarge(this.grid);
     this.updateEmpty();
-    exposeStats(() => {
-      const snapshot = roomSnapshot({
+    exposeStats(() =>
+      roomSnapshot({
         name: room,
         role: options.watch ? 'viewer' : 'peer',
         state: this.connState,
@@ -140,12 +140,8 @@ export class RoomPage {
         remotes: this.remotes,
         publisher: this.publisher,
         audio: this.audio,
-      }) as { publisher: object | null };
-      // Which way the camera is read: `processor`, `worker` or `element` (null without a camera).
-      const p = this.publisher;
-      if (p && snapshot.publisher) snapshot.publisher = { ...snapshot.publisher, capture: p.captureKind };
-      return snapshot;
-    });
+      }),
+    );
     // Hidden tabs keep their socket; on return, fresh keyframes repaint every tile at once.
     document.addEventListener('visibilitychange', () => {
       if (document.visibilityState === 'visible') this.remotes.requestKeyframes();

@@ -4,6 +4,8 @@
 //              video-capture-worker.ts, which posts the frames back;
 //   element    neither (Firefox): the track plays in a hidden <video>, and each frame it presents
 //              (requestVideoFrameCallback) is copied into a VideoFrame.
+
+import { processorReader } from './track-processor.js';
 import type { FromCaptureWorker, ToCaptureWorker } from './video-capture-worker.js';
 
 /** Which way camera frames come (stats, tests). */
@@ -51,15 +53,7 @@ export async function openVideoCapture(
 
 /** MediaStreamTrackProcessor in the window. */
 function processorCapture(track: MediaStreamTrack): VideoCapture {
-  const reader = new MediaStreamTrackProcessor({ track }).readable.getReader();
-  return {
-    kind: 'processor',
-    read: async () => {
-      const { value, done } = await reader.read();
-      return done ? null : (value ?? null);
-    },
-    stop: () => void reader.cancel().catch(() => {}),
-  };
+  return { kind: 'processor', ...processorReader<VideoFrame>(track) };
 }
 
 /** Whether a worker of this page has MediaStreamTrackProcessor; asked once per page. */
