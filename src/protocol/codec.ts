@@ -27,8 +27,10 @@ const RECEIVER_REPORT_BYTES = 1 + 4 + 4 * 4 + 3 * 8;
 
 /** Bit 0 of a v2 stream description's tracks byte: a video config follows. */
 const TRACK_VIDEO = 0x01;
-/** Bit 1: an audio config follows (after the video one, if both). Bits 2–7 are reserved. */
+/** Bit 1: an audio config follows (after the video one, if both). */
 const TRACK_AUDIO = 0x02;
+/** Bit 2 (v4): the video is a shared screen. Only with bit 0; bits 3–7 are reserved. */
+const TRACK_SCREEN = 0x04;
 
 function bad(message: string): ProtocolError {
   return new ProtocolError('FW_BAD_MESSAGE', message);
@@ -38,6 +40,7 @@ function bad(message: string): ProtocolError {
 interface EncodedTracks {
   video?: { codec: Uint8Array; config: DecoderConfig };
   audio?: { codec: Uint8Array; config: AudioConfig };
+  screen: boolean;
 }
 
 /** The version a message new in `since` needs; FW_BAD_MESSAGE in an older one, either way. */
@@ -56,7 +59,8 @@ function encodeTracks(t: StreamTracks, version: number, allowNone = false): Enco
   } else if (!t.video && !t.audio && !allowNone) {
     throw bad('a stream needs a video track, an audio track or both');
   }
-  const out: EncodedTracks = {};
+  // Older versions have no screen bit: their viewers see a screen as a camera.
+  const out: EncodedTracks = { screen: version >= 4 && t.screen === true && t.video !== undefined };
   if (t.video) out.video = { codec: utf8(t.video.codec), config: t.video };
   if (t.audio) out.audio = { codec: utf8(t.audio.codec), config: t.audio };
   return out;
@@ -70,7 +74,8 @@ function tracksSize(t: EncodedTracks, version: number): number {
 }
 
 function writeTracks(w: ByteWriter, t: EncodedTracks, version: number): void {
-  if (version >= 2) w.u8((t.video ? TRACK_VIDEO : 0) | (t.audio ? TRACK_AUDIO : 0));
+  if (version >= 2)
+    w.u8((t.video ? TRACK_VIDEO : 0) | (t.audio ? TRACK_AUDIO : 0) | (t.screen ? TRACK_SCREEN : 0));
   if (t.video) {
     const c = t.video.config;
     w.str(t.video.codec).u16(c.codedWidth).u16(c.codedHeight);
@@ -286,15 +291,20 @@ function readStreamDescription(
   const room = r.str('room');
   const name = r.str('name');
   if (version < 2) return { room, name, video: readVideo(r) };
-  return { room, name, ...readTracks(r, false) };
+  return { room, name, ...readTracks(r, false, version) };
 }
 
 /** The v2 tracks layout: a tracks byte, then the configs it names (none only where `allowNone`). */
-function readTracks(r: ByteReader, allowNone: boolean): StreamTracks {
+function readTracks(r: ByteReader, allowNone: boolean, version: number): StreamTracks {
   const tracks = r.u8('tracks');
-  if ((tracks === 0 && !allowNone) || (tracks & ~(TRACK_VIDEO | TRACK_AUDIO)) !== 0)
+  const known = TRACK_VIDEO | TRACK_AUDIO | (version >= 4 ? TRACK_SCREEN : 0);
+  const media = tracks & (TRACK_VIDEO | TRACK_AUDIO);
+  if ((media === 0 && !allowNone) || (tracks & ~known) !== 0)
     throw bad(`tracks byte 0x${tracks.toString(16)} names no track or a reserved one`);
+  if (tracks & TRACK_SCREEN && !(tracks & TRACK_VIDEO))
+    throw bad(`tracks byte 0x${tracks.toString(16)} marks a screen with no video`);
   const out: StreamTracks = {};
+  if (tracks & TRACK_SCREEN) out.screen = true;
   if (tracks & TRACK_VIDEO) out.video = readVideo(r);
   if (tracks & TRACK_AUDIO) out.audio = readAudio(r);
   return out;
@@ -427,7 +437,7 @@ export function decodeMessage(bytes: Uint8Array, version = PROTOCOL_VERSION): Me
       needVersion(version, 3, 'update');
       const requestId = r.u32('requestId');
       const streamId = r.u32('streamId');
-      const m = { type: 'update', requestId, streamId, ...readTracks(r, true) } as const;
+      const m = { type: 'update', requestId, streamId, ...readTracks(r, true, version) } as const;
       r.end('update');
       return m;
     }

@@ -1,9 +1,10 @@
 /**
  * The newest protocol version this code speaks. Version 2 adds audio (a stream's tracks, audio frames);
- * version 3 adds codec choice (`decoders`, `room-codecs`, `update`). Version 1 and 2 peers are still
- * served (see {@link MIN_PROTOCOL_VERSION}). Any other version is refused with FW_BAD_VERSION.
+ * version 3 adds codec choice (`decoders`, `room-codecs`, `update`); version 4 marks a stream whose video
+ * is a shared screen (the tracks byte's `screen` bit). Version 1 to 3 peers are still served (see
+ * {@link MIN_PROTOCOL_VERSION}). Any other version is refused with FW_BAD_VERSION.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 /** The oldest version still spoken: a v1 peer gets video only (docs/protocol.md, section 7). */
 export const MIN_PROTOCOL_VERSION = 1;
 
@@ -65,6 +66,11 @@ export interface AudioConfig {
 export interface StreamTracks {
   video?: DecoderConfig;
   audio?: AudioConfig;
+  /**
+   * The video shows a screen, a window or a tab rather than a camera (v4): viewers show it large and
+   * scale it to fit, never crop it. Absent (false) for a camera, and for every stream of an older peer.
+   */
+  screen?: boolean;
 }
 
 /** First message each way: who is speaking and, optionally, a token for access control. */

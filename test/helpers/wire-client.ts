@@ -22,7 +22,7 @@ export class WireClient {
   private waiters: (() => void)[] = [];
   private readonly deframer = new MessageDeframer(64 * 1024 * 1024);
   /** The protocol version this client speaks (its hello's); messages are encoded and decoded in it. */
-  private version = PROTOCOL_VERSION;
+  version = PROTOCOL_VERSION;
   /** Ids of this client's own pings (barrier()), apart from the server's probe ids. */
   private nextPingId = 0x40000000;
 

@@ -352,4 +352,60 @@ describe('codec choice: decoders, room-codecs and update', () => {
     assert.equal((await owner.update(id, { video: H264 })).type, 'published');
     assert.equal(server.stats().streams.find((s) => s.id === id)?.codec, H264.codec);
   });
+
+  it('a v4 screen stream reaches v4 viewers marked as a screen, v3 and v2 viewers as a plain stream, and stays one through an update', async () => {
+    const pub = await open('publisher');
+    const id = await pub.publishTracks('screens', 'desk', { video: H264, audio: OPUS, screen: true });
+    const added = async (c: WireClient) => {
+      c.send({ type: 'subscribe', requestId: 1, room: 'screens', name: '' });
+      const m = await c.next((x) => x.type === 'stream-added' && x.streamId === id);
+      return m as Extract<Message, { type: 'stream-added' }>;
+    };
+    const v4 = await open('viewer');
+    const v3 = await open('viewer', 3);
+    const v2 = await open('viewer', 2);
+    assert.equal((await added(v4)).screen, true);
+    for (const old of [v3, v2]) {
+      const m = await added(old);
+      assert.equal(m.screen, undefined, `a v${old.version} viewer reads no screen bit`);
+      assert.deepStrictEqual(m.video, H264);
+    }
+    // The screen is shared at a new size: still a screen for v4, and the v3 viewer is not cut off.
+    pub.send({
+      type: 'update',
+      requestId: 7,
+      streamId: id,
+      video: { ...H264, codedWidth: 256 },
+      screen: true,
+    });
+    const again = await v4.next(
+      (x) => x.type === 'stream-added' && x.streamId === id && x.video?.codedWidth === 256,
+    );
+    assert.equal((again as Extract<Message, { type: 'stream-added' }>).screen, true);
+    await v3.next((x) => x.type === 'stream-added' && x.streamId === id && x.video?.codedWidth === 256);
+    pub.send(testFrame(id, 1, true));
+    for (const c of [v4, v3, v2]) await c.next((x) => x.type === 'frame' && x.streamId === id);
+  });
+
+  it('refuses updates beyond its budget (10 at once, then 1 a second) with FW_LIMIT, and the stream goes on', async () => {
+    const pub = await open('publisher');
+    const id = await pub.publish('churn', 'cam', VP8);
+    const answers: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const requestId = 100 + i;
+      pub.send({ type: 'update', requestId, streamId: id, video: { ...VP8, codedWidth: 64 + 16 * (i % 2) } });
+      const m = await pub.next(
+        (x) => (x.type === 'published' || x.type === 'error') && x.requestId === requestId,
+      );
+      answers.push(m.type === 'error' ? m.code : m.type);
+    }
+    assert.deepStrictEqual(answers.slice(0, 10), Array(10).fill('published'));
+    assert.deepStrictEqual(answers.slice(10), ['FW_LIMIT', 'FW_LIMIT']);
+    // Refused, not closed: the stream still reaches a viewer.
+    const viewer = await open('viewer');
+    viewer.send({ type: 'subscribe', requestId: 1, room: 'churn', name: 'cam' });
+    await viewer.next((x) => x.type === 'stream-added' && x.streamId === id);
+    pub.send(testFrame(id, 1, true));
+    await viewer.next((x) => x.type === 'frame' && x.streamId === id);
+  });
 });

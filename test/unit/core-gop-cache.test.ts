@@ -195,7 +195,9 @@ describe('late joiner through the Stream: catchUp offers the cached GOP keyframe
       batcher: new TickBatcher(),
     });
     const sub = new Subscription(conn, stream); // joins the stream and the connection itself
-    assert.equal(conn.queue.sendControl(stream.added), true);
+    const added = stream.addedFor(conn);
+    assert.ok(added);
+    assert.equal(conn.queue.sendControl(added), true);
     stream.catchUp(sub, performance.now());
     /** Seqs of the frames written to this viewer. */
     const seqs = () => transport.frames().map((f) => f.seq);

@@ -680,3 +680,49 @@ describe('protocol v3 messages: decoders, room-codecs, update', () => {
     assertDecodeError(hex('07 00000001 00000002 01'), 'FW_TRUNCATED');
   });
 });
+
+describe('protocol v4: the screen bit', () => {
+  const vp8 = { codec: 'vp8', codedWidth: 640, codedHeight: 480 };
+  // publish, requestId 1, room '', name '', tracks 05 (video + screen), video: 'vp8' 640x480, no description.
+  const screenPublish = '02 00000001 0000 0000 05 0003 767038 0280 01e0 00000000';
+
+  test('a publish of a screen: bit 2 of the tracks byte, both ways', () => {
+    const m: Message = { type: 'publish', requestId: 1, room: '', name: '', video: vp8, screen: true };
+    assert.equal(toHex(encodeMessage(m, 4)), toHex(hex(screenPublish)));
+    assert.deepEqual(decodeMessage(hex(screenPublish), 4), m);
+  });
+
+  test('v2 and v3 have no screen bit: not written for them, refused from them', () => {
+    const m: Message = { type: 'stream-added', streamId: 1, room: '', name: '', video: vp8, screen: true };
+    const v3 = encodeMessage(m, 3);
+    assert.equal(v3[9], 0x01, 'the tracks byte names the video only');
+    assert.deepEqual(decodeMessage(v3, 3), {
+      type: 'stream-added',
+      streamId: 1,
+      room: '',
+      name: '',
+      video: vp8,
+    });
+    assertDecodeError(hex(screenPublish), 'FW_BAD_MESSAGE', 3);
+  });
+
+  test('a screen needs a video track; bits 3-7 stay reserved', () => {
+    // tracks 06: audio + screen, then an opus config.
+    assertDecodeError(
+      hex('02 00000001 0000 0000 06 0004 6f707573 0000bb80 02 00000000'),
+      'FW_BAD_MESSAGE',
+      4,
+    );
+    assertDecodeError(hex('02 00000001 0000 0000 09 0003 767038 0280 01e0 00000000'), 'FW_BAD_MESSAGE', 4);
+    // The encoder drops a screen flag on a stream without video rather than write a refused byte.
+    const audioOnly: Message = {
+      type: 'publish',
+      requestId: 1,
+      room: '',
+      name: '',
+      audio: { codec: 'opus', sampleRate: 48_000, numberOfChannels: 2 },
+      screen: true,
+    };
+    assert.equal(encodeMessage(audioOnly, 4)[9], 0x02);
+  });
+});

@@ -292,7 +292,7 @@ export class Relay<C extends RelayConfig = RelayConfig> {
       return;
     }
     // A v1 viewer cannot decode audio: it gets the video of a stream, and nothing of one without video.
-    const added = conn.queue.audio ? stream.added : stream.addedV1;
+    const added = stream.addedFor(conn);
     if (added === null) return;
     const sub = new Subscription(conn, stream);
     conn.sendOutgoing(added);

@@ -215,7 +215,11 @@ export class Session {
       this.requestError(m.requestId, 'FW_LIMIT', `a connection may publish at most ${limit} streams`);
       return;
     }
-    const opened = relay.openStream(conn, m.room, m.name, { video: m.video, audio: m.audio });
+    const opened = relay.openStream(conn, m.room, m.name, {
+      video: m.video,
+      audio: m.audio,
+      screen: m.screen,
+    });
     if (!(opened instanceof Stream)) {
       this.requestError(m.requestId, opened.code, opened.message);
       return;
@@ -251,7 +255,11 @@ export class Session {
     }
     if (!this.authorized(m.requestId, 'publish', stream.room.name)) return;
     if (!this.codecsOk(m.requestId, m)) return;
-    relay.updateStream(stream, { video: m.video, audio: m.audio });
+    if (!stream.takeUpdate()) {
+      this.requestError(m.requestId, 'FW_LIMIT', 'too many updates: at most 10 at once, then 1 a second');
+      return;
+    }
+    relay.updateStream(stream, { video: m.video, audio: m.audio, screen: m.screen });
     conn.send({ type: 'published', requestId: m.requestId, streamId: stream.id });
   }
 

@@ -9,6 +9,7 @@ import {
   type StreamAddedMessage,
   type StreamTracks,
 } from '../../protocol/index.js';
+import type { Connection } from './connection.js';
 import { GopCache } from './gop-cache.js';
 import type { Room } from './room.js';
 import type { StreamTap } from './stream-tap.js';
@@ -31,6 +32,13 @@ export interface Publisher {
 
 /** Seconds of average rate a publisher may send in one burst. */
 const BURST_SECONDS = 3;
+/**
+ * Updates a stream takes at once, and per second after that. Each one clears the GOP cache and tells every
+ * viewer, so a publisher that sent them in a loop would make the server and all its viewers work for it;
+ * real ones come with a codec switch or a window being resized (a few a second while dragging its edge).
+ */
+const UPDATE_BURST = 10;
+const UPDATES_PER_SECOND = 1;
 /** The audio level shown is the loudest of a window this long: one frame's level flickers. */
 const LEVEL_WINDOW_MS = 300;
 
@@ -43,12 +51,16 @@ export class Stream {
   private readonly tapSet = new Set<StreamTap>();
   readonly gop: GopCache;
   /** The stream-added message, encoded once and sent to every viewer that joins (replaced by an update). */
-  added!: Outgoing;
+  private added!: Outgoing;
+  /** The same for protocol v2 and v3 viewers, which have no screen bit (the same bytes for a camera). */
+  private addedV3!: Outgoing;
   /** The same for protocol v1 viewers (video only); null when the stream has no video for them. */
-  addedV1!: Outgoing | null;
+  private addedV1!: Outgoing | null;
   /** The tracks, as the publisher last declared them (publish, then each update). */
   video: DecoderConfig | undefined;
   audio: AudioConfig | undefined;
+  /** Whether the video is a shared screen (v4 publishers say so). */
+  screen = false;
   readonly startedAt = Date.now();
   /** Frames of both tracks, and their bytes. */
   framesIn = 0;
@@ -74,6 +86,8 @@ export class Stream {
   /** Byte budget of the rate limit (a token bucket), and when it was last refilled. */
   private credit: number;
   private creditAt = performance.now();
+  private updateCredit = UPDATE_BURST;
+  private updateCreditAt = performance.now();
 
   constructor(
     readonly id: number,
@@ -96,6 +110,7 @@ export class Stream {
   private setTracks(tracks: StreamTracks): void {
     this.video = tracks.video;
     this.audio = tracks.audio;
+    this.screen = tracks.screen === true && tracks.video !== undefined;
     const added: StreamAddedMessage = {
       type: 'stream-added',
       streamId: this.id,
@@ -104,7 +119,14 @@ export class Stream {
       ...tracks,
     };
     this.added = outgoing(encodeMessage(added));
+    this.addedV3 = this.screen ? outgoing(encodeMessage(added, 3)) : this.added;
     this.addedV1 = tracks.video ? outgoing(encodeMessage({ ...added, audio: undefined }, 1)) : null;
+  }
+
+  /** The stream-added message in `conn`'s protocol version; null for a v1 viewer of a stream without video. */
+  addedFor(conn: Connection): Outgoing | null {
+    if (conn.version >= 4) return this.added;
+    return conn.version >= 2 ? this.addedV3 : this.addedV1;
   }
 
   /**
@@ -125,12 +147,12 @@ export class Stream {
       sub.needsKey = true;
       const { conn } = sub;
       if (conn.version >= 3) {
-        conn.sendOutgoing(this.added);
+        conn.sendOutgoing(this.addedFor(conn) ?? this.added);
         continue;
       }
       removed ??= outgoing(encodeMessage({ type: 'stream-removed', streamId: this.id, reason }));
       conn.sendOutgoing(removed);
-      const added = conn.queue.audio ? this.added : this.addedV1;
+      const added = this.addedFor(conn);
       if (added === null) sub.close();
       else conn.sendOutgoing(added);
     }
@@ -139,9 +161,19 @@ export class Stream {
     for (const tap of taps) tap.end(reason);
   }
 
+  /** Takes one update from the stream's budget (see {@link UPDATE_BURST}); false when it is spent. */
+  takeUpdate(now = performance.now()): boolean {
+    const refill = ((now - this.updateCreditAt) / 1000) * UPDATES_PER_SECOND;
+    this.updateCredit = Math.min(UPDATE_BURST, this.updateCredit + refill);
+    this.updateCreditAt = now;
+    if (this.updateCredit < 1) return false;
+    this.updateCredit -= 1;
+    return true;
+  }
+
   /** The stream's tracks, as its publisher declared them. */
   get tracks(): StreamTracks {
-    return { video: this.video, audio: this.audio };
+    return { video: this.video, audio: this.audio, ...(this.screen ? { screen: true } : {}) };
   }
 
   /**
