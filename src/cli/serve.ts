@@ -1,12 +1,19 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { formatAddress } from '../protocol/address.js';
-import { RecordDirError, type RelayServer, startServer, TlsConfigError } from '../server/index.js';
+import {
+  RecordDirError,
+  type RelayServer,
+  RevocationError,
+  startServer,
+  TlsConfigError,
+} from '../server/index.js';
 import { addressesToOpen, certificateNames } from '../server/ops/addresses.js';
 import { secretFromEnv, WeakSecretError } from '../server/ops/auth.js';
 import {
   DEFAULT_CONFIG,
   DEFAULT_HTTP_PORT,
+  DEFAULT_METRICS_PORT,
   DEFAULT_TCP_PORT,
   type ServerConfig,
 } from '../server/ops/config.js';
@@ -22,7 +29,8 @@ import { CliError, usageError } from './errors.js';
 
 const USAGE = `Usage: framewire serve [--host H] [--tcp-port P] [--http-port P]
                        [--tls-cert FILE --tls-key FILE | --no-tls] [--state-dir DIR]
-                       [--record DIR [--record-segment 10m]] [--config FILE]
+                       [--record DIR [--record-segment 10m]] [--metrics-host H [--metrics-port P]]
+                       [--config FILE]
 
 Runs the relay server until Ctrl-C (or SIGTERM), then tells clients it is shutting down and exits.
 Once it listens it prints \`framewire listening on tcp://H:P\` (\`tls://H:P\` with TLS), then a line
@@ -44,18 +52,26 @@ Flags:
                    HTTP port HTTPS and WSS (no plain fallback). Clients then use --server tls://H:P
   --tls-key FILE   PEM private key of --tls-cert
   --no-tls         plain TCP and HTTP on any --host, e.g. behind a proxy that does TLS (not with --tls-cert)
-  --state-dir DIR  where the self-signed certificate is kept, in DIR/tls/ (default
-                   $XDG_STATE_HOME/framewire, else ~/.local/state/framewire)
+  --state-dir DIR  where the self-signed certificate (DIR/tls/) and, with a secret, the revoked tokens
+                   (DIR/revoked-tokens.jsonl) are kept (default $XDG_STATE_HOME/framewire, else
+                   ~/.local/state/framewire)
   --record DIR     record every stream to DIR/<room>/<name>-<UTC time>.webm (VP8/VP9/AV1) or .mp4 (H.264);
                    the API can stop and restart a stream's recording. Ctrl-C/SIGTERM finalise the files;
                    after a crash or kill -9 a file still plays up to its last keyframe
   --record-segment D  go on in a new file every D of recording (at a keyframe), so no file grows
                    without end: 10m (default), 90s, 1h; 0 = one file per recording
+  --metrics-host H  also serve GET /metrics, and nothing else, on H (e.g. 127.0.0.1 for a local
+                   Prometheus) over plain HTTP with no token; with a secret, /metrics on the HTTP port
+                   takes an admin token (\`framewire token --admin\`)
+  --metrics-port P  port of that listener (default ${DEFAULT_METRICS_PORT}; 0 = any free port); given
+                   alone, the listener is on 127.0.0.1
   --config FILE    JSON object of settings (limits, queue bounds, ports...); flags win over the file.
                    Every setting and its default: docs/operations.md
 
-Access: with FRAMEWIRE_SECRET set (32+ bytes), every client needs a token from \`framewire token\`;
-without it the server is open to anyone who can reach it (the default, on 127.0.0.1).
+Access: with FRAMEWIRE_SECRET set (32+ bytes), every client needs a token from \`framewire token\`, for
+watching and publishing and for every read of the API (see docs/security.md); tokens revoked with
+\`framewire token --revoke\` are kept in --state-dir. Without a secret the server is open to anyone who
+can reach it (the default, on 127.0.0.1).
   -h, --help       show this help
 `;
 
@@ -85,6 +101,8 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
           'state-dir': { type: 'string' },
           record: { type: 'string' },
           'record-segment': { type: 'string' },
+          'metrics-host': { type: 'string' },
+          'metrics-port': { type: 'string' },
           config: { type: 'string' },
         },
       }).values,
@@ -108,6 +126,14 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     flags['http-port'] === undefined
       ? (file.httpPort ?? DEFAULT_HTTP_PORT)
       : parsePort('serve', 'http-port', flags['http-port']);
+  // Either flag asks for the listener; the port alone puts it on loopback, the safe place for no token.
+  const metricsHost =
+    flags['metrics-host'] ?? file.metricsHost ?? (flags['metrics-port'] !== undefined ? '127.0.0.1' : null);
+  if (metricsHost === '') throw usageError('serve', '--metrics-host needs an address, e.g. 127.0.0.1');
+  const metricsPort =
+    flags['metrics-port'] === undefined
+      ? (file.metricsPort ?? DEFAULT_METRICS_PORT)
+      : parsePort('serve', 'metrics-port', flags['metrics-port']);
   const noTls = flags['no-tls'] === true;
   if (noTls && (flags['tls-cert'] !== undefined || flags['tls-key'] !== undefined)) {
     const tlsFlag = flags['tls-cert'] !== undefined ? '--tls-cert' : '--tls-key';
@@ -162,6 +188,8 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       recordDir,
       recordSegmentMs,
       stateDir,
+      metricsHost,
+      metricsPort,
       log: sink,
     });
   } catch (err) {
@@ -169,11 +197,18 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       err instanceof WeakSecretError ||
       err instanceof TlsConfigError ||
       err instanceof RecordDirError ||
+      err instanceof RevocationError ||
       err instanceof ConfigError
     )
       throw new CliError(err.message);
     const { code, port } = err as NodeJS.ErrnoException & { port?: number };
     const fix = code ? LISTEN_ERRORS[code] : undefined;
+    if (fix && metricsHost !== null && port === metricsPort && port !== httpPort && port !== tcpPort) {
+      const where = `http://${formatAddress(metricsHost, metricsPort)}`;
+      throw new CliError(
+        `cannot listen on ${where}: ${fix.replace('FLAG', '--metrics-port').replace('--host', '--metrics-host')}`,
+      );
+    }
     if (fix) {
       // Both listeners share the host; the failing port says which flag to change.
       const http = port === httpPort && port !== tcpPort;
@@ -188,6 +223,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   // The first line is the contract scripts and tests read; keep its form (tcp:// or tls://).
   ctx.stdout.write(`framewire listening on ${server.tcpUrl}\n`);
   ctx.stdout.write(`framewire web app and API on ${server.httpUrl}\n`);
+  if (server.metricsUrl !== null) ctx.stdout.write(`framewire metrics (no token) on ${server.metricsUrl}\n`);
   if (selfSigned !== null) ctx.stdout.write(selfSignedNotice(server, selfSigned));
   await aborted(ctx.signal);
   await server.close();

@@ -2,26 +2,38 @@ import type http from 'node:http';
 import type net from 'node:net';
 import { formatAddress } from '../protocol/index.js';
 import { Relay } from './core/relay.js';
+import { HttpGuard } from './http/guard.js';
+import { notFound } from './http/reply.js';
 import { HttpRouter } from './http/router.js';
 import { ingestRoutes } from './http/routes/ingest.js';
 import { liveRoutes } from './http/routes/live.js';
 import { metricsRoutes } from './http/routes/metrics.js';
 import { recordingRoutes } from './http/routes/recording.js';
+import { revocationRoutes } from './http/routes/revocations.js';
 import { roomRoutes } from './http/routes/rooms.js';
 import { snapshotRoutes } from './http/routes/snapshot.js';
-import { createHttpServer } from './http/server.js';
+import { createHttpServer, createMetricsServer } from './http/server.js';
 import { defaultWebRoot, staticFiles } from './http/static-files.js';
 import { isLoopbackHost } from './ops/addresses.js';
 import { checkSecret, tokenVerifier } from './ops/auth.js';
 import { checkConfig, DEFAULT_CONFIG, type ServerConfig, type ServerRelay } from './ops/config.js';
 import { Logger, type LogSink } from './ops/log.js';
+import { relayMetrics } from './ops/metrics.js';
+import { RevocationList, revocationsFile } from './ops/revocations.js';
 import { type ServerStats, snapshotStats } from './ops/stats.js';
 import { prepareRecordDir, Recordings } from './recording/recordings.js';
 import { listenTcp } from './transport/tcp.js';
 import { loadTlsCredentials } from './transport/tls.js';
 import { WsEndpoint } from './transport/ws.js';
 
-export { DEFAULT_CONFIG, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT, type ServerConfig } from './ops/config.js';
+export {
+  DEFAULT_CONFIG,
+  DEFAULT_HTTP_PORT,
+  DEFAULT_METRICS_PORT,
+  DEFAULT_TCP_PORT,
+  type ServerConfig,
+} from './ops/config.js';
+export { RevocationError } from './ops/revocations.js';
 export type { RoomStats, ServerStats, StreamStats, ViewerStats } from './ops/stats.js';
 export { RecordDirError } from './recording/recordings.js';
 export { TlsConfigError } from './transport/tls.js';
@@ -40,6 +52,8 @@ interface Listeners {
   tcp: net.Server;
   http: http.Server;
   ws: WsEndpoint;
+  /** The metrics-only listener (`metricsHost`), or null. */
+  metrics: http.Server | null;
 }
 
 /** A running relay server. */
@@ -47,6 +61,8 @@ export class RelayServer {
   readonly host: string;
   readonly tcpPort: number;
   readonly httpPort: number;
+  /** Port of the metrics listener, or null when there is none (`metricsHost` null). */
+  readonly metricsPort: number | null;
   /** True when both ports speak TLS (tlsCert and tlsKey were given). */
   readonly tls: boolean;
   private readonly rateTimer: NodeJS.Timeout;
@@ -57,12 +73,15 @@ export class RelayServer {
     private readonly listeners: Listeners,
     /** The server's recordings (with `recordDir`); close() finalises them. */
     readonly recordings: Recordings,
+    /** The revoked tokens (with a secret), or null in open mode. */
+    readonly revocations: RevocationList | null,
   ) {
     this.tls = relay.config.tlsCert !== null;
     const tcp = listeners.tcp.address() as net.AddressInfo;
     this.host = tcp.address;
     this.tcpPort = tcp.port;
     this.httpPort = (listeners.http.address() as net.AddressInfo).port;
+    this.metricsPort = listeners.metrics ? (listeners.metrics.address() as net.AddressInfo).port : null;
     this.rateTimer = setInterval(() => {
       relay.sampleRates(RATE_INTERVAL_MS);
       relay.sweepIdle();
@@ -79,6 +98,14 @@ export class RelayServer {
     return `${this.tls ? 'https' : 'http'}://${formatAddress(this.host, this.httpPort)}`;
   }
 
+  /** Address of the metrics listener's `/metrics` (plain HTTP), or null when there is none. */
+  get metricsUrl(): string | null {
+    const { metrics } = this.listeners;
+    if (metrics === null) return null;
+    const { address, port } = metrics.address() as net.AddressInfo;
+    return `http://${formatAddress(address, port)}/metrics`;
+  }
+
   /** Counters for every room, stream and viewer, as the HTTP API and tests read them. */
   stats(): ServerStats {
     return snapshotStats(this.relay);
@@ -91,18 +118,23 @@ export class RelayServer {
       relay.log.info('shutdown', { connections: relay.connections.size });
       clearInterval(this.rateTimer);
       relay.stallClock.stop();
+      this.revocations?.close();
       // Recordings end now, at the shutdown, not when their publishers go; close() resolves once every
       // file is finalised, so a SIGTERM never leaves a file without its index.
       const recorded = this.recordings.close();
       const tcpClosed = new Promise<void>((resolve) => listeners.tcp.close(() => resolve()));
       const httpClosed = new Promise<void>((resolve) => listeners.http.close(() => resolve()));
+      const metricsClosed = new Promise<void>((resolve) =>
+        listeners.metrics ? listeners.metrics.close(() => resolve()) : resolve(),
+      );
+      listeners.metrics?.closeAllConnections();
       for (const conn of relay.connections) conn.fail('FW_SHUTDOWN', 'server is shutting down');
       const deadline = Date.now() + SHUTDOWN_GRACE_MS;
       while (relay.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       for (const conn of relay.connections) conn.transport.destroy();
       listeners.ws.close();
       listeners.http.closeAllConnections();
-      await Promise.all([tcpClosed, httpClosed, recorded]);
+      await Promise.all([tcpClosed, httpClosed, metricsClosed, recorded]);
     })();
     return this.closed;
   }
@@ -118,40 +150,101 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
   // Read before listening: a missing or unreadable file stops the start, naming the file.
   const credentials = await loadTlsCredentials(config.tlsCert, config.tlsKey);
   if (config.recordDir !== null) await prepareRecordDir(config.recordDir);
-  const relay = new Relay(
-    config,
-    new Logger(log),
-    config.secret === null ? null : tokenVerifier(config.secret),
-  );
+  const logger = new Logger(log);
+  // Read before listening: a token revoked before a restart is refused from the first hello on.
+  const revocations =
+    config.secret === null
+      ? null
+      : new RevocationList(config.stateDir === null ? null : revocationsFile(config.stateDir), logger);
+  await revocations?.load();
+  const verifier = config.secret === null ? null : tokenVerifier(config.secret, revocations);
+  const relay = new Relay(config, logger, verifier);
+  const guard = new HttpGuard(verifier, relay.log);
+  revocations?.listeners.add((id) => closeRevoked(relay, guard, id));
+  revocations?.watch();
   // Before listening, so no stream can open unrecorded.
   const recordings = new Recordings(relay);
   const ws = new WsEndpoint(relay);
-  const tcp = await listenTcp(relay, config.host, config.tcpPort, credentials);
-  const router = new HttpRouter(
-    [
-      ...roomRoutes(relay),
-      ...liveRoutes(relay),
-      ...metricsRoutes(relay),
-      ...recordingRoutes(relay, recordings),
-      ...snapshotRoutes(relay),
-      ...ingestRoutes(relay),
-    ],
-    staticFiles(config.webRoot),
-  );
-  const httpServer = createHttpServer(relay, router, ws, credentials);
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once('error', (err) => {
-      tcp.close();
-      reject(err);
+  // One registry for both places /metrics is served: the latency histogram is fed once.
+  const metrics = relayMetrics(relay);
+  const listening: net.Server[] = [];
+  try {
+    const tcp = await listenTcp(relay, config.host, config.tcpPort, credentials);
+    listening.push(tcp);
+    const router = new HttpRouter(
+      [
+        ...roomRoutes(relay, guard),
+        ...liveRoutes(relay, guard),
+        ...metricsRoutes(metrics, guard),
+        ...recordingRoutes(relay, recordings, guard),
+        ...snapshotRoutes(relay, guard),
+        ...ingestRoutes(relay, guard),
+        ...revocationRoutes(revocations, guard),
+      ],
+      staticFiles(config.webRoot),
+    );
+    const httpServer = createHttpServer(relay, router, ws, credentials);
+    await listen(httpServer, config.httpPort, config.host);
+    listening.push(httpServer);
+    let metricsServer: http.Server | null = null;
+    if (config.metricsHost !== null) {
+      const metricsRouter = new HttpRouter(metricsRoutes(metrics, null), ({ res, path }) =>
+        notFound(res, path),
+      );
+      metricsServer = createMetricsServer(relay, metricsRouter);
+      await listen(metricsServer, config.metricsPort, config.metricsHost);
+    }
+    const server = new RelayServer(
+      relay,
+      { tcp, http: httpServer, ws, metrics: metricsServer },
+      recordings,
+      revocations,
+    );
+    logListening(server, config);
+    return server;
+  } catch (err) {
+    revocations?.close();
+    for (const s of listening) s.close();
+    throw err;
+  }
+}
+
+/** Listens on `port` of `host`; rejects with the listen error (EADDRINUSE...), its `port` set. */
+function listen(server: net.Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
     });
-    httpServer.listen(config.httpPort, config.host, () => resolve());
   });
-  const server = new RelayServer(relay, { tcp, http: httpServer, ws }, recordings);
+}
+
+/**
+ * Ends everything open under revoked token `id`: its protocol connections (told FW_UNAUTHORIZED, as at a
+ * refused hello) and its HTTP live video and ingests.
+ */
+function closeRevoked(relay: ServerRelay, guard: HttpGuard, id: string): void {
+  let connections = 0;
+  for (const conn of relay.connections) {
+    if (conn.grant?.id !== id) continue;
+    conn.fail('FW_UNAUTHORIZED', 'the access token was revoked: get a new one (revoked)');
+    connections++;
+  }
+  const http = guard.revoked(id);
+  relay.log.info('token-revoked', { id, connections, http });
+}
+
+/** The start line of the log: where the server listens and how it is set up. */
+function logListening(server: RelayServer, config: ServerConfig): void {
+  const { relay } = server;
   relay.log.info('listening', {
     tcp: server.tcpUrl,
     http: server.httpUrl,
+    metrics: server.metricsUrl ?? undefined,
     web: config.webRoot ?? 'not built',
     access: config.secret === null ? 'open' : 'tokens',
+    revocations: server.revocations?.file ?? undefined,
     record: config.recordDir ?? undefined,
   });
   if (config.secret === null && !isLoopbackHost(config.host)) {
@@ -160,7 +253,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
       hint: 'no FRAMEWIRE_SECRET: anyone who can reach this address can publish and watch',
     });
   }
-  return server;
+  if (config.metricsHost !== null && !isLoopbackHost(config.metricsHost)) {
+    relay.log.warn('metrics-open', {
+      host: config.metricsHost,
+      hint: 'the metrics listener takes no token: anyone who can reach this address reads room and stream names',
+    });
+  }
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

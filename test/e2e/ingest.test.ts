@@ -353,13 +353,13 @@ describe('HTTP ingest refusals', { timeout: 60_000 }, () => {
     publisher.close();
   });
 
-  it('with a secret: no token or a view token is 401; a publish token in ?token= publishes', async () => {
+  it('with a secret: no token is 401, a view token 403; a publish token in ?token= publishes', async () => {
     const secured = await serve({ tcp: 0, http: 0 }, { ...process.env, FRAMEWIRE_SECRET: SECRET });
     const none = await put(ingestUrl(secured, 'lab', 'cam'), 'x');
     assert.equal(none.status, 401);
     assert.equal(none.error.code, 'FW_UNAUTHORIZED');
     const viewOnly = await mintToken(SECRET, { room: 'lab', publish: false, view: true, ttlSec: 60 });
-    assert.equal((await put(ingestUrl(secured, 'lab', 'cam', `?token=${viewOnly}`), 'x')).status, 401);
+    assert.equal((await put(ingestUrl(secured, 'lab', 'cam', `?token=${viewOnly}`), 'x')).status, 403);
     const token = await mintToken(SECRET, { room: 'lab', publish: true, view: false, ttlSec: 60 });
     const viewer = await WireClient.connect(secured.port);
     viewer.send({ type: 'hello', version: PROTOCOL_VERSION, role: 'viewer', agent: 'test', token: viewOnly });

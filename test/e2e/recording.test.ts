@@ -303,7 +303,7 @@ describe('recording (serve --record DIR)', { timeout: 120_000 }, () => {
     }
   });
 
-  it('in token mode, starting and stopping need a token that may publish in the room', async () => {
+  it('in token mode, starting and stopping need an admin token', async () => {
     const secret = 'a-test-secret-that-is-long-enough-for-hs256!';
     const token = (publish: boolean, view: boolean, room = 'lab') =>
       mintToken(secret, { room, publish, view, ttlSec: 60 });
@@ -322,15 +322,25 @@ describe('recording (serve --record DIR)', { timeout: 120_000 }, () => {
     });
     try {
       const port = server.httpPort;
+      const admin = await mintToken(secret, {
+        room: '',
+        prefix: true,
+        publish: false,
+        view: true,
+        admin: true,
+        ttlSec: 60,
+      });
       assert.equal((await recordingApi(port, 'DELETE', 'lab', 'cam')).status, 401);
-      assert.equal((await recordingApi(port, 'DELETE', 'lab', 'cam', await token(false, true))).status, 401);
+      assert.equal((await recordingApi(port, 'DELETE', 'lab', 'cam', await token(false, true))).status, 403);
       assert.equal(
         (await recordingApi(port, 'DELETE', 'lab', 'cam', await token(true, true, 'other'))).status,
-        401,
+        403,
       );
-      assert.equal((await recordingApi(port, 'DELETE', 'lab', 'cam', pubToken)).status, 200);
+      assert.equal((await recordingApi(port, 'DELETE', 'lab', 'cam', pubToken)).status, 403);
+      assert.equal((await recordingApi(port, 'DELETE', 'lab', 'cam', admin)).status, 200);
       assert.equal((await recordingApi(port, 'POST', 'lab', 'cam')).status, 401);
-      assert.equal((await recordingApi(port, 'POST', 'lab', 'cam', pubToken)).status, 201);
+      assert.equal((await recordingApi(port, 'POST', 'lab', 'cam', pubToken)).status, 403);
+      assert.equal((await recordingApi(port, 'POST', 'lab', 'cam', admin)).status, 201);
     } finally {
       await pub.stop();
       await server.close();

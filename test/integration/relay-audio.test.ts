@@ -2,7 +2,7 @@
 // it: video only, the v1 layouts, and nothing of a stream without video (docs/protocol.md section 7).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { FrameMessage } from '../../src/protocol/index.js';
+import { type FrameMessage, PROTOCOL_VERSION } from '../../src/protocol/index.js';
 import { type RelayServer, startServer } from '../../src/server/index.js';
 import { testAudioFrame, testFrame, WireClient } from '../helpers/wire-client.js';
 
@@ -123,7 +123,7 @@ describe('audio through the relay, and v1 peers', () => {
     assert.ok(!v1.received.some((m) => m.type === 'error'), 'no error either: v1 simply has no audio');
   });
 
-  it('a v1 publisher’s video reaches v2 viewers, and a hello of version 4 is refused', async () => {
+  it('a v1 publisher’s video reaches v2 viewers, and a hello of a version newer than ours is refused', async () => {
     const pub = await open('publisher', 1);
     const id = await pub.publish('old', 'cam', VIDEO);
     const viewer = await open('viewer');
@@ -143,7 +143,7 @@ describe('audio through the relay, and v1 peers', () => {
 
     const future = await WireClient.connect(server.tcpPort);
     clients.push(future);
-    future.send({ type: 'hello', version: 4, role: 'viewer', agent: 'future', token: '' });
+    future.send({ type: 'hello', version: PROTOCOL_VERSION + 1, role: 'viewer', agent: 'future', token: '' });
     const err = await future.next((m) => m.type === 'error');
     assert.equal(err.type === 'error' && err.code, 'FW_BAD_VERSION');
   });

@@ -5,9 +5,12 @@ import {
   AuthError,
   type AuthReason,
   allows,
+  allowsAdmin,
   type Grant,
   mintToken,
+  readTokenId,
   secretFromEnv,
+  tokenVerifier,
   verifyToken,
   WeakSecretError,
 } from '../../src/server/ops/auth.js';
@@ -44,15 +47,24 @@ describe('auth: tokens', () => {
     const token = await mintToken(SECRET, { room: 'lab', publish: true, view: false, ttlSec: 600 });
     const grant = await verifyToken(SECRET, token);
     assert.deepEqual(
-      { ...grant, expiresAt: 0 },
+      { ...grant, expiresAt: 0, id: '' },
       {
         room: 'lab',
         prefix: false,
         publish: true,
         view: false,
+        admin: false,
+        id: '',
         expiresAt: 0,
       },
     );
+    // Each token has an id of its own: 128 random bits, base64url.
+    assert.match(grant.id, /^[\w-]{22}$/);
+    const again = await verifyToken(
+      SECRET,
+      await mintToken(SECRET, { room: 'lab', publish: true, view: false, ttlSec: 600 }),
+    );
+    assert.notEqual(again.id, grant.id);
     // exp has 1 s resolution: within a second of now + ttl.
     assert.ok(Math.abs(grant.expiresAt - (before + 600_000)) <= 1000, String(grant.expiresAt));
   });
@@ -114,6 +126,18 @@ describe('auth: tokens', () => {
       'malformed',
     );
     await refused(verifyToken(SECRET, await signRaw({ sub: 'someone' })), 'malformed');
+    // A token without an id (as minted before ids) could never be revoked: refused.
+    await refused(
+      verifyToken(SECRET, await signRaw({ room: 'lab', pub: true, view: true, prefix: false })),
+      'malformed',
+    );
+    await refused(
+      verifyToken(
+        SECRET,
+        await signRaw({ room: 'lab', pub: true, view: true, prefix: false, jti: 'abcdefgh', admin: 'yes' }),
+      ),
+      'malformed',
+    );
     const noExp = await new SignJWT({ room: 'lab', prefix: false, pub: true, view: true })
       .setProtectedHeader({ alg: 'HS256' })
       .setIssuer('framewire')
@@ -141,6 +165,8 @@ describe('auth: grants', () => {
     prefix: false,
     publish: true,
     view: true,
+    admin: false,
+    id: 'test-token-id',
     expiresAt: far,
     ...g,
   });
@@ -222,5 +248,69 @@ describe('auth: secrets', () => {
     const perVerify = (performance.now() - start) / 1000;
     // Generous bound for a slow CI machine; a verify is tens of microseconds here.
     assert.ok(perVerify < 2, `${perVerify.toFixed(3)} ms per verify`);
+  });
+});
+
+describe('auth: admin tokens and revocation', () => {
+  it('an admin token views every room and passes allowsAdmin; a room token does not', async () => {
+    const admin = await verifyToken(
+      SECRET,
+      await mintToken(SECRET, {
+        room: '',
+        prefix: true,
+        publish: false,
+        view: true,
+        admin: true,
+        ttlSec: 60,
+      }),
+    );
+    assert.equal(admin.admin, true);
+    assert.equal(allowsAdmin(admin), null);
+    assert.equal(allows(admin, 'view', 'any-room'), null);
+    assert.equal(allows(admin, 'publish', 'any-room')?.reason, 'not-allowed');
+    const room = await verifyToken(
+      SECRET,
+      await mintToken(SECRET, { room: 'lab', publish: true, view: true, ttlSec: 60 }),
+    );
+    assert.equal(room.admin, false);
+    assert.equal(allowsAdmin(room)?.reason, 'not-admin');
+    assert.match(allowsAdmin(room)?.message ?? '', /framewire token --admin/);
+    assert.equal(allowsAdmin(admin, admin.expiresAt + 60_000)?.reason, 'expired');
+  });
+
+  it('refuses a room "" that is not a prefix, minted or signed', async () => {
+    await assert.rejects(mintToken(SECRET, { room: '', publish: false, view: true, ttlSec: 60 }), RangeError);
+    await refused(
+      verifyToken(
+        SECRET,
+        await signRaw({ room: '', pub: false, view: true, prefix: false, jti: 'abcdefgh' }),
+      ),
+      'malformed',
+    );
+  });
+
+  it('refuses to mint a token living longer than a year', async () => {
+    await assert.rejects(
+      mintToken(SECRET, { room: 'lab', publish: true, view: false, ttlSec: 366 * 86_400 }),
+      RangeError,
+    );
+  });
+
+  it("the verifier refuses a revoked id (after the signature), and readTokenId reads a token's id", async () => {
+    const token = await mintToken(SECRET, { room: 'lab', publish: false, view: true, ttlSec: 600 });
+    const claims = readTokenId(token);
+    assert.ok(claims);
+    const revokedIds = new Set<string>();
+    const verify = tokenVerifier(SECRET, revokedIds);
+    assert.equal((await verify(token)).id, claims.id);
+    revokedIds.add(claims.id);
+    const err = await refused(verify(token), 'revoked');
+    assert.match(err.message, /revoked/);
+    // A forgery with a revoked id is still a forgery first.
+    const forged = await mintToken(OTHER, { room: 'lab', publish: false, view: true, ttlSec: 600 });
+    revokedIds.add(readTokenId(forged)?.id ?? '');
+    await refused(verify(forged), 'bad-signature');
+    assert.equal(readTokenId('not a token'), null);
+    assert.equal(readTokenId(await signRaw({ room: 'lab' })), null);
   });
 });

@@ -4,6 +4,7 @@
 import { isSecurePage } from './capabilities.js';
 import { type PlainStreamInfo, PlainVideoTile } from './plain-video-tile.js';
 import type { Tile } from './tile.js';
+import { apiRequest, pageToken } from './token.js';
 
 /** How often the room's streams are listed: tiles come and go within this, good enough for plain video. */
 const POLL_INTERVAL_MS = 2000;
@@ -107,7 +108,8 @@ export class PlainVideoSet {
 /**
  * The room's streams (GET /api/rooms/:room); [] when the room has none, null when the server cannot be
  * asked. The list of rooms comes first: a room with nobody in it does not exist, and asking for it would get
- * a 404, which the browser logs in the console as an error.
+ * a 404, which the browser logs in the console as an error. With access control on, the page's own token
+ * goes along: the server lists the rooms it may view, and answers for this one only if it may.
  */
 async function fetchRoomStreams(room: string): Promise<PlainStreamInfo[] | null> {
   const rooms = await getJson('/api/rooms');
@@ -139,10 +141,10 @@ function isStreamInfo(s: unknown): s is PlainStreamInfo {
   );
 }
 
-/** The JSON body of GET `path`, or null when the request fails or is refused. */
+/** The JSON body of GET `path` (with the page's token), or null when the request fails or is refused. */
 async function getJson(path: string): Promise<unknown> {
   try {
-    const res = await fetch(path, { cache: 'no-store' });
+    const res = await fetch(path, apiRequest(pageToken()));
     if (!res.ok) return null;
     return (await res.json()) as unknown;
   } catch {

@@ -11,6 +11,8 @@ export interface TokenGrant {
   prefix: boolean;
   publish: boolean;
   view: boolean;
+  /** An operator's token (`framewire token --admin`): every room, and the server-wide reads. */
+  admin: boolean;
   /** Expiry, ms since the epoch; null when the token has none. */
   expiresAt: number | null;
 }
@@ -33,11 +35,25 @@ export function readGrant(token: string): TokenGrant | null {
       prefix: claims.prefix === true,
       publish: claims.pub === true,
       view: claims.view === true,
+      admin: claims.admin === true,
       expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 : null,
     };
   } catch {
     return null;
   }
+}
+
+/** The page's own access token, from `?token=` in its address; '' when it has none. */
+export function pageToken(): string {
+  return new URLSearchParams(location.search).get('token') ?? '';
+}
+
+/**
+ * Options for a fetch from the server's HTTP API that carry `token` (as `Authorization: Bearer`, which
+ * keeps it out of the server's request lines), when there is one; never cached (the answers are live).
+ */
+export function apiRequest(token: string): RequestInit {
+  return { cache: 'no-store', headers: token ? { authorization: `Bearer ${token}` } : {} };
 }
 
 /** The command whoever runs the server types to mint a token for `room` with `action`. */
@@ -46,11 +62,11 @@ export function tokenCommand(room: string, action: 'publish' | 'view'): string {
 }
 
 /** Why the server refused a request, from the reason that ends its message, e.g. "... (not-allowed)". */
-export type RefusalReason = 'expired' | 'wrong-room' | 'not-allowed';
+export type RefusalReason = 'expired' | 'revoked' | 'wrong-room' | 'not-allowed';
 
 /** The reason at the end of a FW_UNAUTHORIZED message; `not-allowed` when it names none. */
 export function refusalReason(serverMessage: string): RefusalReason {
-  const m = /\((expired|wrong-room|not-allowed)\)\s*$/.exec(serverMessage);
+  const m = /\((expired|revoked|wrong-room|not-allowed)\)\s*$/.exec(serverMessage);
   return (m?.[1] as RefusalReason | undefined) ?? 'not-allowed';
 }
 
@@ -68,6 +84,7 @@ export function grantRefusal(
 export function refusalMessage(action: 'publish' | 'view', room: string, reason: RefusalReason): string {
   const ask = `ask whoever runs the server for a link with ${action} access (${tokenCommand(room, action)})`;
   if (reason === 'expired') return `Your link's access has expired: ${ask}.`;
+  if (reason === 'revoked') return `Your link's access was withdrawn: ${ask}.`;
   if (reason === 'wrong-room') return `Your link is for another room, not "${room}": ${ask}.`;
   return action === 'publish'
     ? `Your link lets you watch this room, not send: ${ask}.`

@@ -8,6 +8,13 @@ export interface Grant {
   prefix: boolean;
   publish: boolean;
   view: boolean;
+  /**
+   * Operator rights: the whole-server reads (every room's list, metrics) and controls (recordings,
+   * revocation). Admin tokens are minted for every room (room "" as a prefix) with view.
+   */
+  admin: boolean;
+  /** The token's id (`jti`): what a revocation names, and what closes the connections that used it. */
+  id: string;
   /** Expiry, ms since the epoch. */
   expiresAt: number;
 }
@@ -19,7 +26,15 @@ export interface Grant {
 export type TokenVerifier = (token: string) => Promise<Grant>;
 
 /** Why a token was refused: for logs and for the text the client sees (the wire code is always FW_UNAUTHORIZED). */
-export type AuthReason = 'missing' | 'malformed' | 'expired' | 'bad-signature' | 'wrong-room' | 'not-allowed';
+export type AuthReason =
+  | 'missing'
+  | 'malformed'
+  | 'expired'
+  | 'bad-signature'
+  | 'revoked'
+  | 'wrong-room'
+  | 'not-allowed'
+  | 'not-admin';
 
 /**
  * A refused token or request; `code` goes on the wire. A token refused at hello closes the connection; a
@@ -63,6 +78,21 @@ export function allows(
     return new AuthError('not-allowed', `the access token does not allow ${verb} in room "${room}"`);
   }
   return null;
+}
+
+/**
+ * Whether `grant` carries operator rights at `now`; returns the refusal (`expired`, `not-admin`), or null.
+ * Asked by the whole-server routes (every room's list, metrics, recording controls, revocation).
+ */
+export function allowsAdmin(grant: Grant, now = Date.now()): AuthError | null {
+  if (now >= grant.expiresAt + CLOCK_TOLERANCE_SEC * 1000) return expired(grant.expiresAt);
+  if (grant.admin) return null;
+  return new AuthError('not-admin', 'this needs an admin token: mint one with `framewire token --admin`');
+}
+
+/** The refusal of a token that was revoked before it expired. */
+export function revoked(): AuthError {
+  return new AuthError('revoked', 'the access token was revoked: get a new one');
 }
 
 /** The refusal of a token that expired at `expiresAt` (ms since the epoch). */

@@ -1,5 +1,4 @@
 import type http from 'node:http';
-import { AuthError, allows } from '../core/access.js';
 import type { Relay } from '../core/relay.js';
 import type { Stream } from '../core/stream.js';
 
@@ -66,31 +65,4 @@ export function streamOr404(
   const stream = relay.findStream(room, name);
   if (!stream) notFound(res, `stream ${name} in room ${room}`);
   return stream ?? null;
-}
-
-/**
- * In token mode, checks the request's token (`Authorization: Bearer …` or `?token=`) for `action` in
- * `room`, and answers 401 when it fails; true when the request may go on. Open mode allows everything.
- */
-export async function authorizeHttp(
-  relay: Relay,
-  request: HttpRequest,
-  action: 'publish' | 'view',
-  room: string,
-): Promise<boolean> {
-  const { verifier } = relay;
-  if (verifier === null) return true;
-  const header = request.req.headers.authorization;
-  const token = header?.startsWith('Bearer ') ? header.slice(7) : (request.query.get('token') ?? '');
-  let refusal: AuthError | null;
-  try {
-    refusal = allows(await verifier(token), action, room);
-  } catch (err) {
-    if (!(err instanceof AuthError)) throw err;
-    refusal = err;
-  }
-  if (!refusal) return true;
-  relay.log.warn('http-unauthorized', { path: request.path, reason: refusal.reason });
-  sendError(request.res, 401, refusal.code, refusal.message);
-  return false;
 }

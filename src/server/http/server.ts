@@ -68,3 +68,21 @@ export function createHttpServer(
   server.requestTimeout = 0;
   return server;
 }
+
+/**
+ * The metrics listener (`metricsHost`): plain HTTP, only `router`'s routes (GET /metrics), nothing else
+ * (no web app, no WebSocket). Like the main server, a route's failure is a 500 and the server goes on.
+ */
+export function createMetricsServer(relay: Relay, router: HttpRouter): http.Server {
+  const server = http.createServer((req, res) => {
+    router.dispatch(req, res).catch((err: unknown) => {
+      relay.log.error('http-error', { target: (req.url ?? '').slice(0, 200), error: describeError(err) });
+      if (res.headersSent) res.destroy();
+      else sendError(res, 500, 'FW_INTERNAL', 'internal error');
+    });
+  });
+  // An upgrade here has nothing to reach: without a listener Node would leave the socket open.
+  server.on('upgrade', (_req, socket) => socket.destroy());
+  server.keepAliveTimeout = 5000;
+  return server;
+}

@@ -1,8 +1,15 @@
-import { webcrypto } from 'node:crypto';
-import { errors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
-import { AuthError, CLOCK_TOLERANCE_SEC, expired, type Grant, type TokenVerifier } from '../core/access.js';
+import { randomBytes, webcrypto } from 'node:crypto';
+import { decodeJwt, errors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import {
+  AuthError,
+  CLOCK_TOLERANCE_SEC,
+  expired,
+  type Grant,
+  revoked,
+  type TokenVerifier,
+} from '../core/access.js';
 
-export { AuthError, type AuthReason, allows, type Grant } from '../core/access.js';
+export { AuthError, type AuthReason, allows, allowsAdmin, type Grant } from '../core/access.js';
 
 /** A secret too short for HS256 (or empty): a configuration error, raised at start, never per client. */
 export class WeakSecretError extends Error {
@@ -17,6 +24,15 @@ const ISSUER = 'framewire';
 
 /** Longer tokens are refused before any parsing; ours are ~250 characters. */
 const MAX_TOKEN_CHARS = 4096;
+
+/**
+ * Longest lifetime a token may have. A year bounds the damage of a leaked token, and lets a revocation
+ * that knows only a token's id be forgotten a year later: by then the token has expired anyway.
+ */
+export const MAX_TOKEN_TTL_SEC = 365 * 86_400;
+
+/** What a token id (`jti`) looks like: ours are 22 base64url characters (128 random bits). */
+const TOKEN_ID = /^[A-Za-z0-9_-]{8,64}$/;
 
 /** Secrets whose HMAC key is cached: a server has one, so a handful bounds the map without evicting it. */
 const MAX_CACHED_KEYS = 4;
@@ -52,15 +68,20 @@ function keyFor(secret: string): Promise<webcrypto.CryptoKey> {
   return key;
 }
 
-/** Mints an HS256 token granting `publish` and/or `view` on a room (or room prefix) for `ttlSec` seconds. */
+/**
+ * Mints an HS256 token granting `publish` and/or `view` on a room (or room prefix; "" as a prefix is every
+ * room), and with `admin` the operator's rights too, for `ttlSec` seconds (at most a year). Each token gets
+ * a random id (`jti`), which is what a revocation names.
+ */
 export async function mintToken(
   secret: string,
-  grant: { room: string; prefix?: boolean; publish: boolean; view: boolean; ttlSec: number },
+  grant: { room: string; prefix?: boolean; publish: boolean; view: boolean; admin?: boolean; ttlSec: number },
 ): Promise<string> {
-  if (grant.room === '') throw new RangeError('a token needs a room (or a room prefix)');
+  if (grant.room === '' && grant.prefix !== true)
+    throw new RangeError('a token needs a room (or a room prefix)');
   if (!grant.publish && !grant.view) throw new RangeError('a token must grant publish, view or both');
-  if (!Number.isFinite(grant.ttlSec) || grant.ttlSec <= 0) {
-    throw new RangeError(`ttl ${grant.ttlSec} s is not a positive number of seconds`);
+  if (!Number.isFinite(grant.ttlSec) || grant.ttlSec <= 0 || grant.ttlSec > MAX_TOKEN_TTL_SEC) {
+    throw new RangeError(`ttl ${grant.ttlSec} s is not a number of seconds from 1 to ${MAX_TOKEN_TTL_SEC}`);
   }
   const iat = Math.floor(Date.now() / 1000);
   return new SignJWT({
@@ -68,12 +89,35 @@ export async function mintToken(
     prefix: grant.prefix ?? false,
     pub: grant.publish,
     view: grant.view,
+    // Only on admin tokens: a room token stays as it was, and older readers of it see nothing new.
+    ...(grant.admin ? { admin: true } : {}),
   })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setIssuer(ISSUER)
+    .setJti(randomBytes(16).toString('base64url'))
     .setIssuedAt(iat)
     .setExpirationTime(iat + Math.ceil(grant.ttlSec))
     .sign(await keyFor(secret));
+}
+
+/** Whether `text` has the shape of a token id (`jti`), as `framewire token` prints it. */
+export function isTokenId(text: string): boolean {
+  return TOKEN_ID.test(text);
+}
+
+/**
+ * The id and expiry (ms since the epoch) a token claims, read without checking its signature; null when it
+ * is not a token with an id. For revoking by token: revoking a forgery's id costs nothing.
+ */
+export function readTokenId(token: string): { id: string; expiresAt: number } | null {
+  if (token.length > MAX_TOKEN_CHARS) return null;
+  try {
+    const { jti, exp } = decodeJwt(token);
+    if (typeof jti !== 'string' || !isTokenId(jti) || typeof exp !== 'number') return null;
+    return { id: jti, expiresAt: exp * 1000 };
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -101,24 +145,38 @@ export async function verifyToken(secret: string, token: string, now?: number): 
   } catch (err) {
     throw fromJose(err);
   }
-  const { room, prefix, pub, view, exp } = payload;
+  const { room, prefix, pub, view, admin = false, jti, exp } = payload;
   if (
     typeof room !== 'string' ||
-    room === '' ||
+    (room === '' && prefix !== true) ||
     typeof prefix !== 'boolean' ||
     typeof pub !== 'boolean' ||
     typeof view !== 'boolean' ||
+    typeof admin !== 'boolean' ||
+    typeof jti !== 'string' ||
+    !isTokenId(jti) ||
     typeof exp !== 'number'
   ) {
-    // Signed by our secret but not shaped like our tokens: never guess rights from a partial payload.
+    // Signed by our secret but not shaped like our tokens (one minted before tokens had ids included, as
+    // those could never be revoked): never guess rights from a partial payload.
     throw malformed();
   }
-  return { room, prefix, publish: pub, view, expiresAt: exp * 1000 };
+  return { room, prefix, publish: pub, view, admin, id: jti, expiresAt: exp * 1000 };
 }
 
-/** Token mode's verifier for the relay: tokens signed with `secret`. */
-export function tokenVerifier(secret: string): TokenVerifier {
-  return (token) => verifyToken(secret, token);
+/** The revoked token ids, as the verifier asks about them. */
+export interface RevokedIds {
+  has(id: string): boolean;
+}
+
+/** Token mode's verifier for the relay: tokens signed with `secret`, and not among `revokedIds`. */
+export function tokenVerifier(secret: string, revokedIds: RevokedIds | null = null): TokenVerifier {
+  return async (token) => {
+    const grant = await verifyToken(secret, token);
+    // Asked after the signature: an id is only worth looking up once we know we issued it.
+    if (revokedIds?.has(grant.id)) throw revoked();
+    return grant;
+  };
 }
 
 /**

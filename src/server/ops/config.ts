@@ -8,6 +8,9 @@ export const DEFAULT_TCP_PORT = 7420;
 /** Default HTTP port: the web app, its WebSocket endpoint (/ws) and the JSON API (/api). */
 export const DEFAULT_HTTP_PORT = 7480;
 
+/** Default port of the metrics listener, when one is asked for (`--metrics-host`). */
+export const DEFAULT_METRICS_PORT = 7490;
+
 /** Every limit and knob of the server, with its default in {@link DEFAULT_CONFIG} and range in {@link CONFIG_RANGES}. */
 export interface ServerConfig extends RelayConfig {
   /** Address to listen on; loopback by default so a fresh install is not open to the network. */
@@ -16,6 +19,14 @@ export interface ServerConfig extends RelayConfig {
   tcpPort: number;
   /** HTTP port for the web app, WebSocket and API; 0 picks a free one. */
   httpPort: number;
+  /**
+   * Address of a second HTTP listener that answers only `GET /metrics`, with no token (for a Prometheus on
+   * this machine or a private network); null: none, and /metrics is served on the HTTP port only (where,
+   * with a secret, it takes an admin token). `serve --metrics-host`.
+   */
+  metricsHost: string | null;
+  /** Port of the metrics listener (with {@link metricsHost}); 0 picks a free one. `serve --metrics-port`. */
+  metricsPort: number;
   /** Folder of the built web app; null serves a hint to build it. Defaults to dist/web when present. */
   webRoot: string | null;
   /** Largest message accepted, checked against the length prefix before anything is allocated. */
@@ -36,8 +47,9 @@ export interface ServerConfig extends RelayConfig {
   tlsKey: string | null;
   /**
    * Folder kept across restarts: `serve` keeps its self-made TLS certificate there (in `tls/`) when it
-   * listens beyond loopback without {@link tlsCert}. Null: `$XDG_STATE_HOME/framewire`, else
-   * `~/.local/state/framewire`. Read by `serve` (`--state-dir`); startServer itself keeps nothing.
+   * listens beyond loopback without {@link tlsCert}, and with a secret the server keeps its list of revoked
+   * tokens there (`revoked-tokens.jsonl`). `serve` defaults it to `$XDG_STATE_HOME/framewire`, else
+   * `~/.local/state/framewire` (`--state-dir`); null (startServer's default) keeps revocations in memory.
    */
   stateDir: string | null;
   /**
@@ -58,6 +70,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
   host: '127.0.0.1',
   tcpPort: DEFAULT_TCP_PORT,
   httpPort: DEFAULT_HTTP_PORT,
+  metricsHost: null,
+  metricsPort: DEFAULT_METRICS_PORT,
   webRoot: null,
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   viewerQueueBytes: 1024 * 1024,
@@ -111,6 +125,7 @@ const MAX_MESSAGE_BYTES = 2 ** (8 * LENGTH_PREFIX_BYTES) - 1 - LENGTH_PREFIX_BYT
 export const CONFIG_RANGES: Record<NumericKey, ConfigRange> = {
   tcpPort: { min: 0, max: 65535 },
   httpPort: { min: 0, max: 65535 },
+  metricsPort: { min: 0, max: 65535 },
   maxMessageBytes: { min: 1, max: MAX_MESSAGE_BYTES },
   viewerQueueBytes: { min: 1, max: UNBOUNDED },
   gopCacheBytes: { min: 1, max: UNBOUNDED },

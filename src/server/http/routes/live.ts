@@ -3,7 +3,8 @@ import { CONTAINER_CODECS, type Container, createMuxer, muxRefusal } from '../..
 import { badName } from '../../../protocol/index.js';
 import type { Relay } from '../../core/relay.js';
 import { DEFAULT_AUDIO_BACKLOG_BYTES, MuxTap } from '../../recording/mux-tap.js';
-import { authorizeHttp, type HttpRequest, type HttpRoute, sendError, streamOr404 } from '../reply.js';
+import type { HttpGuard } from '../guard.js';
+import { type HttpRequest, type HttpRoute, sendError, streamOr404 } from '../reply.js';
 
 const CONTENT_TYPES: Record<Container, string> = {
   webm: 'video/webm',
@@ -16,13 +17,16 @@ const CONTENT_TYPES: Record<Container, string> = {
  * speak no Framewire (ffplay, VLC, a plain `<video src>`), with both its tracks (video, audio or both). It
  * starts at the cached GOP's keyframe, so playback begins at once. Each response is a stream tap with the
  * viewer drop policy: a player that reads too slowly skips video to the next keyframe instead of growing
- * our buffer, while its audio goes on up to its own bound.
+ * our buffer, while its audio goes on up to its own bound. In token mode it takes a token that may view the
+ * room, and a revocation of that token ends the response.
  */
-export function liveRoutes(relay: Relay): HttpRoute[] {
-  return [{ methods: ['GET', 'HEAD'], path: '/live/:room/:file', handle: (request) => play(relay, request) }];
+export function liveRoutes(relay: Relay, guard: HttpGuard): HttpRoute[] {
+  return [
+    { methods: ['GET', 'HEAD'], path: '/live/:room/:file', handle: (request) => play(relay, guard, request) },
+  ];
 }
 
-async function play(relay: Relay, request: HttpRequest): Promise<void> {
+async function play(relay: Relay, guard: HttpGuard, request: HttpRequest): Promise<void> {
   const { req, res, params } = request;
   const room = params.room as string;
   const file = params.file as string;
@@ -38,7 +42,8 @@ async function play(relay: Relay, request: HttpRequest): Promise<void> {
     sendError(res, 400, 'FW_BAD_NAME', bad);
     return;
   }
-  if (!(await authorizeHttp(relay, request, 'view', room))) return;
+  const admitted = await guard.room(request, 'view', room, `stream ${name} in room ${room}`);
+  if (!admitted) return;
   const stream = streamOr404(relay, res, room, name);
   if (!stream) return;
   const full = relay.viewerLimitRefusal(stream);
@@ -102,7 +107,10 @@ async function play(relay: Relay, request: HttpRequest): Promise<void> {
     tap.end('ended');
     return;
   }
+  // A revoked token ends the response: the player sees the connection close, as when the server stops.
+  const release = guard.hold(admitted.grant, () => res.destroy());
   res.on('close', () => {
+    release();
     stream.removeTap(tap);
     tap.cancel('closed by viewer');
   });

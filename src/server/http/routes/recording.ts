@@ -2,14 +2,8 @@ import type { Relay } from '../../core/relay.js';
 import type { Stream } from '../../core/stream.js';
 import { Recording } from '../../recording/recording.js';
 import type { RecordingRefusal, Recordings } from '../../recording/recordings.js';
-import {
-  authorizeHttp,
-  type HttpRequest,
-  type HttpRoute,
-  sendError,
-  sendJson,
-  streamOr404,
-} from '../reply.js';
+import type { HttpGuard } from '../guard.js';
+import { type HttpRequest, type HttpRoute, sendError, sendJson, streamOr404 } from '../reply.js';
 
 /** HTTP status of each refusal to start: a conflict with the server's or the stream's state, or a codec. */
 const REFUSAL_STATUS: Record<RecordingRefusal['code'], number> = {
@@ -23,15 +17,21 @@ const REFUSAL_STATUS: Record<RecordingRefusal['code'], number> = {
 /**
  * `/api/rooms/:room/streams/:name/recording`: GET says whether the stream records and to which file; POST
  * starts a recording (201 `{ file }`); DELETE stops it and answers once the file is finalised (200
- * `{ file, frames, seconds }`). In token mode POST and DELETE need a token that may publish in the room.
+ * `{ file, frames, seconds }`). In token mode GET needs a token that may view the room, POST and DELETE an
+ * admin token.
  */
-export function recordingRoutes(relay: Relay, recordings: Recordings): HttpRoute[] {
+export function recordingRoutes(relay: Relay, recordings: Recordings, guard: HttpGuard): HttpRoute[] {
   const path = '/api/rooms/:room/streams/:name/recording';
   /** The stream the request names, once the request may act on it; null when answered already. */
-  const streamOf = async (request: HttpRequest, action: 'publish' | null): Promise<Stream | null> => {
+  const streamOf = async (request: HttpRequest, action: 'view' | 'control'): Promise<Stream | null> => {
     const { room, name } = request.params as { room: string; name: string };
-    // Recording writes to the server's disk: the same right as putting a stream into the room.
-    if (action && !(await authorizeHttp(relay, request, action, room))) return null;
+    // Recording writes to the server's disk, for as long as the stream lives: the operator's decision,
+    // not a publisher's.
+    const admitted =
+      action === 'control'
+        ? await guard.admin(request)
+        : await guard.room(request, 'view', room, `stream ${name} in room ${room}`);
+    if (!admitted) return null;
     return streamOr404(relay, request.res, room, name);
   };
   return [
@@ -39,7 +39,7 @@ export function recordingRoutes(relay: Relay, recordings: Recordings): HttpRoute
       methods: ['GET'],
       path,
       handle: async (request) => {
-        const stream = await streamOf(request, null);
+        const stream = await streamOf(request, 'view');
         if (!stream) return;
         const recording = recordings.get(stream);
         sendJson(
@@ -61,7 +61,7 @@ export function recordingRoutes(relay: Relay, recordings: Recordings): HttpRoute
       methods: ['POST'],
       path,
       handle: async (request) => {
-        const stream = await streamOf(request, 'publish');
+        const stream = await streamOf(request, 'control');
         if (stream) await startRecording(request, recordings.start(stream));
       },
     },
@@ -69,7 +69,7 @@ export function recordingRoutes(relay: Relay, recordings: Recordings): HttpRoute
       methods: ['DELETE'],
       path,
       handle: async (request) => {
-        const stream = await streamOf(request, 'publish');
+        const stream = await streamOf(request, 'control');
         if (stream) await stopRecording(request, recordings, stream);
       },
     },

@@ -1,7 +1,8 @@
 import { MediaError } from '../../../media/errors.js';
 import type { Relay } from '../../core/relay.js';
 import { Snapshots } from '../../recording/snapshots.js';
-import { authorizeHttp, type HttpRequest, type HttpRoute, sendError, streamOr404 } from '../reply.js';
+import type { HttpGuard } from '../guard.js';
+import { type HttpRequest, type HttpRoute, sendError, streamOr404 } from '../reply.js';
 
 /** HTTP status of each way decoding can fail. */
 const FAILURE_STATUS: Partial<Record<MediaError['code'], number>> = {
@@ -16,11 +17,11 @@ const FAILURE_STATUS: Partial<Record<MediaError['code'], number>> = {
  * `GET /api/rooms/:room/streams/:name/snapshot.jpg`: one JPEG of the stream's latest keyframe. In token
  * mode it needs a token that may view the room.
  */
-export function snapshotRoutes(relay: Relay, snapshots = new Snapshots()): HttpRoute[] {
+export function snapshotRoutes(relay: Relay, guard: HttpGuard, snapshots = new Snapshots()): HttpRoute[] {
   const handle = async (request: HttpRequest): Promise<void> => {
     const { res, params } = request;
     const { room, name } = params as { room: string; name: string };
-    if (!(await authorizeHttp(relay, request, 'view', room))) return;
+    if (!(await guard.room(request, 'view', room, `stream ${name} in room ${room}`))) return;
     const stream = streamOr404(relay, res, room, name);
     if (!stream) return;
     const taken = snapshots.take(stream);
