@@ -2,9 +2,8 @@
 // The web app in Firefox ESR beside Chromium: Firefox sends its camera (no MediaStreamTrackProcessor: the
 // <video> element capture path) and its microphone (the AudioWorklet capture), and watches and hears
 // Chromium. Firefox gets a null-sink PulseAudio (test/helpers/null-sound.ts): without an audio output its
-// Web Audio never runs here; and a browser of its own in each test, because with sound it can deadlock
-// (see CALM_OUTPUT_LATENCY and closeFirefox). Functions passed to evaluate run in the page, so this file needs
-// the DOM types.
+// Web Audio never runs here; and a browser of its own in each test, so that one that hangs (see closeFirefox)
+// costs one test. Functions passed to evaluate run in the page, so this file needs the DOM types.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser as ChromiumBrowser } from 'playwright-core';
@@ -53,11 +52,15 @@ interface RoomPage {
   /** What the page shows and plays of the first remote stream named `prefix`…, on the page's own clock. */
   view(prefix: string): Promise<StreamView>;
   click(selector: string): Promise<void>;
-  /** Picks `codec` in the camera bar's codec menu (`#codec`), once the page has listed it. */
-  chooseCodec(codec: string): Promise<void>;
+  /** The page's message line (`p.message`), or null while it is hidden. */
+  message(): Promise<string | null>;
   close(): Promise<void>;
 }
 
+const readMessage = () => {
+  const p = document.querySelector<HTMLElement>('p.message');
+  return p && !p.hidden ? p.textContent : null;
+};
 const readStats = () => (window as unknown as { framewire: { stats(): PageStats } }).framewire.stats();
 
 const readCameraButton = () => {
@@ -100,32 +103,6 @@ const readView = (prefix: string): StreamView => {
   return { pageMs: performance.now(), loadedMs, name, stream, audioState: stats.audio.state, pixels };
 };
 
-/**
- * Runs in each Firefox page before the app. Firefox 153 reading an AudioContext's output latency often
- * deadlocks the whole browser here (its audio IPC thread waits on PulseAudio's lock while PulseAudio's
- * thread waits on the page; seen in gdb). Measured with a bare AudioContext: `getOutputTimestamp()` at
- * 50/s hung within 5-8 page opens, `outputLatency` at 50/s within the first 8 s page, and a page that
- * only plays: none in 10 pages of 8 s or 25 of 1 s. The app calls both every ~53 ms per stream with
- * sound (remote-audio.ts), and `stats()` reads `outputLatency` on every call. So here
- * getOutputTimestamp is hidden (the app falls back to currentTime + outputLatency) and `outputLatency` is
- * read from the browser once per context and then remembered.
- * TODO(lead): remove once web/src/audio-output.ts and remote-audio.ts read them rarely (see the report).
- */
-const CALM_OUTPUT_LATENCY = `(() => {
-  const proto = AudioContext.prototype;
-  delete proto.getOutputTimestamp;
-  const read = Object.getOwnPropertyDescriptor(proto, 'outputLatency')?.get;
-  if (!read) return;
-  const seen = new WeakMap();
-  Object.defineProperty(proto, 'outputLatency', {
-    configurable: true,
-    get() {
-      if (!seen.has(this)) seen.set(this, read.call(this));
-      return seen.get(this);
-    },
-  });
-})();`;
-
 let server: RelayServer;
 let chromium: ChromiumBrowser;
 const pageErrors: string[] = [];
@@ -145,11 +122,8 @@ async function openChromium(room: string, name: string): Promise<RoomPage> {
     stats: () => page.evaluate(readStats),
     cameraButton: () => page.evaluate(readCameraButton),
     view: (prefix) => page.evaluate(readView, prefix),
+    message: () => page.evaluate(readMessage),
     click: (selector) => page.click(selector),
-    chooseCodec: async (codec) => {
-      await page.waitForSelector(`#codec option[value="${codec}"]`, { state: 'attached' });
-      await page.selectOption('#codec', codec);
-    },
     close: () => context.close(),
   };
 }
@@ -157,7 +131,6 @@ async function openChromium(room: string, name: string): Promise<RoomPage> {
 async function openFirefox(firefox: FirefoxBrowser, room: string, name: string): Promise<RoomPage> {
   const page = await firefox.newPage();
   page.on('pageerror', (err) => pageErrors.push(`Firefox ${name}: ${String(err)}`));
-  await page.evaluateOnNewDocument(CALM_OUTPUT_LATENCY);
   // The selected tab: a tab in the background renders (and so presents camera frames) about once a second.
   await page.bringToFront();
   await page.goto(roomUrl(room, name));
@@ -168,25 +141,17 @@ async function openFirefox(firefox: FirefoxBrowser, room: string, name: string):
     stats: () => page.evaluate(readStats),
     cameraButton: () => page.evaluate(readCameraButton),
     view: (prefix) => page.evaluate(readView, prefix),
+    message: () => page.evaluate(readMessage),
     // A click dispatched in the page: all the app needs (the autoplay pref lets sound start without a
     // gesture), in one call, where puppeteer's click makes several (scroll into view, pointer actions).
     click: (selector) => page.$eval(selector, (e) => (e as HTMLElement).click()),
-    chooseCodec: async (codec) => {
-      await page.waitForSelector(`#codec option[value="${codec}"]`);
-      await page.select('#codec', codec);
-    },
     // Its browser is closed (or killed) with it: see closeFirefox.
     close: () => page.close().catch(() => {}),
   };
 }
 
-/**
- * Clicks Start camera and waits until the page sends video and sound. Chromium pages pick VP8 first: until
- * the lead's codec negotiation lands, a Chromium publisher's Auto (H.264) is not relied on for Firefox
- * viewers. TODO(lead): drop `codec` here once Auto negotiates with the room's viewers.
- */
-async function startCamera(page: RoomPage, codec: 'vp8' | 'auto'): Promise<void> {
-  if (codec !== 'auto') await page.chooseCodec(codec);
+/** Clicks Start camera (the Auto codec: the best one the room's viewers decode) and waits until the page sends video and sound. */
+async function startCamera(page: RoomPage): Promise<void> {
   await page.click('#start-camera');
   await poll(
     async () => {
@@ -266,13 +231,6 @@ function describeJoin(viewer: RoomPage, j: Joined): string {
   );
 }
 
-/**
- * The sending tests run only with FW_FIREFOX_SEND=1 for now: on this machine Firefox 153 with PulseAudio
- * sometimes deadlocks (its audio threads and PulseAudio's wait on each other when the page reads
- * outputLatency), and the 3 s join budget failed under load; see web/README.md. Kept out of CI until fixed.
- */
-const SEND_TESTS = process.env.FW_FIREFOX_SEND === '1' ? {} : { skip: 'set FW_FIREFOX_SEND=1 (see above)' };
-
 describe('the web app in Firefox ESR beside Chromium', { timeout: 240_000 }, () => {
   before(async () => {
     ensureBuilt(['dist/web/index.html']);
@@ -289,95 +247,119 @@ describe('the web app in Firefox ESR beside Chromium', { timeout: 240_000 }, () 
     await server?.close();
   });
 
-  it(
-    'Firefox sends its camera and microphone; a Chromium page that joins sees it move and hears it within 3 s',
-    SEND_TESTS,
-    async (t) => {
-      const firefox = await launchFirefox({ sound: true });
-      let viewer: RoomPage | null = null;
-      try {
-        const fox = await openFirefox(firefox, 'ff-to-cr', 'fox');
-        assert.deepEqual(
-          await fox.cameraButton(),
-          { disabled: false, cause: null },
-          'Start camera is offered in Firefox, with no note saying it cannot send',
-        );
-        // Firefox's own Auto codec: it encodes H.264 there, which Chromium decodes.
-        await startCamera(fox, 'auto');
-        const pub = (await fox.stats()).publisher;
-        assert.equal(pub?.capture, 'element', 'Firefox reads its camera through a <video>');
-        assert.equal(pub?.audio?.capture, 'worklet', 'and its microphone through the AudioWorklet');
-        t.diagnostic(`Firefox publishes ${pub?.codec} with ${pub?.capture} capture`);
+  it('Firefox sends its camera and microphone; a Chromium page that joins sees it move and hears it within 3 s', async (t) => {
+    const firefox = await launchFirefox({ sound: true });
+    let viewer: RoomPage | null = null;
+    try {
+      const fox = await openFirefox(firefox, 'ff-to-cr', 'fox');
+      assert.deepEqual(
+        await fox.cameraButton(),
+        { disabled: false, cause: null },
+        'Start camera is offered in Firefox, with no note saying it cannot send',
+      );
+      // Firefox's own Auto codec: it encodes H.264 there, which Chromium decodes.
+      await startCamera(fox);
+      const pub = (await fox.stats()).publisher;
+      assert.equal(pub?.capture, 'element', 'Firefox reads its camera through a <video>');
+      assert.equal(pub?.audio?.capture, 'worklet', 'and its microphone through the AudioWorklet');
+      t.diagnostic(`Firefox publishes ${pub?.codec} with ${pub?.capture} capture`);
 
-        viewer = await openChromium('ff-to-cr', 'cr');
-        const joined = await watchStream(viewer, 'fox', 15_000);
-        t.diagnostic(describeJoin(viewer, joined));
-        assert.ok(sinceJoin(joined).movingMs <= JOIN_BUDGET_MS, describeJoin(viewer, joined));
-        assert.ok(sinceJoin(joined).soundMs <= JOIN_BUDGET_MS, describeJoin(viewer, joined));
-        assert.deepEqual(pageErrors, []);
-      } finally {
-        await viewer?.close();
-        await closeFirefox(firefox);
-      }
-    },
-  );
+      viewer = await openChromium('ff-to-cr', 'cr');
+      const joined = await watchStream(viewer, 'fox', 15_000);
+      t.diagnostic(describeJoin(viewer, joined));
+      assert.ok(sinceJoin(joined).movingMs <= JOIN_BUDGET_MS, describeJoin(viewer, joined));
+      assert.ok(sinceJoin(joined).soundMs <= JOIN_BUDGET_MS, describeJoin(viewer, joined));
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      await viewer?.close();
+      await closeFirefox(firefox);
+    }
+  });
 
-  it(
-    'Chromium sends; a Firefox page that joins sees it move and hears it within 3 s',
-    SEND_TESTS,
-    async (t) => {
-      const firefox = await launchFirefox({ sound: true });
-      const cr = await openChromium('cr-to-ff', 'cr');
-      try {
-        await startCamera(cr, 'vp8');
-        const pub = (await cr.stats()).publisher;
-        assert.equal(pub?.capture, 'processor');
-        assert.match(pub?.codec ?? '', /^vp8/);
+  it('Chromium sends; a Firefox page that joins sees it move and hears it within 3 s', async (t) => {
+    const firefox = await launchFirefox({ sound: true });
+    const cr = await openChromium('cr-to-ff', 'cr');
+    try {
+      await startCamera(cr);
+      const pub = (await cr.stats()).publisher;
+      assert.equal(pub?.capture, 'processor');
+      // No viewer yet restricts the room: Auto takes H.264, which Firefox decodes too.
+      assert.match(pub?.codec ?? '', /^avc1/);
 
-        const fox = await openFirefox(firefox, 'cr-to-ff', 'fox');
-        const joined = await watchStream(fox, 'cr', 15_000);
-        t.diagnostic(describeJoin(fox, joined));
-        assert.ok(sinceJoin(joined).movingMs <= JOIN_BUDGET_MS, describeJoin(fox, joined));
-        assert.ok(sinceJoin(joined).soundMs <= JOIN_BUDGET_MS, describeJoin(fox, joined));
-        assert.equal((await fox.stats()).audio.state, 'running', "Firefox's Web Audio runs");
-        assert.deepEqual(pageErrors, []);
-      } finally {
-        await closeFirefox(firefox);
-        await cr.close();
-      }
-    },
-  );
+      const fox = await openFirefox(firefox, 'cr-to-ff', 'fox');
+      const joined = await watchStream(fox, 'cr', 15_000);
+      t.diagnostic(describeJoin(fox, joined));
+      assert.ok(sinceJoin(joined).movingMs <= JOIN_BUDGET_MS, describeJoin(fox, joined));
+      assert.ok(sinceJoin(joined).soundMs <= JOIN_BUDGET_MS, describeJoin(fox, joined));
+      assert.equal((await fox.stats()).audio.state, 'running', "Firefox's Web Audio runs");
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      await closeFirefox(firefox);
+      await cr.close();
+    }
+  });
 
-  it(
-    'a room of two Chromium pages and one Firefox page, all sending: every page sees the other two move',
-    SEND_TESTS,
-    async (t) => {
-      const room = 'three';
-      const firefox = await launchFirefox({ sound: true });
-      const pages: RoomPage[] = [];
-      try {
-        pages.push(await openChromium(room, 'ada'));
-        await startCamera(pages[0] as RoomPage, 'vp8');
-        pages.push(await openChromium(room, 'bob'));
-        await startCamera(pages[1] as RoomPage, 'vp8');
-        pages.push(await openFirefox(firefox, room, 'fox'));
-        await startCamera(pages[2] as RoomPage, 'auto');
-        const prefixes = ['ada', 'bob', 'fox'];
-        for (const [i, page] of pages.entries()) {
-          for (const prefix of prefixes.filter((_, j) => j !== i)) {
-            const seen = await watchStream(page, prefix, 20_000);
-            t.diagnostic(
-              `${page.label} shows ${seen.name} moving (${Math.round(seen.movingMs)} ms into its page) and plays its sound`,
-            );
-          }
+  it('a room of two Chromium pages and one Firefox page, all sending: every page sees the other two move', async (t) => {
+    const room = 'three';
+    const firefox = await launchFirefox({ sound: true });
+    const pages: RoomPage[] = [];
+    try {
+      pages.push(await openChromium(room, 'ada'));
+      await startCamera(pages[0] as RoomPage);
+      pages.push(await openChromium(room, 'bob'));
+      await startCamera(pages[1] as RoomPage);
+      pages.push(await openFirefox(firefox, room, 'fox'));
+      await startCamera(pages[2] as RoomPage);
+      const prefixes = ['ada', 'bob', 'fox'];
+      for (const [i, page] of pages.entries()) {
+        for (const prefix of prefixes.filter((_, j) => j !== i)) {
+          const seen = await watchStream(page, prefix, 20_000);
+          t.diagnostic(
+            `${page.label} shows ${seen.name} moving (${Math.round(seen.movingMs)} ms into its page) and plays its sound`,
+          );
         }
-        assert.deepEqual(pageErrors, []);
-      } finally {
-        await closeFirefox(firefox);
-        for (const page of pages) await page.close();
       }
-    },
-  );
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      await closeFirefox(firefox);
+      for (const page of pages) await page.close();
+    }
+  });
+
+  it('Firefox with no sound device (its Web Audio never starts) still sends its camera, video only, and says so', async (t) => {
+    // No PulseAudio: the AudioWorklet that reads the microphone never runs, so the microphone gives no samples.
+    const firefox = await launchFirefox();
+    let viewer: RoomPage | null = null;
+    try {
+      const fox = await openFirefox(firefox, 'ff-mute', 'fox');
+      await fox.click('#start-camera');
+      await poll(
+        async () => ((await fox.stats()).publisher?.framesSent ?? 0) > 0,
+        15_000,
+        'Firefox sending video',
+      );
+      const pub = (await fox.stats()).publisher;
+      assert.equal(pub?.audio?.framesSent, 0, 'no sound was sent');
+      const said = await fox.message();
+      t.diagnostic(`Firefox page says: ${said}`);
+      assert.match(said ?? '', /video only/);
+
+      viewer = await openChromium('ff-mute', 'cr');
+      const seen = viewer;
+      await poll(
+        async () =>
+          Object.entries((await seen.stats()).streams).some(
+            ([n, s]) => n.startsWith('fox') && s.framesPainted > 0,
+          ),
+        15_000,
+        'the Chromium viewer painting the video-only stream',
+      );
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      await viewer?.close();
+      await closeFirefox(firefox);
+    }
+  });
 
   it("plays the tile's plain-video link for VP8 (.webm) in a <video>, which .mp4 never starts in Firefox", async () => {
     let pub: LivePublisher | null = null;

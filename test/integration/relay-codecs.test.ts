@@ -385,6 +385,14 @@ describe('codec choice: decoders, room-codecs and update', () => {
     await v3.next((x) => x.type === 'stream-added' && x.streamId === id && x.video?.codedWidth === 256);
     pub.send(testFrame(id, 1, true));
     for (const c of [v4, v3, v2]) await c.next((x) => x.type === 'frame' && x.streamId === id);
+    // The HTTP API says so too.
+    const room = (await (await fetch(`http://127.0.0.1:${server.httpPort}/api/rooms/screens`)).json()) as {
+      streams: { name: string; screen: boolean }[];
+    };
+    assert.deepStrictEqual(
+      room.streams.map((s) => [s.name, s.screen]),
+      [['desk', true]],
+    );
   });
 
   it('refuses updates beyond its budget (10 at once, then 1 a second) with FW_LIMIT, and the stream goes on', async () => {

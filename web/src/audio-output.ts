@@ -7,6 +7,16 @@ export type AudioState = 'idle' | 'running' | 'blocked' | 'unavailable';
 
 /** How long a new context may take to start by itself before we say a click is needed. */
 const START_GRACE_MS = 400;
+/**
+ * The output's latency is read from the browser once each time the context starts running, and only then:
+ * Firefox 153 with PulseAudio deadlocks the whole browser when a page reads `outputLatency` or calls
+ * `getOutputTimestamp()` while sound plays (its audio IPC thread waits on PulseAudio's lock while
+ * PulseAudio's waits on the page; seen in gdb). Measured here: 50 reads a second hung it within seconds,
+ * one read a second of either still hung it within a test, one read per context never did. So the app
+ * never calls getOutputTimestamp (it maps context time with `currentTime`, off by at most one audio
+ * callback, which the playout estimate smooths anyway), and the latency changes only with the device.
+ */
+const LATENCY_SETTLE_MS = 500;
 
 /** The shared AudioContext and its worklet module. */
 export class AudioOutput {
@@ -16,6 +26,8 @@ export class AudioOutput {
   private context: AudioContext | null = null;
   private loading: Promise<AudioContext | null> | null = null;
   private readonly listeners = new Set<(state: AudioState) => void>();
+  /** The output's latency in seconds, as read when the context last started (see LATENCY_SETTLE_MS). */
+  private latencySec = 0;
 
   /** Whether this browser can play sound at all (Web Audio with AudioWorklet). */
   static supported(): boolean {
@@ -48,10 +60,17 @@ export class AudioOutput {
     if (this.context.state !== 'running') void this.context.resume().catch(() => {});
   }
 
-  /** Seconds from a sample leaving the worklet to the speaker, as the browser says. */
+  /** Seconds from a sample leaving the worklet to the speaker, as the browser said when the context started. */
   get outputLatency(): number {
-    const c = this.context;
-    return c ? (c.outputLatency || 0) + (c.baseLatency || 0) : 0;
+    return this.latencySec;
+  }
+
+  /** Reads the output's latency once, a moment after the context starts running (see LATENCY_SETTLE_MS). */
+  private readLatencySoon(context: AudioContext): void {
+    setTimeout(() => {
+      if (context.state !== 'running') return;
+      this.latencySec = (context.outputLatency || 0) + (context.baseLatency || 0);
+    }, LATENCY_SETTLE_MS);
   }
 
   private async create(): Promise<AudioContext | null> {
@@ -85,8 +104,10 @@ export class AudioOutput {
   private onContextState(settled = false): void {
     const c = this.context;
     if (!c) return;
-    if (c.state === 'running') this.setState('running', null);
-    else if (settled || this.state === 'running') this.setState('blocked', null);
+    if (c.state === 'running') {
+      if (this.state !== 'running') this.readLatencySoon(c);
+      this.setState('running', null);
+    } else if (settled || this.state === 'running') this.setState('blocked', null);
   }
 
   private setState(state: AudioState, problem: string | null): void {

@@ -1,8 +1,9 @@
-// The camera bar of a room: name, camera, microphone, size and codec, the Start/Stop camera button, and the
-// microphone's mute button.
+// The camera bar of a room: name, camera, microphone, size and codec, the Start/Stop camera button, the
+// microphone's mute button, and Share screen with what the screen shows.
 import { listCameras, listMicrophones, RESOLUTIONS, type Resolution } from './camera.js';
 import { CODEC_LABELS, type CodecChoice, supportedCodecs } from './codecs.js';
 import { el } from './dom.js';
+import { canShareScreen, type ScreenContent } from './screen.js';
 import { loadSettings, saveSettings } from './settings.js';
 
 /** What the person chose in the camera bar. */
@@ -29,6 +30,10 @@ export class CameraControls {
   muted = false;
   private readonly sizeSelect: HTMLSelectElement;
   private readonly codecSelect: HTMLSelectElement;
+  /** The Share/Stop sharing button (id `share-screen`); hidden where the browser cannot share a screen. */
+  readonly screenButton: HTMLButtonElement;
+  /** What the shared screen shows (id `screen-content`): sharp text or smooth motion. */
+  private readonly screenContent: HTMLSelectElement;
   private readonly note = el('p', { class: 'camera-note', id: 'camera-note', hidden: '' });
   /** Why the camera cannot be sent (see {@link setUnavailable}); null when it can. */
   unavailable: string | null = null;
@@ -38,6 +43,7 @@ export class CameraControls {
     private readonly onToggle: () => void,
     private readonly onChange: () => void,
     private readonly onMute: (muted: boolean) => void = () => {},
+    private readonly onScreen: () => void = () => {},
   ) {
     const saved = loadSettings();
     this.nameInput = el('input', {
@@ -80,6 +86,23 @@ export class CameraControls {
     this.codecSelect.dataset.saved = saved.codec;
     this.button = el('button', { id: 'start-camera', type: 'button', class: 'primary' }, 'Start camera');
     this.button.addEventListener('click', () => this.onToggle());
+    this.screenButton = el(
+      'button',
+      { id: 'share-screen', type: 'button', title: 'Share a screen, a window or a tab' },
+      'Share screen',
+    );
+    this.screenButton.addEventListener('click', () => this.onScreen());
+    this.screenContent = el(
+      'select',
+      { id: 'screen-content', 'aria-label': 'What the shared screen shows' },
+      el('option', { value: 'detail' }, 'Text & slides'),
+      el('option', { value: 'motion' }, 'Video & games (60 fps)'),
+    );
+    const screenField = el('label', { class: 'field' }, el('span', {}, 'Screen shows'), this.screenContent);
+    if (!canShareScreen()) {
+      this.screenButton.hidden = true;
+      screenField.hidden = true;
+    }
     for (const select of [this.cameraSelect, this.micSelect, this.sizeSelect, this.codecSelect]) {
       select.addEventListener('change', () => {
         this.remember();
@@ -98,6 +121,8 @@ export class CameraControls {
       el('label', { class: 'field' }, el('span', {}, 'Codec'), this.codecSelect),
       this.button,
       this.muteButton,
+      screenField,
+      this.screenButton,
       this.note,
     );
     this.cameraSelect.dataset.saved = saved.deviceId;
@@ -127,6 +152,18 @@ export class CameraControls {
     if (!running) this.setMuted(false);
   }
 
+  /** What the person says their shared screen shows. */
+  get screenChoice(): ScreenContent {
+    return this.screenContent.value === 'motion' ? 'motion' : 'detail';
+  }
+
+  /** Shows whether a screen is shared. */
+  setScreenRunning(running: boolean): void {
+    this.screenButton.textContent = running ? 'Stop sharing' : 'Share screen';
+    this.screenButton.classList.toggle('danger', running);
+    this.screenContent.disabled = running;
+  }
+
   /** Mutes or unmutes the microphone, and says so on the button. */
   setMuted(muted: boolean): void {
     const changed = muted !== this.muted;
@@ -146,6 +183,9 @@ export class CameraControls {
     this.unavailable = reason;
     this.button.disabled = true;
     this.button.title = reason;
+    // What stops a camera (the link, the browser, an insecure page) stops a screen too.
+    this.screenButton.disabled = true;
+    this.screenButton.title = reason;
     this.button.dataset.unavailable = cause;
     this.note.textContent = reason;
     this.note.hidden = false;

@@ -30,6 +30,8 @@ export function roomSnapshot(room: {
   conn: Connection;
   remotes: RemoteSet;
   publisher: Publisher | null;
+  /** The shared screen's publisher, if a screen is shared. */
+  screen: Publisher | null;
   audio: AudioOutput;
 }): object {
   const streams: Record<string, object> = {};
@@ -39,6 +41,7 @@ export function roomSnapshot(room: {
       name: stream.info.name,
       room: stream.info.room,
       codec: stream.info.video?.codec ?? null,
+      screen: stream.info.screen === true,
       stale,
       // The connection's delivery state covers each of its streams.
       link: room.conn.linkState,
@@ -56,8 +59,6 @@ export function roomSnapshot(room: {
       audio: remoteAudioSnapshot(stream),
     };
   }
-  const p = room.publisher;
-  const a = p?.audio ?? null;
   const out = room.audio;
   return {
     room: room.name,
@@ -69,35 +70,46 @@ export function roomSnapshot(room: {
       link: room.conn.linkState,
       linkBacklogMs: room.conn.linkBacklogMs,
     },
-    publisher: p && {
-      name: p.name,
-      streamId: p.streamId,
-      // Which way the camera is read: `processor`, `worker` or `element` (null without a camera).
-      capture: p.captureKind,
-      codec: p.setup?.decoder.codec ?? null,
-      width: p.setup?.decoder.codedWidth ?? 0,
-      height: p.setup?.decoder.codedHeight ?? 0,
-      fps: round1(p.sent.perSecond),
-      kbps: round1(p.sent.kbps),
-      ...p.counters,
-      audio: a && {
-        codec: a.config?.codec ?? null,
-        sampleRate: a.config?.sampleRate ?? 0,
-        channels: a.config?.numberOfChannels ?? 0,
-        capture: a.captureKind,
-        opus: a.encoderConfig?.opus ?? null,
-        muted: a.muted,
-        failed: a.failed,
-        kbps: round1(a.sent.kbps),
-        ...a.counters,
-      },
-    },
+    publisher: room.publisher && publisherSnapshot(room.publisher),
+    screen: room.screen && publisherSnapshot(room.screen),
     audio: {
       state: out.state,
       problem: out.problem,
       outputLatencyMs: round1(out.outputLatency * 1000),
     },
     streams,
+  };
+}
+
+/** The figures of one local stream: the camera's or the shared screen's. */
+function publisherSnapshot(p: Publisher): object {
+  const a = p.audio;
+  return {
+    name: p.name,
+    streamId: p.streamId,
+    // Which way the camera is read: `processor`, `worker` or `element` (null without a camera).
+    capture: p.captureKind,
+    // `camera`, or what a shared screen shows: `detail` or `motion`.
+    content: p.profile.content,
+    codec: p.setup?.decoder.codec ?? null,
+    width: p.setup?.decoder.codedWidth ?? 0,
+    height: p.setup?.decoder.codedHeight ?? 0,
+    framerate: p.setup?.encoder.framerate ?? 0,
+    bitrate: p.setup?.encoder.bitrate ?? 0,
+    fps: round1(p.sent.perSecond),
+    kbps: round1(p.sent.kbps),
+    ...p.counters,
+    audio: a && {
+      codec: a.config?.codec ?? null,
+      sampleRate: a.config?.sampleRate ?? 0,
+      channels: a.config?.numberOfChannels ?? 0,
+      capture: a.captureKind,
+      opus: a.encoderConfig?.opus ?? null,
+      muted: a.muted,
+      failed: a.failed,
+      kbps: round1(a.sent.kbps),
+      ...a.counters,
+    },
   };
 }
 

@@ -1,6 +1,5 @@
 // Which codecs this page decodes: told to the server (so publishers pick one every viewer can decode), and
 // checked before a stream's decoder is made (so a tile names the codec it cannot play instead of failing).
-import { isCodecFamily } from '../../src/protocol/index.js';
 
 /** One probe per family: a config a WebCodecs decoder of that family must accept. */
 const VIDEO_PROBES: Record<string, string> = {

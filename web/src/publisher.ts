@@ -3,7 +3,13 @@
 import type { DecoderConfig, Message } from '../../src/protocol/index.js';
 import type { AudioCapture } from './audio-capture.js';
 import { AudioSender } from './audio-sender.js';
-import { type CodecChoice, chooseEncoder, type EncoderSetup } from './codecs.js';
+import {
+  CAMERA_PROFILE,
+  type CodecChoice,
+  chooseEncoder,
+  type EncoderSetup,
+  type VideoProfile,
+} from './codecs.js';
 import type { Connection } from './connection.js';
 import { PERSON_SUFFIX, randomSuffix } from './names.js';
 import { RateMeter } from './stats.js';
@@ -19,6 +25,13 @@ const MAX_SOCKET_BUFFER_BYTES = 1024 * 1024;
 const MAX_RENAMES = 3;
 /** Encoder failures tolerated before the publisher gives up. */
 const MAX_ENCODER_ERRORS = 5;
+/**
+ * How long a ready camera waits for the microphone's first samples before the stream goes out with video
+ * only (a browser whose Web Audio never starts, e.g. Firefox with no sound device, would otherwise never
+ * publish). The sound is added in place (`update`) when it comes.
+ */
+const MIC_GRACE_MS = 3000;
+const MIC_LATE = 'The microphone gives no sound yet: sending video only; sound joins when it starts.';
 
 /** Cumulative counters of the local stream. */
 export interface PublisherCounters {
@@ -77,6 +90,12 @@ export class Publisher {
   private rechoose = false;
   /** The video config the server has for our stream (sent in publish or update). */
   private publishedVideo: DecoderConfig | null = null;
+  /** Whether the server's stream has our audio track: frames of a track it lacks would be refused. */
+  private publishedAudio = false;
+  /** Runs while a ready camera waits for the microphone (see {@link MIC_GRACE_MS}). */
+  private micGrace: ReturnType<typeof setTimeout> | null = null;
+  /** The microphone missed its grace: publish without it, and add it once it has samples. */
+  private micLate = false;
   /** The encoder a codec switch is starting, fed beside the current one until its first keyframe. */
   private next: NextEncoder | null = null;
   private forceKey = true;
@@ -99,6 +118,8 @@ export class Publisher {
     public name: string,
     private readonly codec: CodecChoice,
     private readonly events: PublisherEvents,
+    /** What the video shows: a camera, or a shared screen (then the stream is marked as one). */
+    readonly profile: VideoProfile = CAMERA_PROFILE,
   ) {
     this.track = camera?.track ?? null;
     this.videoCapture = camera?.capture ?? null;
@@ -117,6 +138,11 @@ export class Publisher {
   private readonly track: MediaStreamTrack | null;
   private readonly videoCapture: VideoCapture | null;
   private readonly micTrack: MediaStreamTrack | null;
+
+  /** Whether this publisher shares a screen (its stream is marked as one) rather than a camera. */
+  get isScreen(): boolean {
+    return this.profile.content !== 'camera';
+  }
 
   /** Which way camera frames are read (`processor`, `worker`, `element`); null without a camera. */
   get captureKind(): VideoCaptureKind | null {
@@ -179,7 +205,7 @@ export class Publisher {
         if (this.setup && this.publishedVideo && !sameVideo(this.publishedVideo, this.setup.decoder)) {
           this.sendUpdate();
         }
-        this.events.onProblem(this.audio?.failed ?? null);
+        this.events.onProblem(this.audio?.failed ?? (this.micLate && !this.publishedAudio ? MIC_LATE : null));
         return true;
       case 'error':
         if (m.requestId !== 0 && m.requestId === this.updateRequest) {
@@ -223,6 +249,7 @@ export class Publisher {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    if (this.micGrace) clearTimeout(this.micGrace);
     this.videoCapture?.stop();
     this.track?.stop();
     this.audio?.stop();
@@ -239,7 +266,10 @@ export class Publisher {
     // Wait until every track we have knows its config: the camera's size, the microphone's format.
     if (this.track && !this.setup) return;
     const audio = this.audio;
-    if (audio && !audio.config && !audio.failed) return;
+    if (audio && !audio.config && !audio.failed && !this.micLate) {
+      if (this.track) this.startMicGrace();
+      return;
+    }
     // Already live, or already asked: one stream per publisher.
     if (this.streamId !== null || this.publishRequest !== null) return;
     const video: DecoderConfig | undefined = this.setup?.decoder;
@@ -250,6 +280,7 @@ export class Publisher {
     }
     this.publishRequest = this.conn.requestId();
     this.publishedVideo = video ?? null;
+    this.publishedAudio = audioConfig !== undefined;
     this.conn.send({
       type: 'publish',
       requestId: this.publishRequest,
@@ -257,13 +288,35 @@ export class Publisher {
       name: this.name,
       ...(video ? { video } : {}),
       ...(audioConfig ? { audio: audioConfig } : {}),
+      ...(this.isScreen ? { screen: true } : {}),
     });
   }
 
   /** The microphone's format is known (or it failed): publish, if the camera is ready too. */
   private onAudioReady(): void {
     if (this.audio?.failed) this.events.onProblem(this.audio.failed);
+    if (this.micGrace) clearTimeout(this.micGrace);
+    this.micGrace = null;
+    if (this.micLate && this.audio?.config && this.streamId !== null && !this.publishedAudio) {
+      // Live with video only: the sound joins the stream in place, from a keyframe.
+      this.events.onProblem(null);
+      this.forceKey = true;
+      this.sendUpdate();
+      return;
+    }
     this.publish();
+  }
+
+  /** Starts the wait for the microphone once the camera is ready, if not already waiting. */
+  private startMicGrace(): void {
+    if (this.micGrace || this.micLate) return;
+    this.micGrace = setTimeout(() => {
+      this.micGrace = null;
+      if (this.stopped || this.audio?.config || this.audio?.failed) return;
+      this.micLate = true;
+      this.events.onProblem(MIC_LATE);
+      this.publish();
+    }, MIC_GRACE_MS);
   }
 
   private sendAudio(f: {
@@ -273,7 +326,7 @@ export class Publisher {
     payload: Uint8Array;
   }): boolean {
     const streamId = this.streamId;
-    if (streamId === null || this.stopped) return false;
+    if (streamId === null || this.stopped || !this.publishedAudio) return false;
     return this.conn.send({
       type: 'frame',
       streamId,
@@ -339,7 +392,7 @@ export class Publisher {
    * switches at that keyframe (see onChunk), so a switch costs them no more than a frame.
    */
   private async prepareSwitch(width: number, height: number): Promise<void> {
-    const setup = await chooseEncoder(this.codec, width, height, this.roomDecodes);
+    const setup = await chooseEncoder(this.codec, width, height, this.roomDecodes, this.profile);
     const current = this.setup?.decoder;
     if (this.stopped || !setup || !current || sameVideo(current, setup.decoder)) return;
     this.closeNext();
@@ -368,7 +421,7 @@ export class Publisher {
 
   /** (Re)creates the encoder for this frame size; republishes if the stream's config changed. */
   private async configure(width: number, height: number): Promise<boolean> {
-    const setup = await chooseEncoder(this.codec, width, height, this.roomDecodes);
+    const setup = await chooseEncoder(this.codec, width, height, this.roomDecodes, this.profile);
     if (this.stopped) return false;
     const current = this.setup?.decoder;
     if (this.encoder && setup && current && sameVideo(current, setup.decoder)) return true;
@@ -407,12 +460,14 @@ export class Publisher {
     this.publishedVideo = video;
     this.updateRequest = this.conn.requestId();
     const audio = this.audio?.config;
+    this.publishedAudio = audio !== undefined && audio !== null;
     this.conn.send({
       type: 'update',
       requestId: this.updateRequest,
       streamId: this.streamId,
       video,
       ...(audio ? { audio } : {}),
+      ...(this.isScreen ? { screen: true } : {}),
     });
   }
 

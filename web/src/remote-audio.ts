@@ -336,16 +336,9 @@ export class RemoteAudio {
 
   /** When (server clock, µs) the sample rendered at `contextTime` comes out of the speaker. */
   private serverTimeHeard(context: AudioContext, contextTime: number): number {
-    const nowPerf = performance.now();
-    const ts = context.getOutputTimestamp?.();
-    let heardPerf: number;
-    if (ts?.contextTime !== undefined && ts.performanceTime !== undefined && ts.performanceTime > 0) {
-      // The browser's own mapping of context time to the moment it leaves the speaker.
-      heardPerf = ts.performanceTime + (contextTime - ts.contextTime) * 1000;
-    } else {
-      heardPerf = nowPerf + (contextTime - context.currentTime) * 1000 + this.output.outputLatency * 1000;
-    }
-    return this.clock.nowUs() + (heardPerf - nowPerf) * 1000;
+    // From the context's own clock, never getOutputTimestamp(): see AudioOutput's LATENCY_SETTLE_MS for why.
+    const fromNowSec = contextTime - context.currentTime + this.output.outputLatency;
+    return this.clock.nowUs() + fromNowSec * 1e6;
   }
 
   /** Jitter from arrival delays: grows the target at once, lets it back down slowly. */

@@ -56,6 +56,7 @@ export class RemoteSet {
       name: m.name,
       ...(m.video ? { video: m.video } : {}),
       ...(m.audio ? { audio: m.audio } : {}),
+      ...(m.screen ? { screen: true } : {}),
     };
     const existing = this.byName.get(m.name);
     if (existing) {
@@ -64,6 +65,7 @@ export class RemoteSet {
       existing.stale = false;
       existing.tile.setStale(false);
       existing.tile.setTracks(m.video !== undefined, m.audio !== undefined);
+      existing.tile.setScreen(m.screen === true);
       // The same id again is the publisher changing its tracks (a new codec): the link follows the codec.
       if (m.video) existing.tile.setPlayerLink(liveVideoUrl(m.room, m.name, m.video.codec));
       this.byId.set(m.streamId, existing);
@@ -72,6 +74,7 @@ export class RemoteSet {
     const { tile, canvas } = remoteTile(m.room, m.name);
     tile.setLinkState(this.link);
     tile.setTracks(m.video !== undefined, m.audio !== undefined);
+    tile.setScreen(m.screen === true);
     if (m.video) tile.setPlayerLink(liveVideoUrl(m.room, m.name, m.video.codec));
     const stream = new RemoteStream(info, canvas, this.deps, (w, h) => tile.showPicture(w, h));
     tile.onSpeaker((on) => stream.audio?.setEnabled(on));

@@ -20,6 +20,8 @@ export interface RemoteStreamInfo {
   name: string;
   video?: DecoderConfig;
   audio?: AudioConfig;
+  /** The video is a shared screen (protocol v4). */
+  screen?: boolean;
 }
 
 /** Cumulative counters of one remote stream, since its tile appeared. */

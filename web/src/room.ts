@@ -17,6 +17,7 @@ import { streamNameFor } from './names.js';
 import { PlainVideoSet } from './plain-video-set.js';
 import { Publisher } from './publisher.js';
 import { RemoteSet } from './remote-set.js';
+import { openScreen, type ScreenContent, screenErrorMessage, screenProfile } from './screen.js';
 import { enableEnlarge, localTile, type Tile } from './tile.js';
 import { grantRefusal, readGrant, refusalMessage, refusalReason } from './token.js';
 import { TopBar } from './topbar.js';
@@ -64,6 +65,10 @@ export class RoomPage {
   private publisher: Publisher | null = null;
   private local: Tile | null = null;
   private starting = false;
+  /** The shared screen: a second stream of ours, beside the camera's. */
+  private screen: Publisher | null = null;
+  private screenTile: Tile | null = null;
+  private screenStarting = false;
   /** The request id of the room's current subscribe, to tell its refusal from the camera's. */
   private subscribeRequest = 0;
   private connState: ConnectionState = 'connecting';
@@ -106,6 +111,7 @@ export class RoomPage {
           () => void this.toggleCamera(),
           () => void this.restartCamera(),
           (muted) => this.publisher?.setMuted(muted),
+          () => void this.toggleScreen(),
         );
     // Say before the click that this page or link cannot send, rather than after it (the server still
     // decides). A page that is not secure comes first: no link and no browser can send from it.
@@ -139,6 +145,7 @@ export class RoomPage {
         conn: this.conn,
         remotes: this.remotes,
         publisher: this.publisher,
+        screen: this.screen,
         audio: this.audio,
       }),
     );
@@ -176,12 +183,14 @@ export class RoomPage {
     // Plain-video tiles come from the HTTP API: a subscribe would only bring frames this page cannot decode.
     if (this.plain) {
       this.publisher?.onSession();
+      this.screen?.onSession();
       return;
     }
     if (this.decoders) this.conn.send({ type: 'decoders', codecs: [...this.decoders] });
     this.subscribeRequest = this.conn.requestId();
     this.conn.send({ type: 'subscribe', requestId: this.subscribeRequest, room: this.room, name: '' });
     this.publisher?.onSession();
+    this.screen?.onSession();
     // The server lists the room's streams right after the subscribe; once a ping sent behind it comes back,
     // any tile it did not list belongs to a stream that is gone.
     void this.conn.barrier().then((answered) => {
@@ -201,15 +210,19 @@ export class RoomPage {
         this.remotes.remove(m.streamId);
         return;
       case 'published':
-        // A camera stopped while its publish was on the way: end the stream the server just made for it.
-        if (!this.publisher?.handleMessage(m)) this.conn.send({ type: 'unpublish', streamId: m.streamId });
+        // A camera or screen stopped while its publish was on the way: end the stream the server just made.
+        if (!this.ownMessage(m)) this.conn.send({ type: 'unpublish', streamId: m.streamId });
         return;
       case 'keyframe-request':
+        this.ownMessage(m);
+        return;
       case 'room-codecs':
+        // Both of our streams follow the room's decoders.
         this.publisher?.handleMessage(m);
+        this.screen?.handleMessage(m);
         return;
       case 'error':
-        if (this.publisher?.handleMessage(m)) return;
+        if (this.ownMessage(m)) return;
         if (m.code === 'FW_SHUTDOWN') this.topbar.setStatus('offline', 'server restarting…');
         else if (m.code === 'FW_UNAUTHORIZED' && m.requestId !== 0) {
           // One request refused (the token was good at hello): the connection and the rest go on.
@@ -227,6 +240,11 @@ export class RoomPage {
       default:
         return;
     }
+  }
+
+  /** Gives a message to whichever of our publishers it is for; false if neither. */
+  private ownMessage(m: Message): boolean {
+    return (this.publisher?.handleMessage(m) ?? false) || (this.screen?.handleMessage(m) ?? false);
   }
 
   /** Once a second: receiver reports to the server, figures on the tiles. */
@@ -265,25 +283,8 @@ export class RoomPage {
       tile.setNotice(stream.problem ?? audio?.problem ?? null);
     }
     this.remotes.showCatchingUp();
-    const p = this.publisher;
-    if (p && this.local) {
-      p.sent.roll();
-      const d = p.setup?.decoder;
-      const c = p.counters;
-      this.local.show({
-        width: d?.codedWidth ?? 0,
-        height: d?.codedHeight ?? 0,
-        fps: p.sent.perSecond,
-        kbps: p.sent.kbps,
-        drops: c.droppedEncoderBusy + c.droppedCongested,
-        note: p.setup ? codecLabel(p.setup.decoder.codec) : '',
-      });
-      if (p.audio) {
-        p.audio.sent.roll();
-        this.local.showAudio(p.audio.config ? { kbps: p.audio.sent.kbps } : null);
-      }
-      this.local.setBadge(p.streamId === null ? 'not live' : 'live', p.streamId === null ? 'poor' : 'live');
-    }
+    if (this.publisher && this.local) showLocal(this.publisher, this.local);
+    if (this.screen && this.screenTile) showLocal(this.screen, this.screenTile);
   }
 
   /** Ten times a second: the level meters, and the highlight on whoever speaks. */
@@ -406,10 +407,82 @@ export class RoomPage {
     }
   }
 
+  private async toggleScreen(): Promise<void> {
+    if (this.screen) this.stopScreen();
+    else await this.startScreen(this.controls?.screenChoice ?? 'detail');
+  }
+
+  /**
+   * Shares a screen, a window or a tab as a second stream of ours (`<name>-screen-…`, marked as a screen),
+   * with its sound where the browser gives it. The browser's own "Stop sharing" ends the track, and so the
+   * stream.
+   */
+  private async startScreen(content: ScreenContent): Promise<void> {
+    const controls = this.controls;
+    if (!controls || this.screenStarting || this.screen || controls.unavailable !== null) return;
+    this.screenStarting = true;
+    controls.screenButton.disabled = true;
+    try {
+      let media: MediaStream;
+      try {
+        media = await openScreen(content);
+      } catch (err) {
+        this.showMessage(screenErrorMessage(err));
+        return;
+      }
+      const track = media.getVideoTracks()[0];
+      const capture = track ? await openVideoCapture(track, null) : null;
+      if (!track || !capture) {
+        for (const t of media.getTracks()) t.stop();
+        this.showMessage(CANNOT_SEND_HERE);
+        return;
+      }
+      const soundTrack = media.getAudioTracks()[0] ?? null;
+      const sound = soundTrack ? await openAudioCapture(soundTrack, this.audio, false) : null;
+      if (soundTrack && !sound) soundTrack.stop();
+      const name = controls.choice.name || 'guest';
+      const screen = new Publisher(
+        this.conn,
+        { track, capture },
+        soundTrack && sound ? { track: soundTrack, capture: sound } : null,
+        this.room,
+        streamNameFor(`${name} screen`),
+        controls.choice.codec,
+        {
+          onProblem: (text) => this.showMessage(text),
+          onUnauthorized: (serverMessage) => this.cannotSend(serverMessage),
+        },
+        screenProfile(content, track),
+      );
+      this.screen = screen;
+      this.screenTile = localTile(media, `${name}'s screen`, true);
+      this.grid.prepend(this.screenTile.element);
+      this.updateEmpty();
+      controls.setScreenRunning(true);
+      void screen.run().then(() => {
+        // The share ended by itself: the browser's own "Stop sharing", or the window closed.
+        if (this.screen === screen) this.stopScreen();
+      });
+    } finally {
+      this.screenStarting = false;
+      controls.screenButton.disabled = controls.unavailable !== null;
+    }
+  }
+
+  private stopScreen(): void {
+    this.screen?.stop();
+    this.screen = null;
+    this.screenTile?.element.remove();
+    this.screenTile = null;
+    this.controls?.setScreenRunning(false);
+    this.updateEmpty();
+  }
+
   /** The server refused our publish for the token: stop the camera, keep watching, say what link to ask for. */
   private cannotSend(serverMessage: string): void {
     const text = refusalMessage('publish', this.room, refusalReason(serverMessage));
     this.stopCamera();
+    this.stopScreen();
     this.controls?.setUnavailable(text);
     this.showMessage(text);
   }
@@ -429,11 +502,15 @@ export class RoomPage {
   }
 
   private updateEmpty(): void {
-    // A gallery: as many columns as rows (1, 2×2, 3×3, …), so tiles stay as large as the window allows.
-    const count = this.grid.children.length;
+    // A gallery: as many columns as rows (1, 2×2, 3×3, …), so tiles stay as large as the window allows;
+    // each shared screen takes a wide row of its own above them (style.css).
+    const screens = this.grid.querySelectorAll(':scope > [data-screen]').length;
+    const count = this.grid.children.length - screens;
     const cols = Math.max(1, Math.min(4, Math.ceil(Math.sqrt(count))));
+    const rows = Math.ceil(count / cols);
     this.grid.style.setProperty('--cols', String(cols));
-    this.grid.style.setProperty('--rows', String(Math.max(1, Math.ceil(count / cols))));
+    this.grid.style.setProperty('--rows', String(screens > 0 ? rows : Math.max(1, rows)));
+    this.grid.style.setProperty('--screens', String(screens));
     const nobody = this.remotes.size === 0 && (this.plain?.size ?? 0) === 0;
     this.empty.hidden = !nobody;
     this.empty.replaceChildren(
@@ -445,4 +522,24 @@ export class RoomPage {
       ),
     );
   }
+}
+
+/** A local stream's figures on its tile: what it sends, and whether it is live. */
+function showLocal(p: Publisher, tile: Tile): void {
+  p.sent.roll();
+  const d = p.setup?.decoder;
+  const c = p.counters;
+  tile.show({
+    width: d?.codedWidth ?? 0,
+    height: d?.codedHeight ?? 0,
+    fps: p.sent.perSecond,
+    kbps: p.sent.kbps,
+    drops: c.droppedEncoderBusy + c.droppedCongested,
+    note: p.setup ? codecLabel(p.setup.decoder.codec) : '',
+  });
+  if (p.audio) {
+    p.audio.sent.roll();
+    tile.showAudio(p.audio.config ? { kbps: p.audio.sent.kbps } : null);
+  }
+  tile.setBadge(p.streamId === null ? 'not live' : 'live', p.streamId === null ? 'poor' : 'live');
 }

@@ -49,6 +49,7 @@ export class Tile {
   private readonly meter: HTMLElement;
   private readonly meterFill: HTMLElement;
   private readonly avatar: HTMLElement;
+  private readonly screenMark = el('span', { class: 'tile-screen-mark', hidden: '' }, 'Screen');
   private speakerButton: HTMLButtonElement | null = null;
   private speakerListener: ((on: boolean) => void) | null = null;
   /** Whether this tile's sound is on (its speaker button). */
@@ -73,12 +74,29 @@ export class Tile {
         'figcaption',
         { class: 'tile-caption' },
         this.linkNote,
-        el('span', { class: 'tile-name-row' }, this.meter, el('span', { class: 'tile-name' }, label)),
+        el(
+          'span',
+          { class: 'tile-name-row' },
+          this.meter,
+          el('span', { class: 'tile-name' }, label),
+          this.screenMark,
+        ),
         this.figures,
         this.audioFigures,
       ),
       this.badge,
     );
+  }
+
+  /**
+   * Marks a shared screen (`data-screen`): the grid gives it a row of its own, wide (style.css), its
+   * picture is scaled whole into the tile, never cropped, and its name says "screen".
+   */
+  setScreen(screen: boolean): void {
+    if (screen === 'screen' in this.element.dataset) return;
+    if (screen) this.element.dataset.screen = '';
+    else delete this.element.dataset.screen;
+    this.screenMark.hidden = !screen;
   }
 
   /**
@@ -283,14 +301,18 @@ export function liveVideoUrl(room: string, streamName: string, codec: string): s
   return url.href;
 }
 
-/** A tile for our own camera and microphone, from their MediaStream (not the encoded stream). */
-export function localTile(stream: MediaStream, label: string): Tile {
-  const video = el('video', { class: 'mirror', muted: '', autoplay: '', playsinline: '' });
+/**
+ * A tile for our own camera and microphone, or our shared screen (`screen`: not mirrored, marked as a
+ * screen), from their MediaStream (not the encoded stream).
+ */
+export function localTile(stream: MediaStream, label: string, screen = false): Tile {
+  const video = el('video', { class: screen ? '' : 'mirror', muted: '', autoplay: '', playsinline: '' });
   // Muted: hearing yourself back is the echo that echo cancellation is there to prevent.
   video.muted = true;
   video.srcObject = stream;
-  const tile = new Tile(video, `${label} (you)`, { 'data-local': '' });
+  const tile = new Tile(video, `${label} (you)`, screen ? { 'data-local-screen': '' } : { 'data-local': '' });
   tile.element.classList.add('tile-local');
+  tile.setScreen(screen);
   const hasVideo = stream.getVideoTracks().length > 0;
   const hasAudio = stream.getAudioTracks().length > 0;
   if (hasAudio) {

@@ -38,6 +38,8 @@ export interface StreamStats {
   codec: string | null;
   width: number;
   height: number;
+  /** The video is a shared screen (its publisher said so: protocol v4). */
+  screen: boolean;
   /** The audio track, or null when the stream has none. */
   audio: AudioStats | null;
   /** Video frames per second, over the last second. */
@@ -86,6 +88,7 @@ export function snapshotStats(relay: Relay): ServerStats {
       codec: s.video?.codec ?? null,
       width: s.video?.codedWidth ?? 0,
       height: s.video?.codedHeight ?? 0,
+      screen: s.screen,
       audio: s.audio
         ? {
             codec: s.audio.codec,
