@@ -6,12 +6,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FramewireTarget } from './framewire/target.js';
 import { AUDIO_FPS, type AudioClipFrame, loadAudioClip } from './lib/audio-clip.js';
 import { audioDelivery, type BenchLoadConfig, type BenchLoadResult } from './lib/audio-delivery.js';
-import { CLIP_FPS, loadClip } from './lib/clip.js';
+import { loadClip } from './lib/clip.js';
 import { Collector } from './lib/collector.js';
 import { RESULT_MARK } from './lib/load-protocol.js';
 import { PacedPublisher } from './lib/pacing.js';
 import { cpuMicros, rssKb, sumOver } from './lib/proc.js';
-import { viewerPlans } from './lib/scenarios.js';
+import { clipOf, viewerPlans } from './lib/scenarios.js';
 import { median, quantile, round } from './lib/stats.js';
 import type { LoadContext, LoadTarget } from './lib/target.js';
 
@@ -50,16 +50,16 @@ async function waitFor(done: () => boolean, timeoutMs: number, what: () => strin
 
 async function run(config: BenchLoadConfig, closers: (() => void)[]): Promise<BenchLoadResult> {
   const { scenario, serverPids, windowS } = config;
-  const clip = loadClip(config.clipFile);
+  const clip = loadClip(config.clipFile, clipOf(scenario));
   const audio = config.audioFile ? loadAudioClip(config.audioFile) : null;
   const timeoutMs = config.connectTimeoutS * 1000;
   const plans = viewerPlans(scenario);
   const subscriptions = plans.reduce((n, p) => n + p.watch.length, 0);
   // Bounds: publishers stop after the longest the run may take; latency samples cover the window twice over.
   const totalS = SETTLE_MS / 1000 + config.connectTimeoutS * 2 + config.warmupS + windowS + config.graceS + 5;
-  const frameCapacity = Math.ceil(totalS * CLIP_FPS);
+  const frameCapacity = Math.ceil(totalS * clip.fps);
   const collector = new Collector(
-    Math.ceil(subscriptions * CLIP_FPS * windowS * 2) + 1000,
+    Math.ceil(subscriptions * clip.fps * windowS * 2) + 1000,
     audio ? Math.ceil(subscriptions * AUDIO_FPS * windowS * 2) + 1000 : 0,
   );
   const ctx: LoadContext = {
@@ -76,11 +76,11 @@ async function run(config: BenchLoadConfig, closers: (() => void)[]): Promise<Be
   for (let k = 0; k < scenario.publishers; k++) {
     const handle = await target.openPublisher(k);
     closers.push(handle.close);
-    const pacer = new PacedPublisher(handle.output, clip.frames, CLIP_FPS, frameCapacity);
+    const pacer = new PacedPublisher(handle.output, clip.frames, clip.fps, frameCapacity);
     ctx.pacers[k] = pacer;
     closers.push(() => pacer.stop());
     // Spread publishers over one frame period, as independent cameras would be.
-    const delayMs = (k * 1000) / CLIP_FPS / scenario.publishers;
+    const delayMs = (k * 1000) / clip.fps / scenario.publishers;
     if (audio && handle.audio) {
       // One audio frame every 20 ms on its own drift-free schedule, started with the video (media time 0
       // of both tracks leaves at the same moment, as from one capture clock).

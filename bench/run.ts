@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { startFramewire } from './framewire/server.js';
 import { AUDIO_FRAME_MS, ensureAudioClip, loadAudioClip } from './lib/audio-clip.js';
 import type { BenchLoadConfig, BenchLoadResult } from './lib/audio-delivery.js';
-import { ensureClip, loadClip } from './lib/clip.js';
+import { type Clip, ensureClip, loadClip } from './lib/clip.js';
 import { RESULT_MARK } from './lib/load-protocol.js';
 import { machineInfo } from './lib/proc.js';
 import {
@@ -22,7 +22,7 @@ import {
   writeScenario,
   writeSummary,
 } from './lib/report.js';
-import { ALL_SCENARIOS, QUICK_SCENARIOS, type Scenario, subscriptionCount } from './lib/scenarios.js';
+import { ALL_SCENARIOS, clipOf, QUICK_SCENARIOS, type Scenario, subscriptionCount } from './lib/scenarios.js';
 import { type Endpoints, TARGETS, type TargetName } from './lib/target.js';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -41,7 +41,7 @@ const NOTES = [
   'Dropped = frames the publisher sent in the window that a viewer had not received one second after the window. The targets drop for different reasons: Framewire drops on purpose (a bounded queue per viewer that skips to the next keyframe); nginx-rtmp drops when a player’s output queue (out_queue) is full; node-media-server has no drop policy that we found in its source (it writes every frame to every player), so a slow player would show growing latency rather than drops.',
   'CPU time comes in 10 ms ticks (CLK_TCK 100): at 1–10 viewers a 10 s window holds a few dozen ticks, and the per-viewer figure is mostly the fixed cost of the idle process (timers, GC), so ratios there say little; read the 100–1000 viewer rows. RSS per viewer at small counts is GC noise and can be negative.',
   'The viewer clients differ by protocol (Framewire: header-only parsing; RTMP: chunk reassembly; HTTP-FLV: FLV tag parsing), so the load process costs more for some targets at the same count: compare "load CPU %" before reading a latency difference at 500–1000 viewers as the server’s.',
-  'Same clip and frames for every target: 640x480 30 fps H.264 (~1 Mbit/s, keyframe every 2 s), looped with increasing timestamps. Framewire carries each frame as Annex B (SPS/PPS in front of keyframes), RTMP/FLV as the FLV video tag body; their sizes differ by a few bytes per frame. Framewire’s per-joiner keyframe requests are ignored by the bench publisher (a pre-encoded clip cannot make keyframes).',
+  'Same clip and frames for every target: 640x480 30 fps H.264 (~1 Mbit/s, keyframe every 2 s), looped with increasing timestamps; the screen scenario sends a 1920x1080 60 fps H.264 clip at ~5 Mbit/s instead (same encoder settings, keyframe every 2 s). Framewire carries each frame as Annex B (SPS/PPS in front of keyframes), RTMP/FLV as the FLV video tag body; their sizes differ by a few bytes per frame. Framewire’s per-joiner keyframe requests are ignored by the bench publisher (a pre-encoded clip cannot make keyframes).',
   'The load process (publishers and all viewers) runs on the same machine and shares the CPUs with the server; when its CPU nears 100 % of a core, latency and drop figures include client-side delay.',
 ];
 
@@ -251,6 +251,17 @@ async function main(): Promise<void> {
   writeFileSync(SERVER_LOG, '');
   const clipFile = ensureClip();
   const clip = loadClip(clipFile);
+  /** What settings.clip says of a clip. */
+  const clipInfo = (file: string, c: Clip) => ({
+    file: path.relative(REPO, file),
+    width: c.spec.width,
+    height: c.spec.height,
+    fps: c.fps,
+    kbps: Math.round(c.kbps),
+    frames: c.frames.length,
+    keyframes: c.keyframes,
+    codec: c.config.codec,
+  });
   const audioFile = opts.audio === 'off' ? null : ensureAudioClip();
   const audio = audioFile ? loadAudioClip(audioFile) : null;
   const notes = audio ? [...NOTES, audioNote(audio.meanBytes, audio.kbps)] : NOTES;
@@ -261,13 +272,7 @@ async function main(): Promise<void> {
     graceS: GRACE_S,
     quick: opts.quick,
     profile: opts.profile,
-    clip: {
-      file: path.relative(REPO, clipFile),
-      kbps: Math.round(clip.kbps),
-      frames: clip.frames.length,
-      keyframes: clip.keyframes,
-      codec: clip.config.codec,
-    },
+    clip: clipInfo(clipFile, clip),
     audio: audio
       ? {
           mode: opts.audio,
@@ -285,16 +290,33 @@ async function main(): Promise<void> {
   const audioLine = audio
     ? ` Audio ${opts.audio === 'both' ? 'off, then on' : 'on'} for Framewire: Opus 48 kHz mono, a frame every ${AUDIO_FRAME_MS} ms, ${audio.kbps.toFixed(1)} kbit/s (${audio.meanBytes.toFixed(1)} bytes mean, ${audio.source}).`
     : '';
-  const settingsLine = `Steady-state window ${opts.windowS} s after a ${opts.warmupS} s warm-up; clip 640x480 30 fps H.264 ${Math.round(clip.kbps)} kbit/s (${clip.config.codec}), keyframe every 2 s.${audioLine}`;
+  // Scenarios with a clip of their own (the 1080p60 screen): made once here, and named in the settings.
+  const ownClips = new Map<string, { file: string; clip: Clip }>();
+  for (const scenario of opts.scenarios) {
+    const spec = clipOf(scenario);
+    if (scenario.clip === undefined || ownClips.has(spec.name)) continue;
+    const file = ensureClip(spec);
+    ownClips.set(spec.name, { file, clip: loadClip(file, spec) });
+  }
+  const ownClipLine = [...ownClips.values()]
+    .map(
+      ({ clip: c }) =>
+        ` The ${c.spec.what} scenario's clip: ${c.spec.width}x${c.spec.height} ${c.fps} fps H.264 ${Math.round(c.kbps)} kbit/s (${c.config.codec}), keyframe every 2 s.`,
+    )
+    .join('');
+  const settingsLine = `Steady-state window ${opts.windowS} s after a ${opts.warmupS} s warm-up; clip 640x480 30 fps H.264 ${Math.round(clip.kbps)} kbit/s (${clip.config.codec}), keyframe every 2 s.${ownClipLine}${audioLine}`;
   console.log(`framewire bench: ${machine.cpuModel}, ${machine.cores} cores, node ${machine.node}`);
   console.log(settingsLine);
   const reports: ScenarioReport[] = [];
   for (const scenario of opts.scenarios) {
     const results: BenchLoadResult[] = [];
+    const own = scenario.clip === undefined ? undefined : ownClips.get(scenario.clip);
+    const scenarioClipFile = own?.file ?? clipFile;
+    const scenarioSettings = own ? { ...settings, clip: clipInfo(own.file, own.clip) } : settings;
     for (const target of opts.targets) {
       for (const withAudio of audioVariants(target, opts.audio)) {
         process.stderr.write(`${scenario.name} × ${target}${withAudio ? ' +audio' : ''} ...\n`);
-        const r = await runOne(scenario, target, opts, clipFile, withAudio ? audioFile : null);
+        const r = await runOne(scenario, target, opts, scenarioClipFile, withAudio ? audioFile : null);
         if (!r.ok) process.stderr.write(`  FAILED: ${r.error}\n`);
         results.push(r);
       }
@@ -302,7 +324,7 @@ async function main(): Promise<void> {
     const report: ScenarioReport = {
       scenario,
       machine,
-      settings,
+      settings: scenarioSettings,
       results,
       ratios: ratios(results),
       audioRatios: audioRatios(results),

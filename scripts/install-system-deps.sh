@@ -21,6 +21,11 @@ declare -A PACKAGE_FOR=(
   # Firefox's Web Audio (and so its microphone capture) runs only with an audio output: the Firefox
   # sending tests give it a private null-sink PulseAudio (test/helpers/null-sound.ts).
   [pulseaudio]=pulseaudio
+  # `publish --screen` is tested on a virtual X display: the test starts its own Xvfb and draws a moving
+  # test pattern on it with ffplay (above), which publish captures through ffmpeg's x11grab.
+  [Xvfb]=xvfb
+  # The cluster tests start their own NATS server (JetStream on), the engine `serve --cluster` joins.
+  [nats-server]=nats-server
 )
 
 missing_packages=()

@@ -1,5 +1,4 @@
 import { AUDIO_FRAME_MS } from '../lib/audio-clip.js';
-import { CLIP_FPS } from '../lib/clip.js';
 import type { SubTally } from '../lib/collector.js';
 import {
   BENCH_ROOM,
@@ -35,7 +34,7 @@ export class FramewireTarget implements LoadTarget {
     const handle: PublisherHandle = {
       output: {
         send: (index, frame) =>
-          link.sendFrame(streamId, index, frame.key, Math.round((index * 1e6) / CLIP_FPS), frame.annexB),
+          link.sendFrame(streamId, index, frame.key, Math.round((index * 1e6) / clip.fps), frame.annexB),
         get backlogBytes() {
           return link.backlogBytes;
         },

@@ -9,47 +9,87 @@ import type { DecoderConfig } from '../../src/protocol/index.js';
 /** Where the encoded clip is cached (git-ignored): made once, reused by every run. */
 export const CACHE_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '.cache');
 
-export const CLIP_WIDTH = 640;
-export const CLIP_HEIGHT = 480;
-export const CLIP_FPS = 30;
-const CLIP_SECONDS = 20;
-const CLIP_FILE = path.join(CACHE_DIR, `clip-${CLIP_WIDTH}x${CLIP_HEIGHT}-${CLIP_FPS}fps-1M-v1.flv`);
+/**
+ * What a bench clip is: its picture, its rate and the bitrate x264 aims at. Every clip has a keyframe every
+ * 2 s and no B-frames, as the CLI's publisher sends.
+ */
+export interface ClipSpec {
+  /** Which clip: a scenario names it (`Scenario.clip`). */
+  name: ClipName;
+  width: number;
+  height: number;
+  fps: number;
+  /** x264's target, bits per second (its -b:v and -maxrate). */
+  bitrate: number;
+  seconds: number;
+  /** Words for the tables: what the clip stands for. */
+  what: string;
+}
 
-// testsrc2 alone compresses to almost nothing; temporal noise gives every frame real detail to code, so
-// x264 actually spends its ~1 Mbit/s. A fixed GOP (no scene cuts) keeps keyframes every 2 s across loops.
-const FFMPEG_ARGS = [
-  '-f',
-  'lavfi',
-  '-i',
-  `testsrc2=size=${CLIP_WIDTH}x${CLIP_HEIGHT}:rate=${CLIP_FPS},noise=alls=12:allf=t`,
-  '-t',
-  String(CLIP_SECONDS),
-  '-an',
-  '-c:v',
-  'libx264',
-  '-preset',
-  'veryfast',
-  '-tune',
-  'zerolatency',
-  '-g',
-  '60',
-  '-keyint_min',
-  '60',
-  '-sc_threshold',
-  '0',
-  '-bf',
-  '0',
-  '-b:v',
-  '1M',
-  '-maxrate',
-  '1M',
-  '-bufsize',
-  '500k',
-  '-pix_fmt',
-  'yuv420p',
-  '-f',
-  'flv',
-];
+export type ClipName = 'camera' | 'screen';
+
+/** The camera clip every scenario used first: 640x480 at 30 fps, ~1 Mbit/s. */
+export const CAMERA_CLIP: ClipSpec = {
+  name: 'camera',
+  width: 640,
+  height: 480,
+  fps: 30,
+  bitrate: 1_000_000,
+  seconds: 20,
+  what: 'camera',
+};
+
+/**
+ * A shared screen or a game (issue 18): 1080p at 60 fps, ~5 Mbit/s (the middle of the 4–6 Mbit/s a 1080p60
+ * share is sent at), so each frame is ~10 KB and a keyframe several times that. 10 s is enough: it loops.
+ */
+export const SCREEN_CLIP: ClipSpec = {
+  name: 'screen',
+  width: 1920,
+  height: 1080,
+  fps: 60,
+  bitrate: 5_000_000,
+  seconds: 10,
+  what: 'screen',
+};
+
+/** The clips by name. */
+export const CLIPS: Readonly<Record<ClipName, ClipSpec>> = { camera: CAMERA_CLIP, screen: SCREEN_CLIP };
+
+export const CLIP_WIDTH = CAMERA_CLIP.width;
+export const CLIP_HEIGHT = CAMERA_CLIP.height;
+/** The camera clip's rate, which the soak and slow-link benches send at. */
+export const CLIP_FPS = CAMERA_CLIP.fps;
+
+/** The cached file of `spec` (the camera clip keeps the name it always had). */
+function clipFile(spec: ClipSpec): string {
+  const rate = `${spec.bitrate / 1e6}M`;
+  return path.join(CACHE_DIR, `clip-${spec.width}x${spec.height}-${spec.fps}fps-${rate}-v1.flv`);
+}
+
+/**
+ * ffmpeg's arguments for `spec`. testsrc2 alone compresses to almost nothing; temporal noise gives every
+ * frame real detail to code, so x264 actually spends its bitrate. A fixed GOP (no scene cuts) keeps
+ * keyframes every 2 s across loops.
+ */
+function ffmpegArgs(spec: ClipSpec): string[] {
+  const gop = String(spec.fps * 2);
+  const rate = String(spec.bitrate);
+  return [
+    ...[
+      '-f',
+      'lavfi',
+      '-i',
+      `testsrc2=size=${spec.width}x${spec.height}:rate=${spec.fps},noise=alls=12:allf=t`,
+    ],
+    ...['-t', String(spec.seconds), '-an'],
+    ...['-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency'],
+    ...['-g', gop, '-keyint_min', gop, '-sc_threshold', '0', '-bf', '0'],
+    // Half a second of buffer: the rate stays near the target frame after frame, as a live encoder's.
+    ...['-b:v', rate, '-maxrate', rate, '-bufsize', String(spec.bitrate / 2)],
+    ...['-pix_fmt', 'yuv420p', '-f', 'flv'],
+  ];
+}
 
 /** One frame of the clip, in both wire forms (the same frame for every target). */
 export interface ClipFrame {
@@ -71,6 +111,9 @@ export interface Clip {
   /** Mean bitrate of the video tag bodies, kbit/s. */
   kbps: number;
   keyframes: number;
+  /** The clip's frame rate: what a publisher paces it at. */
+  fps: number;
+  spec: ClipSpec;
 }
 
 /**
@@ -101,12 +144,13 @@ export function ensureCached(
 }
 
 /** Makes the clip with ffmpeg unless it is cached; returns its path. Throws with a fix if ffmpeg is missing. */
-export function ensureClip(): string {
-  return ensureCached(CLIP_FILE, FFMPEG_ARGS, 'the bench clip', 120_000);
+export function ensureClip(spec: ClipSpec = CAMERA_CLIP): string {
+  // The 1080p60 clip takes about a minute to encode on 2 cores; the budget leaves room for a busy machine.
+  return ensureCached(clipFile(spec), ffmpegArgs(spec), `the bench ${spec.name} clip`, 600_000);
 }
 
-/** Reads the cached clip into frames (both forms), once per process. */
-export function loadClip(file: string): Clip {
+/** Reads the cached clip of `spec` into frames (both forms), once per process. */
+export function loadClip(file: string, spec: ClipSpec = CAMERA_CLIP): Clip {
   let sequenceHeader: Uint8Array | null = null;
   let avc: ReturnType<typeof parseAvcC> | null = null;
   const frames: ClipFrame[] = [];
@@ -136,11 +180,13 @@ export function loadClip(file: string): Clip {
     sequenceHeader: header,
     config: {
       codec: avcCodecString(conf.sps[0] as Uint8Array),
-      codedWidth: CLIP_WIDTH,
-      codedHeight: CLIP_HEIGHT,
+      codedWidth: spec.width,
+      codedHeight: spec.height,
     },
     frames,
-    kbps: (bytes * 8 * CLIP_FPS) / frames.length / 1000,
+    kbps: (bytes * 8 * spec.fps) / frames.length / 1000,
     keyframes: frames.filter((f) => f.key).length,
+    fps: spec.fps,
+    spec,
   };
 }

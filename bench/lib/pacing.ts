@@ -8,7 +8,7 @@ export interface FrameOutput<F = ClipFrame> {
   readonly backlogBytes: number;
 }
 
-/** Media timestamp (ms) of frame `index`: unique per frame at 30 fps, so it identifies the frame on RTMP. */
+/** Media timestamp (ms) of frame `index`: unique per frame (at up to 1000 fps), so it identifies the frame on RTMP. */
 export function timestampOf(index: number, fps: number): number {
   return Math.round((index * 1000) / fps);
 }

@@ -1,5 +1,4 @@
 import { HttpFlvPlayer, RtmpPlayer, RtmpPublisher } from '../peers/index.js';
-import { CLIP_FPS } from './clip.js';
 import type { Collector, SubTally } from './collector.js';
 import { indexOf } from './pacing.js';
 import {
@@ -12,7 +11,7 @@ import {
 
 /**
  * Load clients for the peers: RTMP publishers for both; RTMP players for nginx-rtmp, HTTP-FLV players
- * for node-media-server. A frame is identified by its timestamp (unique per frame at 30 fps).
+ * for node-media-server. A frame is identified by its timestamp in ms (unique per frame up to 1000 fps).
  */
 export class PeerTarget implements LoadTarget {
   constructor(
@@ -43,7 +42,7 @@ export class PeerTarget implements LoadTarget {
       watch.map((k) => {
         const pacer = pacers[k];
         if (!pacer) throw new Error(`stream ${k} has no publisher`);
-        const onVideo = videoHandler(collector, collector.subscribe(pacer));
+        const onVideo = videoHandler(collector, collector.subscribe(pacer), this.ctx.clip.fps);
         return this.target === 'nginx-rtmp'
           ? RtmpPlayer.connect(`rtmp://127.0.0.1:${endpoints.port}/live/${streamName(k)}`, onVideo)
           : HttpFlvPlayer.connect(
@@ -62,9 +61,9 @@ export class PeerTarget implements LoadTarget {
 }
 
 /** Counts one player's frames; the AVC sequence header (AVCPacketType 0) is not a frame. */
-function videoHandler(collector: Collector, tally: SubTally) {
+function videoHandler(collector: Collector, tally: SubTally, fps: number) {
   return (timestampMs: number, bytes: number, body: Uint8Array): void => {
     if (body[1] === 0) return;
-    collector.arrive(tally, indexOf(timestampMs, CLIP_FPS), bytes, performance.now());
+    collector.arrive(tally, indexOf(timestampMs, fps), bytes, performance.now());
   };
 }

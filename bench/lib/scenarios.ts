@@ -1,3 +1,5 @@
+import { CLIPS, type ClipName, type ClipSpec } from './clip.js';
+
 /** One bench scenario: how many streams, and who watches what. */
 export interface Scenario {
   /** File-safe name: bench/results/<name>.json. */
@@ -7,6 +9,8 @@ export interface Scenario {
   publishers: number;
   /** Fan-out: viewers of the one stream. Otherwise derived from the kind. */
   viewers: number;
+  /** The clip every publisher sends: the camera clip (640x480 30 fps, ~1 Mbit/s) unless named. */
+  clip?: ClipName;
 }
 
 /** One viewer of a scenario: the streams it watches, and for a conference the participant it is. */
@@ -47,12 +51,26 @@ export const ALL_SCENARIOS: readonly Scenario[] = [
     publishers: 50,
     viewers: 1,
   },
+  {
+    // A game or a shared screen (issue 18): 60 frames a second of ~10 KB, 5 Mbit/s, to every viewer.
+    name: 'screen-1080p60-100',
+    title: '1 screen stream (1080p60, ~5 Mbit/s) → 100 viewers',
+    kind: 'fanout',
+    publishers: 1,
+    viewers: 100,
+    clip: 'screen',
+  },
 ];
 
-/** The scenarios of `--quick`: fan-out up to 100 viewers, the conference and the wall. */
+/** The scenarios of `--quick`: the camera clip's fan-out up to 100 viewers, the conference and the wall. */
 export const QUICK_SCENARIOS: readonly Scenario[] = ALL_SCENARIOS.filter(
-  (s) => s.kind !== 'fanout' || s.viewers <= 100,
+  (s) => s.clip === undefined && (s.kind !== 'fanout' || s.viewers <= 100),
 );
+
+/** The clip `s` sends. */
+export function clipOf(s: Scenario): ClipSpec {
+  return CLIPS[s.clip ?? 'camera'];
+}
 
 /** Who watches what in `s`. */
 export function viewerPlans(s: Scenario): ViewerPlan[] {

@@ -26,6 +26,8 @@ const FLAG_TAKES: Readonly<Record<string, string>> = {
   out: 'a file name ending in .webm, .mkv or .mp4',
   file: 'a video file',
   camera: 'a camera device such as /dev/video0',
+  window: 'an X window id such as 0x1e00007',
+  region: 'a region WIDTHxHEIGHT+X+Y such as 1280x720+0+0',
   'audio-bitrate': 'a bitrate such as 64k',
   ca: 'a PEM certificate file',
   'tls-cert': 'a PEM certificate file',

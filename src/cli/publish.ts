@@ -23,9 +23,16 @@ import {
   withOptionalValue,
   withUsage,
 } from './args.js';
+import { CaptureStatus } from './capture-status.js';
 import type { CliContext, Command } from './command.js';
 import { CliError, usageError } from './errors.js';
 import { Meter } from './meter.js';
+import {
+  DEFAULT_SCREEN_BITRATE,
+  DEFAULT_SCREEN_CODEC,
+  parseScreenFlags,
+  wantsScreen,
+} from './screen-flags.js';
 import {
   connectToServer,
   formatServer,
@@ -35,19 +42,24 @@ import {
 } from './server-address.js';
 import { logReconnects, StatusLine } from './status.js';
 
-const USAGE = `Usage: framewire publish --room R --name N (--camera DEV | --file PATH [--loop] | --test-pattern) [flags]
+const USAGE = `Usage: framewire publish --room R --name N (--camera DEV | --file PATH [--loop] | --test-pattern |
+                        --screen [DISPLAY]) [flags]
 
 Encodes video (and sound, as Opus) with ffmpeg and publishes it to the server as stream N in room R,
 until the input ends, --duration passes, or Ctrl-C. If the server goes away it reconnects (0.25 s to
 5 s backoff) and publishes again; if it cannot be reached at start, it exits with an error.
 A status line on stderr shows fps, video and audio kbit/s, frames sent and dropped, and the round trip
-to the server.
+to the server; for a screen also the pictures the capture missed (the encoder did not keep up).
 
 Input (exactly one):
   --camera DEV        a V4L2 camera, e.g. /dev/video0 (no sound unless --mic)
   --file PATH         a video file, with its sound (re-encoded to Opus); --loop plays it forever
   --test-pattern      a generated test picture that flashes white and beeps (1 kHz) for 0.1 s at the
                       middle of every second, in sync, so A/V sync can be measured
+  --screen [DISPLAY]  an X11 screen through ffmpeg's x11grab, at its own size (default: $DISPLAY, e.g.
+                      :0); no sound unless --mic. Refine it with:
+    --window ID       only this window (its id from xwininfo, e.g. 0x1e00007)
+    --region WxH+X+Y  only this rectangle of the screen (or of the window), e.g. 1280x720+0+0
 
 Sound:
   --mic [DEVICE]      capture a microphone instead: pulse:NAME (PulseAudio/PipeWire), alsa:NAME or a
@@ -64,10 +76,11 @@ Flags:
                       one with \`framewire token\`
   --room R            room name (letters, digits, . _ -)
   --name N            stream name within the room
-  --codec C           vp8 or h264 (default vp8)
-  --size WxH          picture size (default 640x480; a --file keeps its own size unless given)
-  --fps N             frames per second (default 30)
-  --bitrate B         bits per second: 800k, 1.5M or plain bits (default 1M)
+  --codec C           vp8 or h264 (default vp8; h264 for --screen)
+  --size WxH          picture size (default 640x480; a --file and a --screen keep their own size
+                      unless given)
+  --fps N             frames per second (default 30; --fps 60 for a game)
+  --bitrate B         bits per second: 800k, 1.5M or plain bits (default 1M; ${DEFAULT_SCREEN_BITRATE} for --screen)
   --duration S        stop after S seconds (default: run until the input ends or Ctrl-C)
   -h, --help          show this help
 
@@ -96,7 +109,7 @@ function parse(argv: string[]): PublishOptions {
     'publish',
     () =>
       parseArgs({
-        args: withOptionalValue(argv, 'mic'),
+        args: withOptionalValue(withOptionalValue(argv, 'mic'), 'screen'),
         strict: true,
         allowPositionals: false,
         options: {
@@ -109,10 +122,13 @@ function parse(argv: string[]): PublishOptions {
           file: { type: 'string' },
           loop: { type: 'boolean', default: false },
           'test-pattern': { type: 'boolean', default: false },
-          codec: { type: 'string', default: 'vp8' },
+          screen: { type: 'string' },
+          window: { type: 'string' },
+          region: { type: 'string' },
+          codec: { type: 'string' },
           size: { type: 'string' },
           fps: { type: 'string', default: '30' },
-          bitrate: { type: 'string', default: '1M' },
+          bitrate: { type: 'string' },
           duration: { type: 'string' },
           mic: { type: 'string' },
           'no-audio': { type: 'boolean', default: false },
@@ -121,23 +137,35 @@ function parse(argv: string[]): PublishOptions {
       }).values,
     argv,
   );
-  const inputs = [f.camera !== undefined, f.file !== undefined, f['test-pattern']].filter(Boolean).length;
-  if (inputs !== 1)
-    throw usageError('publish', 'give exactly one input: --camera DEV, --file PATH or --test-pattern');
+  const screen = wantsScreen(f);
+  const inputs = [f.camera !== undefined, f.file !== undefined, f['test-pattern'], screen].filter(
+    Boolean,
+  ).length;
+  if (inputs !== 1) {
+    throw usageError(
+      'publish',
+      'give exactly one input: --camera DEV, --file PATH, --test-pattern or --screen [DISPLAY]',
+    );
+  }
   if (f.loop && f.file === undefined) throw usageError('publish', '--loop only applies to --file');
-  if (f.codec !== 'vp8' && f.codec !== 'h264')
-    throw usageError('publish', `--codec "${f.codec}" is not vp8 or h264`);
+  // A screen defaults to H.264: at 60 fps x264 costs about half of what VP8 does here (see screen-flags.ts).
+  const codec = f.codec ?? (screen ? DEFAULT_SCREEN_CODEC : 'vp8');
+  if (codec !== 'vp8' && codec !== 'h264')
+    throw usageError('publish', `--codec "${codec}" is not vp8 or h264`);
   const input: SourceOptions['input'] =
     f.camera !== undefined
       ? { kind: 'camera', device: f.camera }
       : f.file !== undefined
         ? { kind: 'file', path: f.file, loop: f.loop }
-        : { kind: 'test-pattern' };
-  // A file keeps its own size unless one is asked for; cameras and the pattern default to 640x480.
+        : screen
+          ? parseScreenFlags(f)
+          : { kind: 'test-pattern' };
+  // A file and a screen keep their own size unless one is asked for; cameras and the pattern default to
+  // 640x480.
   const size =
     f.size !== undefined
       ? parseSize('publish', f.size)
-      : input.kind === 'file'
+      : input.kind === 'file' || input.kind === 'screen'
         ? null
         : { width: 640, height: 480 };
   const server = parseServer('publish', f.server);
@@ -148,16 +176,17 @@ function parse(argv: string[]): PublishOptions {
     room: required('publish', 'room', f.room),
     name: required('publish', 'name', f.name),
     input,
-    codec: f.codec,
+    codec,
     fps: parsePositive('publish', 'fps', f.fps, 240),
-    bitrate: parseBitrate('publish', f.bitrate),
+    bitrate: parseBitrate('publish', f.bitrate ?? (screen ? DEFAULT_SCREEN_BITRATE : '1M')),
     keyframeIntervalSec: DEFAULT_KEYFRAME_INTERVAL_SEC,
   };
   if (f.mic !== undefined && f['no-audio'])
     throw usageError('publish', '--mic and --no-audio contradict each other: give one');
   if (f.mic !== undefined) options.audio = resolveMic(f.mic);
-  // A camera has no sound of its own; the test pattern and files have theirs.
-  else if (!f['no-audio'] && input.kind !== 'camera') options.audio = { kind: 'input' };
+  // A camera and a screen have no sound of their own; the test pattern and files have theirs.
+  else if (!f['no-audio'] && input.kind !== 'camera' && input.kind !== 'screen')
+    options.audio = { kind: 'input' };
   if (f['audio-bitrate'] !== undefined) {
     if (f['no-audio']) throw usageError('publish', '--audio-bitrate with --no-audio: there is no sound');
     options.audioBitrate = parseAudioBitrate('publish', f['audio-bitrate']);
@@ -183,6 +212,8 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   const meter = new Meter();
   const audioMeter = new Meter();
   const source = startEncodedSource(opts);
+  // A screen is captured live: whether the encoder keeps up is shown beside the figures.
+  const capture = opts.input.kind === 'screen' ? new CaptureStatus(opts.fps, opts.codec) : null;
   // Typed by a cast: assigned in a callback, so TypeScript would otherwise narrow it to null below.
   let publication = null as ReconnectingPublication | null;
   const early: ({ video: EncodedFrame } | { audio: EncodedAudioFrame })[] = [];
@@ -225,6 +256,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       );
     });
     source.on('frame', (frame) => {
+      capture?.frame(frame.captureTime);
       if (publication) send(frame);
       else hold({ video: frame });
     });
@@ -248,8 +280,10 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     const sound = source.hasAudio ? `, audio ${Math.round(a.kbps)} kbit/s` : '';
     status.update(
       `${room}/${name}: ${r.fps.toFixed(1)} fps, ${Math.round(r.kbps)} kbit/s${sound}, ` +
-        `${s?.framesSent ?? 0} sent, ${(s?.framesDropped ?? 0) + earlyDropped} dropped, ${state}`,
+        `${s?.framesSent ?? 0} sent, ${(s?.framesDropped ?? 0) + earlyDropped} dropped${capture?.statusPart() ?? ''}, ${state}`,
     );
+    const behind = capture?.tick();
+    if (behind) status.log(`framewire: ${behind}`);
     client.ping().then(
       (rtt) => {
         rttMs = rtt;
@@ -276,6 +310,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   ctx.stderr.write(
     `framewire: published ${s?.framesSent ?? 0} frames (${(s?.framesDropped ?? 0) + earlyDropped} dropped)${audio}\n`,
   );
+  if (capture) ctx.stderr.write(`framewire: ${capture.summary()}\n`);
   return 0;
 }
 
@@ -321,7 +356,7 @@ function explainUnauthorized(err: unknown, room: string): CliError | null {
 /** `framewire publish`: encode with ffmpeg and publish to the server. */
 export const publishCommand: Command = {
   name: 'publish',
-  summary: 'encode a camera, file or test pattern and publish it',
+  summary: 'encode a camera, file, test pattern or screen and publish it',
   usage: USAGE,
   run,
 };

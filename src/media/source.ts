@@ -15,6 +15,7 @@ import {
   type SourceInput,
 } from './ffmpeg-args.js';
 import { micFailure, micPreflight } from './mic.js';
+import { screenFailure, screenPreflight } from './screen.js';
 
 export type { EncodedAudioFrame } from './audio-track.js';
 export type { EncodedFrame } from './depacketize.js';
@@ -329,12 +330,13 @@ function preflight(input: SourceInput, audio: AudioInput | undefined): MediaErro
     const mic = micPreflight(audio);
     if (mic) return mic;
   }
-  if (audio?.kind === 'input' && input.kind === 'camera') {
+  if (audio?.kind === 'input' && (input.kind === 'camera' || input.kind === 'screen')) {
     return new MediaError(
       'FW_FFMPEG_FAILED',
-      'a camera has no sound of its own: add a microphone (--mic) or leave the sound out (--no-audio)',
+      `a ${input.kind} has no sound of its own: add a microphone (--mic) or leave the sound out (--no-audio)`,
     );
   }
+  if (input.kind === 'screen') return screenPreflight(input);
   if (input.kind === 'file' && !existsSync(input.path)) {
     return new MediaError('FW_FILE_MISSING', `input file not found: ${input.path} (check the path)`);
   }
@@ -365,6 +367,10 @@ function classifyFailure(
     if (/No such file or directory|No such device/i.test(stderr)) {
       return new MediaError('FW_CAMERA_MISSING', `camera ${input.device} not found${detail}`);
     }
+  }
+  if (input.kind === 'screen') {
+    const screen = screenFailure(input, stderr);
+    if (screen) return screen;
   }
   if (input.kind === 'file' && /No such file or directory/i.test(stderr)) {
     return new MediaError('FW_FILE_MISSING', `input file not found: ${input.path}${detail}`);
