@@ -2,10 +2,11 @@
 // sink (it plays into nothing, in real time). Firefox needs it: with no audio output its AudioContext never
 // leaves `suspended` (measured: ALSA's null device and Firefox's cubeb prefs did not help), so a page can
 // neither play sound nor capture the microphone through an AudioWorklet. Chromium does not need it.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startDaemon } from './daemon.js';
 
 /** A running null-sink PulseAudio; `server` goes in a client's PULSE_SERVER. */
 export interface NullSound {
@@ -31,7 +32,7 @@ export async function startNullSound(): Promise<NullSound> {
   }
   const dir = mkdtempSync(join(tmpdir(), 'fw-pulse-'));
   const socket = join(dir, 'native');
-  const child: ChildProcess = spawn(
+  const daemon = startDaemon(
     'pulseaudio',
     [
       '-n', // no default.pa: only the modules below
@@ -44,29 +45,18 @@ export async function startNullSound(): Promise<NullSound> {
       '-L',
       `module-native-protocol-unix auth-anonymous=1 socket=${socket}`,
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HOME: dir, XDG_RUNTIME_DIR: dir } },
+    { env: { ...process.env, HOME: dir, XDG_RUNTIME_DIR: dir } },
   );
-  // A test that ends without stopping it must not leave a daemon behind (it never exits by itself).
-  const onExit = () => child.kill('SIGKILL');
-  process.once('exit', onExit);
-  let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (s: string) => {
-    stderr += s;
-  });
+  const { child, stderr } = daemon;
   const stop = async () => {
-    process.off('exit', onExit);
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await daemon.stop();
     rmSync(dir, { recursive: true, force: true });
   };
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (!existsSync(socket)) {
     if (child.exitCode !== null || Date.now() > deadline) {
       await stop();
-      throw new Error(`pulseaudio did not start its null sink:\n${stderr}`);
+      throw new Error(`pulseaudio did not start its null sink:\n${stderr()}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }

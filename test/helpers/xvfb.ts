@@ -1,7 +1,8 @@
 // A screen for tests on a machine that has none: a private Xvfb on a free display number, and a moving
 // picture drawn on it by ffplay (a lavfi test pattern), for `publish --screen` to capture.
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import type { Readable } from 'node:stream';
+import { startDaemon } from './daemon.js';
 
 /** A running Xvfb; `display` (`:N`) goes in DISPLAY or `--screen`. */
 export interface VirtualScreen {
@@ -21,16 +22,6 @@ export interface MovingPicture {
 /** How long Xvfb may take to open its display, and ffplay to put its first picture on it. */
 const START_TIMEOUT_MS = 10_000;
 
-/** Sends SIGTERM to `child` (SIGKILL after 2 s) and waits for it to exit. */
-async function end(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
-  await exited;
-  clearTimeout(timer);
-}
-
 /**
  * Starts Xvfb with one `width`x`height` 24-bit screen on a free display number. Xvfb picks the number
  * itself (`-displayfd`: it tries successive numbers, skipping those with a lock file or a socket) and
@@ -44,28 +35,17 @@ export async function startXvfb(width = 640, height = 360): Promise<VirtualScree
       'Xvfb not found: install it with `apt-get install xvfb` (or scripts/install-system-deps.sh)',
     );
   }
-  const child = spawn(
+  const { child, stderr, stop } = startDaemon(
     'Xvfb',
     // -br: a black root window (a capture of nothing drawn is all black); no TCP, no access control
     // beyond the local socket's.
     ['-displayfd', '3', '-screen', '0', `${width}x${height}x24`, '-nolisten', 'tcp', '-br'],
     { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] },
   );
-  // A test that ends without stopping it must not leave a server behind (it never exits by itself).
-  const onExit = () => child.kill('SIGKILL');
-  process.once('exit', onExit);
-  let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (s: string) => {
-    stderr += s;
-  });
-  const stop = async () => {
-    process.off('exit', onExit);
-    await end(child);
-  };
   const number = await new Promise<string>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(
-      () => reject(new Error(`Xvfb gave no display in time:\n${stderr}`)),
+      () => reject(new Error(`Xvfb gave no display in time:\n${stderr()}`)),
       START_TIMEOUT_MS,
     );
     (child.stdio[3] as Readable).setEncoding('utf8').on('data', (s: string) => {
@@ -78,7 +58,7 @@ export async function startXvfb(width = 640, height = 360): Promise<VirtualScree
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`Xvfb exited (${code}) before opening a display:\n${stderr}`));
+      reject(new Error(`Xvfb exited (${code}) before opening a display:\n${stderr()}`));
     });
   }).catch(async (err: unknown) => {
     await stop();
@@ -93,7 +73,7 @@ export async function startXvfb(width = 640, height = 360): Promise<VirtualScree
  */
 export async function drawMovingPicture(screen: VirtualScreen, fps = 30): Promise<MovingPicture> {
   const { width, height, display } = screen;
-  const child = spawn(
+  const { child, stderr, stop } = startDaemon(
     'ffplay',
     [
       ...['-hide_banner', '-loglevel', 'error', '-nostats', '-an', '-noborder', '-left', '0', '-top', '0'],
@@ -104,27 +84,17 @@ export async function drawMovingPicture(screen: VirtualScreen, fps = 30): Promis
       env: { ...process.env, DISPLAY: display, SDL_VIDEODRIVER: 'x11' },
     },
   );
-  const onExit = () => child.kill('SIGKILL');
-  process.once('exit', onExit);
-  let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (s: string) => {
-    stderr += s;
-  });
-  const stop = async () => {
-    process.off('exit', onExit);
-    await end(child);
-  };
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
     if (child.exitCode !== null) {
       await stop();
-      throw new Error(`ffplay could not draw on ${display}:\n${stderr}`);
+      throw new Error(`ffplay could not draw on ${display}:\n${stderr()}`);
     }
     const grey = await grabGrey(display).catch(() => null);
     if (grey?.some((v) => v > 16)) return { stop };
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`ffplay drew nothing on ${display} within ${START_TIMEOUT_MS} ms:\n${stderr}`);
+      throw new Error(`ffplay drew nothing on ${display} within ${START_TIMEOUT_MS} ms:\n${stderr()}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
