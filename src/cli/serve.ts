@@ -1,7 +1,9 @@
+import { isIP } from 'node:net';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { formatAddress } from '../protocol/address.js';
 import {
+  ClusterError,
   RecordDirError,
   type RelayServer,
   RevocationError,
@@ -30,7 +32,8 @@ import { CliError, usageError } from './errors.js';
 const USAGE = `Usage: framewire serve [--host H] [--tcp-port P] [--http-port P]
                        [--tls-cert FILE --tls-key FILE | --no-tls] [--state-dir DIR]
                        [--record DIR [--record-segment 10m]] [--metrics-host H [--metrics-port P]]
-                       [--config FILE]
+                       [--webrtc-port P] [--webrtc-public-ip IP] [--config FILE]
+                       [--cluster nats://H:4222[,nats://...] [--node-name N] [--advertise H:P]]
 
 Runs the relay server until Ctrl-C (or SIGTERM), then tells clients it is shutting down and exits.
 Once it listens it prints \`framewire listening on tcp://H:P\` (\`tls://H:P\` with TLS), then a line
@@ -65,6 +68,17 @@ Flags:
                    takes an admin token (\`framewire token --admin\`)
   --metrics-port P  port of that listener (default ${DEFAULT_METRICS_PORT}; 0 = any free port); given
                    alone, the listener is on 127.0.0.1
+  --webrtc-port P  UDP port every WebRTC session (WHIP publish, WHEP play) shares (default 7483; 0 =
+                   any free port); open it in the firewall
+  --webrtc-public-ip IP  address WHIP/WHEP answers name first, for a server behind NAT (its public
+                   address, with the UDP port forwarded)
+  --cluster URLS   join a cluster of relay nodes coordinated by these NATS servers (nats-server -js),
+                   comma-separated: a room spans the nodes, names are unique across them, and a node
+                   pulls another's stream over a direct link while it has viewers for it
+  --node-name N    this node's name in the cluster (default: host name and a random suffix)
+  --advertise H:P  the address other nodes dial for this node's streams (default: the TCP listen
+                   address; set it when listening on 0.0.0.0 or behind NAT). Links are plain TCP:
+                   use --no-tls on a private network
   --config FILE    JSON object of settings (limits, queue bounds, ports...); flags win over the file.
                    Every setting and its default: docs/operations.md
 
@@ -103,6 +117,11 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
           'record-segment': { type: 'string' },
           'metrics-host': { type: 'string' },
           'metrics-port': { type: 'string' },
+          'webrtc-port': { type: 'string' },
+          'webrtc-public-ip': { type: 'string' },
+          cluster: { type: 'string' },
+          'node-name': { type: 'string' },
+          advertise: { type: 'string' },
           config: { type: 'string' },
         },
       }).values,
@@ -134,6 +153,13 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     flags['metrics-port'] === undefined
       ? (file.metricsPort ?? DEFAULT_METRICS_PORT)
       : parsePort('serve', 'metrics-port', flags['metrics-port']);
+  const webrtcPort =
+    flags['webrtc-port'] === undefined
+      ? (file.webrtcPort ?? DEFAULT_CONFIG.webrtcPort)
+      : parsePort('serve', 'webrtc-port', flags['webrtc-port']);
+  const webrtcPublicIp = flags['webrtc-public-ip'] ?? file.webrtcPublicIp ?? null;
+  if (webrtcPublicIp !== null && isIP(webrtcPublicIp) !== 4)
+    throw usageError('serve', '--webrtc-public-ip needs an IPv4 address, e.g. 203.0.113.7');
   const noTls = flags['no-tls'] === true;
   if (noTls && (flags['tls-cert'] !== undefined || flags['tls-key'] !== undefined)) {
     const tlsFlag = flags['tls-cert'] !== undefined ? '--tls-cert' : '--tls-key';
@@ -175,9 +201,11 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     tlsCert = selfSigned.certFile;
     tlsKey = selfSigned.keyFile;
   }
+  const cluster = clusterFlags(flags.cluster, flags['node-name'], flags.advertise);
   let server: RelayServer;
   try {
     server = await startServer({
+      cluster,
       ...file,
       secret,
       host,
@@ -190,6 +218,8 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       stateDir,
       metricsHost,
       metricsPort,
+      webrtcPort,
+      webrtcPublicIp,
       log: sink,
     });
   } catch (err) {
@@ -198,6 +228,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       err instanceof TlsConfigError ||
       err instanceof RecordDirError ||
       err instanceof RevocationError ||
+      err instanceof ClusterError ||
       err instanceof ConfigError
     )
       throw new CliError(err.message);
@@ -276,3 +307,24 @@ export const serveCommand: Command = {
   usage: USAGE,
   run,
 };
+
+/** The cluster settings from --cluster, --node-name and --advertise; undefined without --cluster. */
+function clusterFlags(
+  servers: string | undefined,
+  nodeName: string | undefined,
+  advertise: string | undefined,
+): ServerConfig['cluster'] | undefined {
+  if (servers === undefined) {
+    if (nodeName !== undefined || advertise !== undefined) {
+      throw usageError('serve', `--${nodeName !== undefined ? 'node-name' : 'advertise'} needs --cluster`);
+    }
+    return undefined;
+  }
+  const list = servers
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
+  if (list.length === 0)
+    throw usageError('serve', '--cluster needs a NATS address, e.g. nats://127.0.0.1:4222');
+  return { servers: list, nodeName, advertise };
+}

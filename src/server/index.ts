@@ -1,6 +1,8 @@
 import type http from 'node:http';
 import type net from 'node:net';
 import { formatAddress } from '../protocol/index.js';
+import { clusterRoutes } from './cluster/api.js';
+import { Cluster } from './cluster/cluster.js';
 import { Relay } from './core/relay.js';
 import { HttpGuard } from './http/guard.js';
 import { notFound } from './http/reply.js';
@@ -12,6 +14,8 @@ import { recordingRoutes } from './http/routes/recording.js';
 import { revocationRoutes } from './http/routes/revocations.js';
 import { roomRoutes } from './http/routes/rooms.js';
 import { snapshotRoutes } from './http/routes/snapshot.js';
+import { whepRoutes } from './http/routes/whep.js';
+import { whipRoutes } from './http/routes/whip.js';
 import { createHttpServer, createMetricsServer } from './http/server.js';
 import { defaultWebRoot, staticFiles } from './http/static-files.js';
 import { isLoopbackHost } from './ops/addresses.js';
@@ -25,7 +29,9 @@ import { prepareRecordDir, Recordings } from './recording/recordings.js';
 import { listenTcp } from './transport/tcp.js';
 import { loadTlsCredentials } from './transport/tls.js';
 import { WsEndpoint } from './transport/ws.js';
+import { WebRtcService } from './webrtc/service.js';
 
+export { type ClusterConfig, ClusterError } from './cluster/config.js';
 export {
   DEFAULT_CONFIG,
   DEFAULT_HTTP_PORT,
@@ -67,6 +73,8 @@ export class RelayServer {
   readonly tls: boolean;
   private readonly rateTimer: NodeJS.Timeout;
   private closed: Promise<void> | null = null;
+  /** WHIP publishers and WHEP players (their peer connections run in a child process); close() stops it. */
+  webrtc: WebRtcService | null = null;
 
   constructor(
     readonly relay: ServerRelay,
@@ -75,6 +83,8 @@ export class RelayServer {
     readonly recordings: Recordings,
     /** The revoked tokens (with a secret), or null in open mode. */
     readonly revocations: RevocationList | null,
+    /** This node's cluster membership (`cluster` config), or null for a single node. */
+    readonly cluster: Cluster | null = null,
   ) {
     this.tls = relay.config.tlsCert !== null;
     const tcp = listeners.tcp.address() as net.AddressInfo;
@@ -117,8 +127,11 @@ export class RelayServer {
       const { relay, listeners } = this;
       relay.log.info('shutdown', { connections: relay.connections.size });
       clearInterval(this.rateTimer);
+      // First, while NATS is up: this node's streams leave the directory, the others' end here.
+      await this.cluster?.close();
       relay.stallClock.stop();
       this.revocations?.close();
+      this.webrtc?.stop();
       // Recordings end now, at the shutdown, not when their publishers go; close() resolves once every
       // file is finalised, so a SIGTERM never leaves a file without its index.
       const recorded = this.recordings.close();
@@ -164,13 +177,25 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
   revocations?.watch();
   // Before listening, so no stream can open unrecorded.
   const recordings = new Recordings(relay);
+  // Before listening too, so every stream opened here is claimed in the cluster's directory.
+  const cluster = config.cluster ? new Cluster(relay, config.cluster) : null;
   const ws = new WsEndpoint(relay);
+  // The WebRTC child process starts with the first WHIP or WHEP session, not here.
+  const webrtc = new WebRtcService(relay, {
+    port: config.webrtcPort,
+    host: config.host,
+    publicIp: config.webrtcPublicIp,
+  });
   // One registry for both places /metrics is served: the latency histogram is fed once.
   const metrics = relayMetrics(relay);
   const listening: net.Server[] = [];
   try {
     const tcp = await listenTcp(relay, config.host, config.tcpPort, credentials);
     listening.push(tcp);
+    if (cluster) {
+      const { address, port } = tcp.address() as net.AddressInfo;
+      await cluster.start(formatAddress(address, port));
+    }
     const router = new HttpRouter(
       [
         ...roomRoutes(relay, guard),
@@ -180,6 +205,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
         ...snapshotRoutes(relay, guard),
         ...ingestRoutes(relay, guard),
         ...revocationRoutes(revocations, guard),
+        ...whipRoutes(relay, guard, webrtc),
+        ...whepRoutes(relay, guard, webrtc),
+        ...clusterRoutes(cluster, guard),
       ],
       staticFiles(config.webRoot),
     );
@@ -199,11 +227,15 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
       { tcp, http: httpServer, ws, metrics: metricsServer },
       recordings,
       revocations,
+      cluster,
     );
+    server.webrtc = webrtc;
     logListening(server, config);
     return server;
   } catch (err) {
     revocations?.close();
+    webrtc.stop();
+    await cluster?.close();
     for (const s of listening) s.close();
     throw err;
   }

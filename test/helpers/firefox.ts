@@ -12,7 +12,9 @@ export const FIREFOX = '/usr/bin/firefox-esr';
  * sound without a click: only then does its Web Audio run here. Its fake microphone is a steady 1 kHz tone
  * at −20 dBFS (peak 0.1), whatever processing the page asks for.
  */
-export async function launchFirefox(options: { sound?: boolean } = {}): Promise<Browser> {
+export async function launchFirefox(
+  options: { sound?: boolean; prefs?: Record<string, unknown> } = {},
+): Promise<Browser> {
   const sound = options.sound ? await startNullSound() : null;
   try {
     const browser = await puppeteer.launch({
@@ -27,6 +29,8 @@ export async function launchFirefox(options: { sound?: boolean } = {}): Promise<
         'media.navigator.permission.disabled': true,
         // Autoplay allowed, as headless Chromium's tests do with --autoplay-policy=no-user-gesture-required.
         ...(sound ? { 'media.autoplay.default': 0 } : {}),
+        // A test's own, e.g. WebRTC's ICE over loopback.
+        ...options.prefs,
       },
     });
     if (sound) browser.once('disconnected', () => void sound.stop());

@@ -54,6 +54,11 @@ export class Relay<C extends RelayConfig = RelayConfig> {
    * not passed on.
    */
   readonly streamListeners = new Set<(stream: Stream, cause: StreamCause) => void>();
+  /**
+   * Called with each stream as it ends, with the reason its viewers were told (a cluster node withdraws it
+   * from the directory); a listener's throw is logged, not passed on.
+   */
+  readonly endListeners = new Set<(stream: Stream, reason: string) => void>();
   /** Called with each receiver report from a viewer of the stream it names (/metrics keeps latencies). */
   readonly reportListeners = new Set<(report: ReceiverReportMessage) => void>();
   private nextStreamId = 1;
@@ -218,6 +223,13 @@ export class Relay<C extends RelayConfig = RelayConfig> {
       reason,
       frames: stream.framesIn,
     });
+    for (const listener of this.endListeners) {
+      try {
+        listener(stream, reason);
+      } catch (err) {
+        this.log.error('stream-listener-error', { ...streamFields(stream), error: describeError(err) });
+      }
+    }
   }
 
   /** The live stream `name` in room `room`, if any. */

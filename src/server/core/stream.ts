@@ -28,6 +28,13 @@ export interface Publisher {
    * their peer in `room-codecs`); absent for publishers that cannot switch codec (ingest).
    */
   roomDecodersChanged?(room: Room): void;
+  /**
+   * The stream's viewer count (connections plus taps) changed; absent for publishers that do not care. A
+   * cluster node pulls a remote stream only while its local copy has viewers.
+   */
+  viewersChanged?(stream: Stream): void;
+  /** The cluster node the stream comes from, for a copy of another node's stream; absent for local ones. */
+  readonly origin?: string;
 }
 
 /** Seconds of average rate a publisher may send in one burst. */
@@ -226,11 +233,14 @@ export class Stream {
     if (this.subs.has(sub)) return;
     this.subs.add(sub);
     this.room.viewerIn(sub.conn);
+    this.publisher.viewersChanged?.(this);
   }
 
   /** Called by a subscription as it closes. */
   removeSubscription(sub: Subscription): void {
-    if (this.subs.delete(sub)) this.room.viewerOut(sub.conn);
+    if (!this.subs.delete(sub)) return;
+    this.room.viewerOut(sub.conn);
+    this.publisher.viewersChanged?.(this);
   }
 
   /** Adds an in-process consumer and starts it on the cached GOP. */
@@ -238,11 +248,12 @@ export class Stream {
     this.tapSet.add(tap);
     const gop = this.gop.snapshot;
     for (let i = 0; i < gop.length; i++) tap.frame(gop[i] as Outgoing, i === 0);
+    this.publisher.viewersChanged?.(this);
   }
 
   /** Stops giving frames to `tap` (it has gone: a player hung up, a recording stopped). */
   removeTap(tap: StreamTap): void {
-    this.tapSet.delete(tap);
+    if (this.tapSet.delete(tap)) this.publisher.viewersChanged?.(this);
   }
 
   /**

@@ -1,4 +1,5 @@
 import { DEFAULT_MAX_MESSAGE_BYTES, LENGTH_PREFIX_BYTES } from '../../protocol/index.js';
+import type { ClusterConfig } from '../cluster/config.js';
 import type { RelayConfig } from '../core/config.js';
 import type { Relay } from '../core/relay.js';
 
@@ -10,6 +11,9 @@ export const DEFAULT_HTTP_PORT = 7480;
 
 /** Default port of the metrics listener, when one is asked for (`--metrics-host`). */
 export const DEFAULT_METRICS_PORT = 7490;
+
+/** Default UDP port of WebRTC (WHIP/WHEP): one port for every session (ICE UDP mux). */
+export const DEFAULT_WEBRTC_PORT = 7483;
 
 /** Every limit and knob of the server, with its default in {@link DEFAULT_CONFIG} and range in {@link CONFIG_RANGES}. */
 export interface ServerConfig extends RelayConfig {
@@ -27,6 +31,16 @@ export interface ServerConfig extends RelayConfig {
   metricsHost: string | null;
   /** Port of the metrics listener (with {@link metricsHost}); 0 picks a free one. `serve --metrics-port`. */
   metricsPort: number;
+  /**
+   * UDP port every WebRTC session (WHIP, WHEP) shares on {@link host} (ICE UDP mux); 0 picks a free one
+   * when the first session opens. `serve --webrtc-port`.
+   */
+  webrtcPort: number;
+  /**
+   * Address put first in WebRTC answers, for a server behind NAT (its public address); null: the addresses
+   * gathered on {@link host}. `serve --webrtc-public-ip`.
+   */
+  webrtcPublicIp: string | null;
   /** Folder of the built web app; null serves a hint to build it. Defaults to dist/web when present. */
   webRoot: string | null;
   /** Largest message accepted, checked against the length prefix before anything is allocated. */
@@ -63,6 +77,11 @@ export interface ServerConfig extends RelayConfig {
    * without end and each closed file is whole; 0 keeps one file per recording. `serve --record-segment`.
    */
   recordSegmentMs: number;
+  /**
+   * Join a cluster of relay nodes coordinated through NATS (`serve --cluster`); null: a single node, no
+   * NATS, as before. See src/server/cluster/.
+   */
+  cluster: ClusterConfig | null;
 }
 
 /** The defaults: sized for a few Mbit/s per stream with well under a second of queued latency. */
@@ -72,6 +91,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
   httpPort: DEFAULT_HTTP_PORT,
   metricsHost: null,
   metricsPort: DEFAULT_METRICS_PORT,
+  webrtcPort: DEFAULT_WEBRTC_PORT,
+  webrtcPublicIp: null,
   webRoot: null,
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   viewerQueueBytes: 1024 * 1024,
@@ -94,6 +115,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   recordDir: null,
   // Ten minutes: a file small enough to copy and scrub through, few enough files for a day of cameras.
   recordSegmentMs: 10 * 60 * 1000,
+  cluster: null,
 };
 
 /** The settings that are numbers: each has a range in {@link CONFIG_RANGES}. */
@@ -126,6 +148,7 @@ export const CONFIG_RANGES: Record<NumericKey, ConfigRange> = {
   tcpPort: { min: 0, max: 65535 },
   httpPort: { min: 0, max: 65535 },
   metricsPort: { min: 0, max: 65535 },
+  webrtcPort: { min: 0, max: 65535 },
   maxMessageBytes: { min: 1, max: MAX_MESSAGE_BYTES },
   viewerQueueBytes: { min: 1, max: UNBOUNDED },
   gopCacheBytes: { min: 1, max: UNBOUNDED },

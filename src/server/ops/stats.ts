@@ -55,6 +55,8 @@ export interface StreamStats {
   /** Players watching over HTTP (`/live/...`): in-process taps other than the recording. */
   players: number;
   viewers: ViewerStats[];
+  /** The cluster node the stream comes from, when it is another node's (absent for local streams). */
+  node?: string;
 }
 
 /** One room: its streams, and how many connections watch any of it. */
@@ -117,6 +119,7 @@ export function snapshotStats(relay: Relay): ServerStats {
         link: sub.conn.queue.link.state,
         report: sub.report && withoutWireFields(sub.report),
       })),
+      ...(s.publisher.origin === undefined ? {} : { node: s.publisher.origin }),
     })),
   };
 }

@@ -58,6 +58,8 @@ export class Recordings {
   private readonly used = new Set<string>();
   private readonly onStream = (stream: Stream, cause: StreamCause): void => {
     if (this.relay.config.recordDir === null) return;
+    // Another node's stream is recorded on its origin; a copy here would be one more file of it per node.
+    if (stream.publisher.origin !== undefined) return;
     if (cause === 'reconfigured') {
       // The old file ended with its codec (its tap was ended); one stopped through the API stays stopped.
       if (this.stop(stream, 'reconfigured') === null) return;

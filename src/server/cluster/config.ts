@@ -1,0 +1,104 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+
+/** How a server joins a cluster (`serve --cluster`); absent or null: a single node, no NATS. */
+export interface ClusterConfig {
+  /** NATS servers to coordinate through (`nats://host:4222`); the client tries them in turn. */
+  servers: string[];
+  /** This node's name in the cluster, unique in it; defaults to the host name and a random suffix. */
+  nodeName?: string;
+  /**
+   * `host:port` other nodes dial to pull this node's streams (its protocol port as they reach it); defaults
+   * to the TCP listen address, which is right on one machine and wrong behind NAT or on 0.0.0.0.
+   */
+  advertise?: string;
+  /** How long a pull stays up after its last local viewer left, so a viewer who reloads starts at once. */
+  lingerMs?: number;
+  /** How often this node renews its presence. */
+  heartbeatMs?: number;
+  /** A node silent this long is lost: its streams end on every other node (`node-lost`). */
+  nodeTimeoutMs?: number;
+}
+
+/** The cluster settings with every default filled in. */
+export type ClusterSettings = Required<ClusterConfig>;
+
+/** A cluster node name: what it may be (it is a NATS key, and appears in logs and the API). */
+export const NODE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+/**
+ * The defaults: a dead node's streams end everywhere within 3 s (2.5 s of silence, found within a quarter
+ * of a heartbeat), four beats missed before that, so a node busy for a second is not taken for dead; a
+ * pull kept 5 s after its last viewer.
+ */
+export const CLUSTER_DEFAULTS = { lingerMs: 5000, heartbeatMs: 500, nodeTimeoutMs: 2500 } as const;
+
+/** Why a node cannot join its cluster: a setting that cannot be used, or NATS out of reach. */
+export class ClusterError extends Error {
+  override readonly name = 'ClusterError';
+  constructor(
+    readonly code: 'FW_BAD_CONFIG' | 'FW_CLUSTER_UNREACHABLE',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Fills in the defaults of `config` (advertise from `listening`, the TCP listen address) and checks it. */
+export function clusterSettings(config: ClusterConfig, listening: string): ClusterSettings {
+  const s: ClusterSettings = {
+    servers: config.servers,
+    nodeName: config.nodeName ?? defaultNodeName(),
+    advertise: config.advertise ?? listening,
+    lingerMs: config.lingerMs ?? CLUSTER_DEFAULTS.lingerMs,
+    heartbeatMs: config.heartbeatMs ?? CLUSTER_DEFAULTS.heartbeatMs,
+    nodeTimeoutMs: config.nodeTimeoutMs ?? CLUSTER_DEFAULTS.nodeTimeoutMs,
+  };
+  if (s.servers.length === 0)
+    throw new ClusterError('FW_BAD_CONFIG', 'cluster: give at least one NATS server');
+  for (const url of s.servers) {
+    if (!/^(nats|tls):\/\/[^\s/]+$/.test(url))
+      throw new ClusterError(
+        'FW_BAD_CONFIG',
+        `cluster: ${JSON.stringify(url)} is not a NATS address (nats://HOST:4222)`,
+      );
+  }
+  if (!NODE_NAME_PATTERN.test(s.nodeName)) {
+    throw new ClusterError(
+      'FW_BAD_CONFIG',
+      `cluster: node name ${JSON.stringify(s.nodeName)} must be 1-64 of A-Z a-z 0-9 _ - (starting with a letter or digit)`,
+    );
+  }
+  parseHostPort(s.advertise);
+  // The heartbeat must fit several times into the timeout, or one late beat loses a live node.
+  if (s.heartbeatMs < 100 || s.nodeTimeoutMs < 2 * s.heartbeatMs) {
+    throw new ClusterError(
+      'FW_BAD_CONFIG',
+      'cluster: nodeTimeoutMs must be at least twice heartbeatMs (>= 100 ms)',
+    );
+  }
+  if (!Number.isInteger(s.lingerMs) || s.lingerMs < 0)
+    throw new ClusterError('FW_BAD_CONFIG', 'cluster: lingerMs must be a whole number of ms, 0 or more');
+  return s;
+}
+
+/** Splits `host:port` (`[v6]:port` too); throws a {@link ClusterError} when it is not one. */
+export function parseHostPort(address: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(address);
+  const port = m ? Number(m[3]) : 0;
+  if (!m || port < 1 || port > 65535) {
+    throw new ClusterError(
+      'FW_BAD_CONFIG',
+      `cluster: advertise address ${JSON.stringify(address)} is not HOST:PORT`,
+    );
+  }
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+function defaultNodeName(): string {
+  const host = hostname()
+    .replace(/[^A-Za-z0-9_-]/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 50);
+  return `${host || 'node'}-${randomBytes(3).toString('hex')}`;
+}
