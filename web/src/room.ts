@@ -137,6 +137,11 @@ export class RoomPage {
     document.body.classList.toggle('watch', options.watch);
     enableEnlarge(this.grid);
     this.updateEmpty();
+    // What sits above the grid changes height (the camera bar wraps, messages come and go): measured, so
+    // that the grid fits the rest of the window (style.css, --chrome).
+    const fit = () => this.fitGrid();
+    new ResizeObserver(fit).observe(this.grid.parentElement ?? document.body);
+    window.addEventListener('resize', fit);
     exposeStats(() =>
       roomSnapshot({
         name: room,
@@ -499,6 +504,17 @@ export class RoomPage {
   private showMessage(text: string | null): void {
     this.message.hidden = text === null;
     this.message.textContent = text ?? '';
+  }
+
+  /** Sets the grid's --chrome: the height above it (from the page's top) plus the room's bottom padding. */
+  private fitGrid(): void {
+    const main = this.grid.parentElement;
+    if (!main) return;
+    const above = this.grid.getBoundingClientRect().top + window.scrollY;
+    const below = Number.parseFloat(getComputedStyle(main).paddingBottom) || 0;
+    const chrome = `${Math.ceil(above + below)}px`;
+    if (this.grid.style.getPropertyValue('--chrome') !== chrome)
+      this.grid.style.setProperty('--chrome', chrome);
   }
 
   private updateEmpty(): void {
