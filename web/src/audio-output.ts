@@ -8,15 +8,24 @@ export type AudioState = 'idle' | 'running' | 'blocked' | 'unavailable';
 /** How long a new context may take to start by itself before we say a click is needed. */
 const START_GRACE_MS = 400;
 /**
- * The output's latency is read from the browser once each time the context starts running, and only then:
+ * The output's figures are read from the browser a moment after the context starts running, and then once a
+ * minute:
  * Firefox 153 with PulseAudio deadlocks the whole browser when a page reads `outputLatency` or calls
  * `getOutputTimestamp()` while sound plays (its audio IPC thread waits on PulseAudio's lock while
  * PulseAudio's waits on the page; seen in gdb). Measured here: 50 reads a second hung it within seconds,
- * one read a second of either still hung it within a test, one read per context never did. So the app
- * never calls getOutputTimestamp (it maps context time with `currentTime`, off by at most one audio
- * callback, which the playout estimate smooths anyway), and the latency changes only with the device.
+ * one read a second of either still hung it within a test, one read per context never did. A timestamp a
+ * minute old still maps context time to the speaker within ~3 ms (the audio and system clocks drift by tens
+ * of ppm). Mapping with `currentTime` alone instead put Chromium's pictures 96 ms off their sound in one CI
+ * run (bound ±40 ms), where the timestamp had kept them within it.
  */
 const LATENCY_SETTLE_MS = 500;
+const OUTPUT_REFRESH_MS = 60_000;
+
+/** The browser's mapping of a context time to the moment it leaves the speaker (performance.now() ms). */
+export interface OutputStamp {
+  contextTime: number;
+  performanceTime: number;
+}
 
 /** The shared AudioContext and its worklet module. */
 export class AudioOutput {
@@ -28,6 +37,9 @@ export class AudioOutput {
   private readonly listeners = new Set<(state: AudioState) => void>();
   /** The output's latency in seconds, as read when the context last started (see LATENCY_SETTLE_MS). */
   private latencySec = 0;
+  /** The output timestamp read with it; null before, or where the browser gives none. */
+  private stamp: OutputStamp | null = null;
+  private refresh: ReturnType<typeof setInterval> | null = null;
 
   /** Whether this browser can play sound at all (Web Audio with AudioWorklet). */
   static supported(): boolean {
@@ -65,12 +77,25 @@ export class AudioOutput {
     return this.latencySec;
   }
 
-  /** Reads the output's latency once, a moment after the context starts running (see LATENCY_SETTLE_MS). */
+  /** The last output timestamp (at most a minute old), or null. */
+  get outputStamp(): OutputStamp | null {
+    return this.stamp;
+  }
+
+  /** Reads the output's figures a moment after the context starts running, then once a minute. */
   private readLatencySoon(context: AudioContext): void {
-    setTimeout(() => {
+    const read = () => {
       if (context.state !== 'running') return;
       this.latencySec = (context.outputLatency || 0) + (context.baseLatency || 0);
-    }, LATENCY_SETTLE_MS);
+      const ts = context.getOutputTimestamp?.();
+      // Before the output starts a browser may answer zeros: no mapping yet.
+      this.stamp =
+        ts?.contextTime !== undefined && ts.performanceTime !== undefined && ts.performanceTime > 0
+          ? { contextTime: ts.contextTime, performanceTime: ts.performanceTime }
+          : null;
+    };
+    setTimeout(read, LATENCY_SETTLE_MS);
+    if (this.refresh === null) this.refresh = setInterval(read, OUTPUT_REFRESH_MS);
   }
 
   private async create(): Promise<AudioContext | null> {
