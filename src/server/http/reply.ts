@@ -66,3 +66,25 @@ export function streamOr404(
   if (!stream) notFound(res, `stream ${name} in room ${room}`);
   return stream ?? null;
 }
+
+/** The whole body, null once it passes `max` (the rest left unread), or 'gone' when the client hung up. */
+export function readBody(req: http.IncomingMessage, max: number): Promise<Buffer | null | 'gone'> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        req.off('data', onData);
+        req.pause();
+        resolve(null);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks)));
+    req.once('close', () => resolve('gone'));
+    req.once('error', () => resolve('gone'));
+  });
+}

@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import { type HttpRequest, sendError } from '../http/reply.js';
+import { type HttpRequest, notFound, readBody, sendError, sendJson } from '../http/reply.js';
 import { WebRtcError, type WebRtcErrorCode } from './errors.js';
 import { SDP_LIMITS } from './sdp-offer.js';
 
@@ -49,24 +49,32 @@ export function sendAnswer(res: http.ServerResponse, location: string, answer: s
   res.end(answer);
 }
 
-/** The whole body, null once it passes `max` (the rest left unread), or 'gone' when the client hung up. */
-function readBody(req: http.IncomingMessage, max: number): Promise<Buffer | null | 'gone'> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        req.off('data', onData);
-        req.pause();
-        resolve(null);
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.once('end', () => resolve(Buffer.concat(chunks)));
-    req.once('close', () => resolve('gone'));
-    req.once('error', () => resolve('gone'));
-  });
+/** A WHIP or WHEP session as its URL serves it. */
+interface SessionResource {
+  close(reason: string): void;
+  stats(): object;
+}
+
+/**
+ * GET on a session's URL reads its counters, DELETE ends it (for `reason`) and answers 200; 404 when
+ * `session` is null (no such `kind` session at this URL).
+ */
+export function answerSession(
+  request: HttpRequest,
+  kind: 'WHIP' | 'WHEP',
+  session: SessionResource | null,
+  reason: string,
+): void {
+  const { req, res } = request;
+  if (!session) {
+    notFound(res, `${kind} session ${request.path}`);
+    return;
+  }
+  if (req.method === 'DELETE') {
+    session.close(reason);
+    res.writeHead(200, { 'content-length': 0 });
+    res.end();
+    return;
+  }
+  sendJson(res, 200, session.stats());
 }

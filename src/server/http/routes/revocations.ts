@@ -2,7 +2,7 @@ import type http from 'node:http';
 import { isTokenId, readTokenId } from '../../ops/auth.js';
 import { entryExpiry, idOnlyExpiry, RevocationError, type RevocationList } from '../../ops/revocations.js';
 import type { HttpGuard } from '../guard.js';
-import { type HttpRequest, type HttpRoute, sendError, sendJson } from '../reply.js';
+import { type HttpRequest, type HttpRoute, readBody, sendError, sendJson } from '../reply.js';
 
 /** Largest body a revocation may have: a token is ~300 characters, an id 22. */
 const MAX_BODY_BYTES = 16 * 1024;
@@ -64,6 +64,8 @@ async function revocationTarget(request: HttpRequest): Promise<{ id: string; exp
     return null;
   };
   const body = await readBody(request.req, MAX_BODY_BYTES);
+  // A client gone mid-body: nobody is left to answer.
+  if (body === 'gone') return null;
   if (body === null) {
     sendError(res, 413, 'FW_TOO_LARGE', `a revocation is a JSON body of at most ${MAX_BODY_BYTES} bytes`);
     return null;
@@ -86,27 +88,4 @@ async function revocationTarget(request: HttpRequest): Promise<{ id: string; exp
   }
   if (typeof id === 'string' && isTokenId(id)) return { id, expiresAt: idOnlyExpiry() };
   return bad('send {"id": "<token id>"} (as `framewire token` prints it) or {"token": "<token>"}');
-}
-
-/** The whole body of `req`, or null (and the rest left unread) once it passes `max` bytes. */
-function readBody(req: http.IncomingMessage, max: number): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        req.off('data', onData);
-        req.pause();
-        resolve(null);
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.once('end', () => resolve(Buffer.concat(chunks)));
-    // A client gone mid-body: nobody is left to answer (a second resolve is a no-op).
-    req.once('close', () => resolve(null));
-    req.once('error', reject);
-  });
 }

@@ -1,9 +1,9 @@
 import type { Relay } from '../../core/relay.js';
-import { readOffer, sendAnswer, sendWebRtcError } from '../../webrtc/sdp-request.js';
+import { answerSession, readOffer, sendAnswer, sendWebRtcError } from '../../webrtc/sdp-request.js';
 import type { WebRtcService } from '../../webrtc/service.js';
 import { WhepSession } from '../../webrtc/whep-session.js';
 import type { HttpGuard } from '../guard.js';
-import { type HttpRequest, type HttpRoute, notFound, sendError, sendJson, streamOr404 } from '../reply.js';
+import { type HttpRequest, type HttpRoute, sendError, streamOr404 } from '../reply.js';
 
 /**
  * WHEP (draft-ietf-wish-whep): POST /whep/<room>/<stream> with an SDP offer answers 201 with the SDP answer
@@ -60,21 +60,15 @@ async function play(
 }
 
 async function session(guard: HttpGuard, webrtc: WebRtcService, request: HttpRequest): Promise<void> {
-  const { res, params, req } = request;
+  const { params } = request;
   const room = params.room as string;
   const name = params.name as string;
   const admitted = await guard.room(request, 'view', room, `stream ${name} in room ${room}`);
   if (!admitted) return;
   const found = webrtc.get(params.session as string);
-  if (!(found instanceof WhepSession) || found.stream.room.name !== room || found.stream.name !== name) {
-    notFound(res, `WHEP session ${request.path}`);
-    return;
-  }
-  if (req.method === 'DELETE') {
-    found.close('closed by viewer');
-    res.writeHead(200, { 'content-length': 0 });
-    res.end();
-    return;
-  }
-  sendJson(res, 200, found.stats());
+  const mine =
+    found instanceof WhepSession && found.stream.room.name === room && found.stream.name === name
+      ? found
+      : null;
+  answerSession(request, 'WHEP', mine, 'closed by viewer');
 }

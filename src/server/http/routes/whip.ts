@@ -1,9 +1,9 @@
 import type { Relay } from '../../core/relay.js';
-import { readOffer, sendAnswer, sendWebRtcError } from '../../webrtc/sdp-request.js';
+import { answerSession, readOffer, sendAnswer, sendWebRtcError } from '../../webrtc/sdp-request.js';
 import type { WebRtcService } from '../../webrtc/service.js';
 import { WhipSession } from '../../webrtc/whip-session.js';
 import type { HttpGuard } from '../guard.js';
-import { type HttpRequest, type HttpRoute, notFound, sendError, sendJson } from '../reply.js';
+import { type HttpRequest, type HttpRoute, sendError } from '../reply.js';
 
 /**
  * WHIP (RFC 9725): POST /whip/<room>/<stream> with an SDP offer (OBS 30+, a browser's RTCPeerConnection)
@@ -57,21 +57,12 @@ async function publish(
 }
 
 async function session(guard: HttpGuard, webrtc: WebRtcService, request: HttpRequest): Promise<void> {
-  const { res, params, req } = request;
+  const { params } = request;
   const room = params.room as string;
   const name = params.name as string;
   const admitted = await guard.room(request, 'publish', room, `room ${room}`);
   if (!admitted) return;
   const found = webrtc.get(params.session as string);
-  if (!(found instanceof WhipSession) || found.room !== room || found.name !== name) {
-    notFound(res, `WHIP session ${request.path}`);
-    return;
-  }
-  if (req.method === 'DELETE') {
-    found.close('ended');
-    res.writeHead(200, { 'content-length': 0 });
-    res.end();
-    return;
-  }
-  sendJson(res, 200, found.stats());
+  const mine = found instanceof WhipSession && found.room === room && found.name === name ? found : null;
+  answerSession(request, 'WHIP', mine, 'ended');
 }
