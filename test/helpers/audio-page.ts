@@ -35,7 +35,7 @@ export interface RemoteAudioStats {
 
 /** The parts of `window.framewire.stats()` the audio tests read. */
 export interface AudioPageStats {
-  audio: { state: string; problem: string | null; outputLatencyMs: number };
+  audio: { state: string; problem: string | null; outputLeadMs: number };
   publisher: {
     name: string;
     codec: string | null;

@@ -1,6 +1,7 @@
 // The page's one AudioContext: made on first need, its worklet module loaded once, and the autoplay policy
 // handled (a context the browser keeps suspended until a click says "click to hear" instead of staying mute).
 import workletUrl from './audio-worklet.ts?worker&url';
+import { OutputClock } from './output-clock.js';
 
 /** Where sound stands: not made yet, playing, waiting for a click, or impossible in this browser. */
 export type AudioState = 'idle' | 'running' | 'blocked' | 'unavailable';
@@ -8,24 +9,16 @@ export type AudioState = 'idle' | 'running' | 'blocked' | 'unavailable';
 /** How long a new context may take to start by itself before we say a click is needed. */
 const START_GRACE_MS = 400;
 /**
- * The output's figures are read from the browser a moment after the context starts running, and then once a
- * minute:
- * Firefox 153 with PulseAudio deadlocks the whole browser when a page reads `outputLatency` or calls
- * `getOutputTimestamp()` while sound plays (its audio IPC thread waits on PulseAudio's lock while
- * PulseAudio's waits on the page; seen in gdb). Measured here: 50 reads a second hung it within seconds,
- * one read a second of either still hung it within a test, one read per context never did. A timestamp a
- * minute old still maps context time to the speaker within ~3 ms (the audio and system clocks drift by tens
- * of ppm). Mapping with `currentTime` alone instead put Chromium's pictures 96 ms off their sound in one CI
- * run (bound ±40 ms), where the timestamp had kept them within it.
+ * The output's figures (`outputLatency`, `getOutputTimestamp()`) are read from the browser once, a moment
+ * after the context starts running, and never again while it runs: Firefox 153 with PulseAudio deadlocks the
+ * whole browser when a page reads them while sound plays (its audio IPC thread waits on PulseAudio's lock
+ * while PulseAudio's waits on the page; seen in gdb). Measured here: 50 reads a second hung it within
+ * seconds, one read a second still hung it within a test, one read per context never did. What drifts or
+ * stalls after that read, the OutputClock follows from `currentTime`, which is safe to read.
  */
 const LATENCY_SETTLE_MS = 500;
-const OUTPUT_REFRESH_MS = 60_000;
-
-/** The browser's mapping of a context time to the moment it leaves the speaker (performance.now() ms). */
-export interface OutputStamp {
-  contextTime: number;
-  performanceTime: number;
-}
+/** How often `currentTime` is read while the context runs (also at each played-sound report). */
+const OBSERVE_MS = 20;
 
 /** The shared AudioContext and its worklet module. */
 export class AudioOutput {
@@ -35,11 +28,9 @@ export class AudioOutput {
   private context: AudioContext | null = null;
   private loading: Promise<AudioContext | null> | null = null;
   private readonly listeners = new Set<(state: AudioState) => void>();
-  /** The output's latency in seconds, as read when the context last started (see LATENCY_SETTLE_MS). */
-  private latencySec = 0;
-  /** The output timestamp read with it; null before, or where the browser gives none. */
-  private stamp: OutputStamp | null = null;
-  private refresh: ReturnType<typeof setInterval> | null = null;
+  /** Context time to the moment it is heard. */
+  private readonly clock = new OutputClock();
+  private observer: ReturnType<typeof setInterval> | null = null;
 
   /** Whether this browser can play sound at all (Web Audio with AudioWorklet). */
   static supported(): boolean {
@@ -72,30 +63,34 @@ export class AudioOutput {
     if (this.context.state !== 'running') void this.context.resume().catch(() => {});
   }
 
-  /** Seconds from a sample leaving the worklet to the speaker, as the browser said when the context started. */
-  get outputLatency(): number {
-    return this.latencySec;
+  /** Ms from a sample's rendering to the speaker, as last measured (see OutputClock). */
+  get outputLeadMs(): number {
+    return this.clock.outputLeadMs;
   }
 
-  /** The last output timestamp (at most a minute old), or null. */
-  get outputStamp(): OutputStamp | null {
-    return this.stamp;
+  /** When (performance.now() ms) the sample the running context renders at `contextTime` is heard. */
+  heardAt(context: AudioContext, contextTime: number): number {
+    this.clock.observe(context.currentTime, performance.now());
+    return this.clock.heardAt(contextTime);
   }
 
-  /** Reads the output's figures a moment after the context starts running, then once a minute. */
+  /** Reads the output's figures once, a moment after the context starts running (see LATENCY_SETTLE_MS). */
   private readLatencySoon(context: AudioContext): void {
     const read = () => {
       if (context.state !== 'running') return;
-      this.latencySec = (context.outputLatency || 0) + (context.baseLatency || 0);
+      const latencySec = (context.outputLatency || 0) + (context.baseLatency || 0);
       const ts = context.getOutputTimestamp?.();
-      // Before the output starts a browser may answer zeros: no mapping yet.
-      this.stamp =
+      // Before the output starts a browser may answer zeros: no mapping then.
+      const stamp =
         ts?.contextTime !== undefined && ts.performanceTime !== undefined && ts.performanceTime > 0
           ? { contextTime: ts.contextTime, performanceTime: ts.performanceTime }
           : null;
+      this.clock.setOutput(latencySec, stamp, performance.now());
     };
     setTimeout(read, LATENCY_SETTLE_MS);
-    if (this.refresh === null) this.refresh = setInterval(read, OUTPUT_REFRESH_MS);
+    this.observer ??= setInterval(() => {
+      if (context.state === 'running') this.clock.observe(context.currentTime, performance.now());
+    }, OBSERVE_MS);
   }
 
   private async create(): Promise<AudioContext | null> {

@@ -75,7 +75,7 @@ export function roomSnapshot(room: {
     audio: {
       state: out.state,
       problem: out.problem,
-      outputLatencyMs: round1(out.outputLatency * 1000),
+      outputLeadMs: round1(out.outputLeadMs),
     },
     streams,
   };

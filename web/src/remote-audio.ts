@@ -336,13 +336,8 @@ export class RemoteAudio {
 
   /** When (server clock, µs) the sample rendered at `contextTime` comes out of the speaker. */
   private serverTimeHeard(context: AudioContext, contextTime: number): number {
-    // The browser's mapping, read rarely (see AudioOutput's LATENCY_SETTLE_MS for why); else the context's
-    // own clock plus the output latency.
     const nowPerf = performance.now();
-    const ts = this.output.outputStamp;
-    const heardPerf = ts
-      ? ts.performanceTime + (contextTime - ts.contextTime) * 1000
-      : nowPerf + (contextTime - context.currentTime + this.output.outputLatency) * 1000;
+    const heardPerf = this.output.heardAt(context, contextTime);
     return this.clock.nowUs() + (heardPerf - nowPerf) * 1000;
   }
 
