@@ -28,6 +28,14 @@ const RATE_HEADROOM = 1.25;
  * for many seconds, and a failed try costs one fall, within the bound.
  */
 const RETRY_LIVE_MS = 10_000;
+/**
+ * While full rate is on trial (after keyframes-only), a fall comes once the oldest unanswered probe is this
+ * share of the bound old, and probes go at the quick pace. On a link a third of the stream's rate, what
+ * the trial wrote takes three times its length to read: caught at the usual bound (and the calm pace, the
+ * link having been idle between keyframes), a try put 2.5–3.3 s of frames in the pipe; CI saw a viewer's
+ * latency pass its bound each time one failed.
+ */
+const TRIAL_BOUND_SHARE = 0.5;
 /** A reading-rate sample spans at least this long: pongs read together say nothing about the rate. */
 const MIN_RATE_SAMPLE_MS = 10;
 /** The offered rate is measured over windows this long. */
@@ -68,6 +76,8 @@ export class LinkMonitor {
   private liveSince: number;
   private quickFalls = 0;
   private keyframesOnlySince = 0;
+  /** performance.now() when full rate was last tried again from keyframes-only; null before. */
+  private trialSince: number | null = null;
   /** Keyframe bytes delivered, and the time they took, not yet enough for a sample (keyframes-only). */
   private keyframeBytes = 0;
   private keyframeMs = 0;
@@ -118,6 +128,11 @@ export class LinkMonitor {
     );
   }
 
+  /** True once the viewer's reading rate has been measured (canTake can then say no for a reason). */
+  get rateKnown(): boolean {
+    return this.readRate > 0;
+  }
+
   /** True when nothing written is still unread (no probe waits for its answer). */
   get clear(): boolean {
     return this.probes.length === 0;
@@ -142,7 +157,8 @@ export class LinkMonitor {
   /** True when a live viewer is due another probe. */
   probeDue(now: number): boolean {
     if (this.state !== 'live' || this.probes.length >= MAX_OUTSTANDING) return false;
-    const calm = this.probes.length === 0 && this.lastDelayMs < this.probeIntervalMs / 2;
+    const calm =
+      this.probes.length === 0 && this.lastDelayMs < this.probeIntervalMs / 2 && !this.onTrial(now);
     return now - this.lastProbeAt >= (calm ? this.calmIntervalMs : this.probeIntervalMs);
   }
 
@@ -180,9 +196,9 @@ export class LinkMonitor {
   behind(now: number): boolean {
     const oldest = this.probes.peek();
     const age = oldest === undefined ? 0 : this.age(oldest, now);
+    const bound = this.onTrial(now) ? this.maxBacklogMs * TRIAL_BOUND_SHARE : this.maxBacklogMs;
     const over =
-      this.state === 'live' &&
-      (age > this.maxBacklogMs || (age > this.maxBacklogMs / 2 && this.predictedMs() > this.maxBacklogMs));
+      this.state === 'live' && (age > bound || (age > bound / 2 && this.predictedMs() > this.maxBacklogMs));
     if (!over) {
       this.overSince = null;
       return false;
@@ -252,6 +268,7 @@ export class LinkMonitor {
       (this.readRate >= RATE_HEADROOM * this.offeredRate || now - this.keyframesOnlySince >= RETRY_LIVE_MS)
     ) {
       this.resume(now);
+      this.trialSince = now;
       // One quick fall is enough to come back here: the link has failed this rate before.
       this.quickFalls = FALLS_TO_KEYFRAMES_ONLY - 1;
       return this.state;
@@ -280,6 +297,11 @@ export class LinkMonitor {
   private age(probe: Probe, now: number): number {
     // Never below zero: the stall clock's lateness can include work that did not hold this answer up.
     return Math.max(0, now - probe.at - (this.stalledMs() - probe.stalledAt));
+  }
+
+  /** True while full rate is tried again after keyframes-only and the link has not yet shown it carries it. */
+  private onTrial(now: number): boolean {
+    return this.trialSince !== null && now - this.trialSince < LIVE_PROOF_MS;
   }
 
   private resume(now: number): void {
