@@ -228,6 +228,41 @@ describe('a backlog in buffers we cannot see', () => {
     assert.ok(v.framesSince(mark).length >= 14, 'deltas flow again');
   });
 
+  test('a try of full rate on a link still too slow falls at half the bound, with little in the pipe', () => {
+    const v = setup();
+    v.run(1000);
+    v.readAll(1000);
+    v.run(2500);
+    v.readAll(2600);
+    assert.equal(v.queue.link.state, 'keyframes-only');
+    // Keyframes (one a second), each read 100 ms after it was written: the link shows a third of what the
+    // stream needs, so only the forced retry (10 s on) tries full rate again.
+    let t = 3000;
+    for (; v.queue.link.state === 'keyframes-only' && t < 20_000; t += 1000) {
+      v.run(t + 1);
+      v.readAll(t + 100);
+    }
+    assert.equal(v.queue.link.state, 'live', 'full rate tried again');
+    // Nothing more is read: the link is as slow as before. What went out before the fall must be read
+    // before the viewer is live again: it is the latency this try costs.
+    const mark = v.transport.written.length;
+    const resumedAt = t - 1000 + 100;
+    for (let ms = resumedAt; v.queue.link.state === 'live' && ms < resumedAt + 3000; ms += 1000 / FPS)
+      v.run(ms);
+    assert.equal(v.queue.link.state, 'draining');
+    const sent = v.framesSince(mark);
+    const firstAt = ((sent[0]?.seq ?? 0) * 1000) / FPS;
+    const lastAt = ((sent.at(-1)?.seq ?? 0) * 1000) / FPS;
+    // The deltas that follow the keyframe the viewer has, until the oldest probe was half the bound
+    // (250 ms) old for a probe interval.
+    assert.equal(
+      sent[0]?.seq,
+      (resumedAt - 100) / (1000 / FPS) + 1,
+      'the try goes on from the keyframe read',
+    );
+    assert.ok(lastAt - firstAt <= 400, `the try wrote ${lastAt - firstAt} ms of frames before it fell`);
+  });
+
   test('one small keyframe read at once is not enough to return to full rate', () => {
     const v = setup();
     v.run(1000);
@@ -305,6 +340,23 @@ describe('a backlog in buffers we cannot see', () => {
     assert.deepEqual(v.framesSince(0), [{ seq: 0, key: true }], 'the stale deltas never went out');
     assert.equal(v.sink.framesDropped, 20);
     assert.equal(v.sink.needsKey, true, 'it waits for the next keyframe');
+    assert.deepEqual(v.skips, [v.sink], 'and asks for one');
+  });
+
+  test("a joiner's keyframe read at once (a shaper's burst) is not proof: the deltas follow in a measured portion", () => {
+    const v = setup();
+    // A flat picture's small keyframe, then 20 deltas of 4 KB: 80 KB, two seconds on a 300 kbit/s link.
+    const gop = [frame(0, true, 5000), ...Array.from({ length: 20 }, (_, i) => frame(i + 1, false))];
+    v.queue.catchUp(v.sink, gop, T0);
+    v.readUpTo(3, 2); // the keyframe and its probes passed the shaper's burst at line rate: too quick to measure
+    const portion = v.framesSince(0).length - 1;
+    assert.ok(portion >= 4 && portion <= 5, `a first portion of 16 KB (${portion} deltas), not the GOP`);
+    assert.equal(v.transport.messages().at(-1)?.type, 'ping', 'a probe right behind it');
+    // The portion took 430 ms to read: 37.5 KB/s, which cannot carry the next portion within half the bound.
+    v.readUpTo(v.transport.written.length, 432);
+    assert.equal(v.framesSince(0).length, 1 + portion, 'nothing more went out');
+    assert.equal(v.sink.framesDropped, 20 - portion, 'the rest was shed');
+    assert.equal(v.sink.needsKey, true, 'it goes on from the next keyframe');
     assert.deepEqual(v.skips, [v.sink], 'and asks for one');
   });
 

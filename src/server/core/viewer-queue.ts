@@ -34,6 +34,12 @@ const TRANSPORT_HIGH_WATER = 64 * 1024;
  */
 const AUDIO_CUT_BOUNDS = 4;
 
+/**
+ * The least of a held catch-up sent at a time when the link's rate is not known yet (see continueCatchUp):
+ * enough bytes for their delivery time to measure a slow link, as a keyframe sample must be.
+ */
+const FIRST_PORTION_BYTES = 16 * 1024;
+
 /** Room for control messages above the frame bound before a non-reading peer is cut off. */
 const CONTROL_SLACK_BYTES = 256 * 1024;
 
@@ -94,6 +100,8 @@ export class ViewerQueue implements Batchable {
   /** While set, queued messages wait for the answer to this probe (a joiner's catch-up, see catchUp). */
   private holdProbeId: number | null = null;
   private holdStartedAt = 0;
+  /** Bytes of the held catch-up sent with the last hold probe (0 before any). */
+  private holdPortion = 0;
   /**
    * Whether this viewer takes audio frames: a v1 peer cannot decode them (its connection turns this off
    * when its hello says v1).
@@ -217,8 +225,10 @@ export class ViewerQueue implements Batchable {
 
   /** Takes a viewer's pong: it says how much of what was written the viewer has read. */
   onPong(id: number, now = performance.now()): void {
-    if (this.holdProbeId !== null && id >= this.holdProbeId) this.release(now);
+    const holdAnswered = this.holdProbeId !== null && id >= this.holdProbeId;
     const state = this.link.answered(id, now);
+    // After the answer is counted: its delivery time is what says whether the rest can follow.
+    if (holdAnswered) this.continueCatchUp(now);
     if (state === null) return;
     if (state === 'live') {
       // Back at the live edge: each stream that lost frames asks its publisher for a keyframe now.
@@ -244,6 +254,7 @@ export class ViewerQueue implements Batchable {
     if (this.probes && rest > 0 && this.holdProbeId === null && !this.link.canTake(rest)) {
       this.holdProbeId = this.writeProbe(now);
       this.holdStartedAt = now;
+      this.holdPortion = 0;
       // Everything from here queues behind the probe until its answer (pump() holds it back).
       for (let i = 1; i < gop.length; i++) {
         const message = gop[i] as Outgoing;
@@ -270,18 +281,22 @@ export class ViewerQueue implements Batchable {
   /** Moves queued messages to the transport while it has room; call when the transport drains. */
   pump(): void {
     if (this.holdProbeId !== null) return;
-    while (this.transport.bufferedBytes < TRANSPORT_HIGH_WATER) {
-      const item = this.queue.shift();
-      if (item === undefined) return;
-      this.queuedBytes -= item.message.framed.length;
-      // The next queued audio frame was queued at or after this one: a bound one frame early at most.
-      if (item.message.audio && --this.queuedAudio > 0) this.oldestAudioAt = item.at;
-      if (item.sink) {
-        item.sink.framesSent++;
-        this.countSent(item.message);
-      }
-      this.write(item.message);
+    while (this.transport.bufferedBytes < TRANSPORT_HIGH_WATER && this.sendNext() > 0);
+  }
+
+  /** Writes the first queued message; returns its size (0 when nothing waits). */
+  private sendNext(): number {
+    const item = this.queue.shift();
+    if (item === undefined) return 0;
+    this.queuedBytes -= item.message.framed.length;
+    // The next queued audio frame was queued at or after this one: a bound one frame early at most.
+    if (item.message.audio && --this.queuedAudio > 0) this.oldestAudioAt = item.at;
+    if (item.sink) {
+      item.sink.framesSent++;
+      this.countSent(item.message);
     }
+    this.write(item.message);
+    return item.message.framed.length;
   }
 
   /** Ends this turn's batch: sends what was corked, then whatever the queue can add. */
@@ -289,6 +304,45 @@ export class ViewerQueue implements Batchable {
     this.corked = false;
     this.transport.uncork();
     this.pump();
+  }
+
+  /**
+   * A held catch-up's probe came back. What waits goes out if the link is known to read it within half the
+   * bound (or is shed if it has grown older than the bound). Else a portion goes out (twice the last, at
+   * least FIRST_PORTION_BYTES) with a probe right behind it, whose answer measures the link: a keyframe
+   * alone (a flat picture is a few KB) passes a shaper's burst at line rate and says nothing of it, and a
+   * GOP's deltas sent whole on a link a third of the stream's rate put seconds of frames in the pipe. Where
+   * the measured rate cannot take the next portion within half the bound either, the rest is shed and the
+   * viewer goes on from the next keyframe.
+   */
+  private continueCatchUp(now: number): void {
+    const oldest = this.queue.peek();
+    if (
+      oldest === undefined ||
+      now - oldest.at > this.limits.maxAgeMs ||
+      this.link.canTake(this.queuedBytes)
+    ) {
+      this.release(now);
+      return;
+    }
+    const portion = Math.max(FIRST_PORTION_BYTES, this.holdPortion * 2);
+    if (this.link.rateKnown && !this.link.canTake(portion)) {
+      this.holdProbeId = null;
+      this.shedFrames();
+      this.pump();
+      return;
+    }
+    this.holdPortion = portion;
+    // Past the transport's high water if need be: the portion is bounded, and its probe must follow it.
+    for (let moved = 0; moved < portion; ) {
+      const size = this.sendNext();
+      if (size === 0) break;
+      moved += size;
+    }
+    // Not through sendControl: the probe goes right after the portion, not behind what is still held.
+    const id = this.link.probe(now);
+    this.write(outgoing(encodeMessage({ type: 'ping', id, time: Date.now() * 1000 })));
+    this.holdProbeId = id;
   }
 
   /** Ends a catch-up hold: what waited goes out, unless it has grown older than the bound meanwhile. */
