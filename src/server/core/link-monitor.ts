@@ -128,11 +128,6 @@ export class LinkMonitor {
     );
   }
 
-  /** True once the viewer's reading rate has been measured (canTake can then say no for a reason). */
-  get rateKnown(): boolean {
-    return this.readRate > 0;
-  }
-
   /** True when nothing written is still unread (no probe waits for its answer). */
   get clear(): boolean {
     return this.probes.length === 0;

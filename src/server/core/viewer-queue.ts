@@ -100,7 +100,7 @@ export class ViewerQueue implements Batchable {
   /** While set, queued messages wait for the answer to this probe (a joiner's catch-up, see catchUp). */
   private holdProbeId: number | null = null;
   private holdStartedAt = 0;
-  /** Bytes of the held catch-up sent with the last hold probe (0 before any). */
+  /** Bytes of the held catch-up sent before the last hold probe (0 while only the keyframe has gone). */
   private holdPortion = 0;
   /**
    * Whether this viewer takes audio frames: a v1 peer cannot decode them (its connection turns this off
@@ -308,12 +308,13 @@ export class ViewerQueue implements Batchable {
 
   /**
    * A held catch-up's probe came back. What waits goes out if the link is known to read it within half the
-   * bound (or is shed if it has grown older than the bound). Else a portion goes out (twice the last, at
-   * least FIRST_PORTION_BYTES) with a probe right behind it, whose answer measures the link: a keyframe
-   * alone (a flat picture is a few KB) passes a shaper's burst at line rate and says nothing of it, and a
-   * GOP's deltas sent whole on a link a third of the stream's rate put seconds of frames in the pipe. Where
-   * the measured rate cannot take the next portion within half the bound either, the rest is shed and the
-   * viewer goes on from the next keyframe.
+   * bound (or is shed if it has grown older than the bound). Else it goes out in portions, each with a probe
+   * right behind it whose answer measures the link: a keyframe alone (a flat picture is a few KB) passes a
+   * shaper's burst at line rate and says nothing of it, and a GOP's deltas sent whole on a link a third of
+   * the stream's rate put seconds of frames in the pipe. The first portion is FIRST_PORTION_BYTES; each
+   * next one twice the last, or what the last one's delivery (round trip included, so a rate at least as
+   * low as the link's) says the link reads in half the bound, if less. Where that is under the first
+   * portion, the rest is shed and the viewer goes on from the next keyframe.
    */
   private continueCatchUp(now: number): void {
     const oldest = this.queue.peek();
@@ -325,20 +326,31 @@ export class ViewerQueue implements Batchable {
       this.release(now);
       return;
     }
-    const portion = Math.max(FIRST_PORTION_BYTES, this.holdPortion * 2);
-    if (this.link.rateKnown && !this.link.canTake(portion)) {
-      this.holdProbeId = null;
-      this.shedFrames();
-      this.pump();
-      return;
+    let portion = FIRST_PORTION_BYTES;
+    if (this.holdPortion > 0) {
+      const readsInHalfBound =
+        (this.holdPortion * this.limits.maxAgeMs) / 2 / Math.max(1, now - this.holdStartedAt);
+      if (this.queuedBytes <= readsInHalfBound) {
+        this.release(now);
+        return;
+      }
+      portion = Math.min(2 * this.holdPortion, readsInHalfBound);
+      if (portion < FIRST_PORTION_BYTES) {
+        this.holdProbeId = null;
+        this.shedFrames();
+        this.pump();
+        return;
+      }
     }
-    this.holdPortion = portion;
     // Past the transport's high water if need be: the portion is bounded, and its probe must follow it.
-    for (let moved = 0; moved < portion; ) {
+    let moved = 0;
+    while (moved < portion) {
       const size = this.sendNext();
       if (size === 0) break;
       moved += size;
     }
+    this.holdPortion = moved;
+    this.holdStartedAt = now;
     // Not through sendControl: the probe goes right after the portion, not behind what is still held.
     const id = this.link.probe(now);
     this.write(outgoing(encodeMessage({ type: 'ping', id, time: Date.now() * 1000 })));
