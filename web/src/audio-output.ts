@@ -9,12 +9,14 @@ export type AudioState = 'idle' | 'running' | 'blocked' | 'unavailable';
 /** How long a new context may take to start by itself before we say a click is needed. */
 const START_GRACE_MS = 400;
 /**
- * The output's figures (`outputLatency`, `getOutputTimestamp()`) are read from the browser once, a moment
- * after the context starts running, and never again while it runs: Firefox 153 with PulseAudio deadlocks the
+ * The output's timestamp (`getOutputTimestamp()`) is read from the browser once, a moment after the context
+ * starts running, and never again while it runs; `outputLatency` never. Firefox with PulseAudio deadlocks the
  * whole browser when a page reads them while sound plays (its audio IPC thread waits on PulseAudio's lock
- * while PulseAudio's waits on the page; seen in gdb). Measured here: 50 reads a second hung it within
- * seconds, one read a second still hung it within a test, one read per context never did. What drifts or
- * stalls after that read, the OutputClock follows from `currentTime`, which is safe to read.
+ * while PulseAudio's waits on the page; seen in gdb). Measured here: 50 reads a second hung it within seconds,
+ * one a second within a test; reading both once per context still hung a three-page room test in 1 of 3
+ * runs, `outputLatency` alone in 1 of 5, the timestamp alone (with `baseLatency`) in none of 5, nothing in
+ * none of 5. The timestamp measures the lead to the speaker by itself (OutputClock); what drifts or stalls
+ * after that read, the OutputClock follows from `currentTime`, which is safe to read.
  */
 const LATENCY_SETTLE_MS = 500;
 /** How often `currentTime` is read while the context runs (also at each played-sound report). */
@@ -78,7 +80,7 @@ export class AudioOutput {
   private readLatencySoon(context: AudioContext): void {
     const read = () => {
       if (context.state !== 'running') return;
-      const latencySec = (context.outputLatency || 0) + (context.baseLatency || 0);
+      const latencySec = context.baseLatency || 0;
       const ts = context.getOutputTimestamp?.();
       // Before the output starts a browser may answer zeros: no mapping then.
       const stamp =

@@ -50,7 +50,7 @@ export class OutputClock {
   }
 
   /**
-   * The output's latency as the browser states it (`outputLatency` + `baseLatency`, seconds), and its
+   * The output's latency as the browser states it (`baseLatency`, seconds: see AudioOutput), and its
    * timestamp when it gives one: the lead is the stated latency until the timestamp has been measured against
    * the readings that follow it.
    */
