@@ -108,6 +108,15 @@ function setup(stalled: { ms: number } = { ms: 0 }) {
   return viewer;
 }
 
+/** Two falls in quick succession (behind, drained, behind again within 5 s): the viewer gets keyframes only. */
+function toKeyframesOnly(v: ReturnType<typeof setup>): void {
+  v.run(1000);
+  v.readAll(1000);
+  v.run(2500);
+  v.readAll(2600);
+  assert.equal(v.queue.link.state, 'keyframes-only');
+}
+
 describe('in-line probes', () => {
   test('a viewer that reads as it goes stays live, probed every bound (calm pace)', () => {
     const v = setup();
@@ -214,11 +223,7 @@ describe('a backlog in buffers we cannot see', () => {
 
   test('keyframes-only returns to full rate once a keyframe shows the link has room', () => {
     const v = setup();
-    v.run(1000);
-    v.readAll(1000);
-    v.run(2500);
-    v.readAll(2600);
-    assert.equal(v.queue.link.state, 'keyframes-only');
+    toKeyframesOnly(v);
     v.run(2990);
     v.offer(3000, true, 40_000); // keyframe 90 at 3000 ms, 40 KB: a quarter second of the ~120 KB/s stream
     v.readAll(3012); // read within 12 ms: far above the stream's rate
@@ -230,11 +235,7 @@ describe('a backlog in buffers we cannot see', () => {
 
   test('a try of full rate on a link still too slow falls at half the bound, with little in the pipe', () => {
     const v = setup();
-    v.run(1000);
-    v.readAll(1000);
-    v.run(2500);
-    v.readAll(2600);
-    assert.equal(v.queue.link.state, 'keyframes-only');
+    toKeyframesOnly(v);
     // Keyframes (one a second), each read 100 ms after it was written: the link shows a third of what the
     // stream needs, so only the forced retry (10 s on) tries full rate again.
     let t = 3000;
@@ -265,11 +266,7 @@ describe('a backlog in buffers we cannot see', () => {
 
   test('one small keyframe read at once is not enough to return to full rate', () => {
     const v = setup();
-    v.run(1000);
-    v.readAll(1000);
-    v.run(2500);
-    v.readAll(2600);
-    assert.equal(v.queue.link.state, 'keyframes-only');
+    toKeyframesOnly(v);
     // A white or dark picture: a 4 KB keyframe passes a shaper's burst at once and says nothing of the link.
     v.run(3010);
     v.readAll(3012);
