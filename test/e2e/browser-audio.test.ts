@@ -127,7 +127,8 @@ describe('sound in the browser app (Chromium, fake microphone)', { timeout: 240_
         `${who}: jitter buffer depth ${depth.toFixed(1)} ms (target ${target.toFixed(1)} ms, of which jitter ${jitterTarget.toFixed(1)} ms; jitter ${last.jitterMs} ms), ` +
           `A/V offset p50 ${offsetP50.toFixed(1)} ms, |p95| ${offsetP95.toFixed(1)} ms, playout delay ${last.playoutDelayMs} ms, ` +
           `video delay p95 ${last.videoDelayP95Ms} ms, peak ${last.playedPeakMax}, rms(last s) ${last.playedRms}, ` +
-          `underruns ${last.underruns}, skips ${last.skips}, decoded ${last.framesDecoded}, lost ${last.framesLost}`,
+          `underruns ${last.underruns}, skips ${last.skips}, decoded ${last.framesDecoded}, lost ${last.framesLost}, ` +
+          `output lead ${(await audioStats(who === 'bob hearing ada' ? bob : ada)).audio.outputLeadMs} ms`,
       );
       // Each second, the page played sound, measured from the samples it output (the beep is every 0.5 s).
       assert.ok(

@@ -2,8 +2,12 @@
 // clock is the sound's playout delay (remote-audio.ts): a picture captured at T is due at T + that delay.
 import type { ServerClock } from './clock.js';
 
-/** Pictures held at most: ~330 ms at 30 fps. A sound much later than that is not worth a frozen picture. */
-const MAX_HELD = 10;
+/**
+ * Pictures held at most: ~530 ms at 30 fps, 270 at 60 (MAX_HOLD_MS is the bound at camera rates). At 10, a
+ * loaded machine whose jitter buffer had grown to 400 ms painted pictures 43 ms ahead of their sound (p50,
+ * one CI run; 22-35 ms here under a two-core load), the oldest pushed out early; at 16, 2 ms.
+ */
+const MAX_HELD = 16;
 /** Nor is a picture held for longer than this, ms, whatever the audio clock says. */
 const MAX_HOLD_MS = 400;
 /** A picture due within this, ms, is painted now: a timer cannot do better than a few ms anyway. */
