@@ -35,8 +35,8 @@ const TRANSPORT_HIGH_WATER = 64 * 1024;
 const AUDIO_CUT_BOUNDS = 4;
 
 /**
- * The least of a held catch-up sent at a time when the link's rate is not known yet (see continueCatchUp):
- * enough bytes for their delivery time to measure a slow link, as a keyframe sample must be.
+ * A held catch-up's first portion, and the least a later one may be before the rest is shed (see
+ * continueCatchUp): enough bytes for their delivery time to measure a slow link, as a keyframe sample must be.
  */
 const FIRST_PORTION_BYTES = 16 * 1024;
 
@@ -99,6 +99,7 @@ export class ViewerQueue implements Batchable {
   private readonly probes: boolean;
   /** While set, queued messages wait for the answer to this probe (a joiner's catch-up, see catchUp). */
   private holdProbeId: number | null = null;
+  /** performance.now() when the hold probe was written (its answer times the portion sent before it). */
   private holdStartedAt = 0;
   /** Bytes of the held catch-up sent before the last hold probe (0 while only the keyframe has gone). */
   private holdPortion = 0;
@@ -351,10 +352,8 @@ export class ViewerQueue implements Batchable {
     }
     this.holdPortion = moved;
     this.holdStartedAt = now;
-    // Not through sendControl: the probe goes right after the portion, not behind what is still held.
-    const id = this.link.probe(now);
-    this.write(outgoing(encodeMessage({ type: 'ping', id, time: Date.now() * 1000 })));
-    this.holdProbeId = id;
+    // Direct: the probe goes right after the portion, not behind what is still held.
+    this.holdProbeId = this.writeProbe(now, true);
   }
 
   /** Ends a catch-up hold: what waited goes out, unless it has grown older than the bound meanwhile. */
@@ -385,11 +384,16 @@ export class ViewerQueue implements Batchable {
     this.waiting.add(sink);
   }
 
-  /** Writes a ping in line with the frames (queued behind them if they are queued); returns its id. */
-  private writeProbe(now: number): number {
+  /**
+   * Writes a ping in line with the frames (queued behind them if they are queued, or straight to the
+   * transport, ahead of them, if `direct`); returns its id.
+   */
+  private writeProbe(now: number, direct = false): number {
     const id = this.link.probe(now);
     // The time is for the viewer's clock-offset estimate; the queue times the answer with its own clock.
-    this.sendControl(outgoing(encodeMessage({ type: 'ping', id, time: Date.now() * 1000 })));
+    const ping = outgoing(encodeMessage({ type: 'ping', id, time: Date.now() * 1000 }));
+    if (direct) this.write(ping);
+    else this.sendControl(ping);
     return id;
   }
 
