@@ -19,8 +19,6 @@ const START_GRACE_MS = 400;
  * after that read, the OutputClock follows from `currentTime`, which is safe to read.
  */
 const LATENCY_SETTLE_MS = 500;
-/** Reads of a timestamp the browser answers with zeros before the lead stays `baseLatency` (see below). */
-const MAX_STAMP_TRIES = 6;
 /** How often `currentTime` is read while the context runs (also at each played-sound report). */
 const OBSERVE_MS = 20;
 
@@ -78,14 +76,8 @@ export class AudioOutput {
     return this.clock.heardAt(contextTime);
   }
 
-  /**
-   * Reads the output's timestamp once, a moment after the context starts running (see LATENCY_SETTLE_MS);
-   * again, a few times at most, only while the browser answers zeros (its output has not started yet: on a
-   * loaded machine half a second may not be enough, and without a timestamp the lead is `baseLatency` alone,
-   * which put pictures 43 ms ahead of their sound in one CI run).
-   */
+  /** Reads the output's timestamp once, a moment after the context starts running (see LATENCY_SETTLE_MS). */
   private readLatencySoon(context: AudioContext): void {
-    let tries = 0;
     const read = () => {
       if (context.state !== 'running') return;
       // Not outputLatency (see LATENCY_SETTLE_MS): the lead until the timestamp has been measured.
@@ -96,7 +88,6 @@ export class AudioOutput {
           ? { contextTime: ts.contextTime, performanceTime: ts.performanceTime }
           : null;
       this.clock.setOutput(latencySec, stamp, performance.now());
-      if (!stamp && ts && ++tries < MAX_STAMP_TRIES) setTimeout(read, LATENCY_SETTLE_MS);
     };
     setTimeout(read, LATENCY_SETTLE_MS);
     this.observer ??= setInterval(() => {
