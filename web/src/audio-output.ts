@@ -10,17 +10,30 @@ export type AudioState = 'idle' | 'running' | 'blocked' | 'unavailable';
 const START_GRACE_MS = 400;
 /**
  * The output's timestamp (`getOutputTimestamp()`) is read from the browser once, a moment after the context
- * starts running, and never again while it runs; `outputLatency` never. Firefox with PulseAudio deadlocks the
- * whole browser when a page reads them while sound plays (its audio IPC thread waits on PulseAudio's lock
- * while PulseAudio's waits on the page; seen in gdb). Measured here: 50 reads a second hung it within seconds,
- * one a second within a test; reading both once per context still hung a three-page room test in 1 of 3
- * runs, `outputLatency` alone in 1 of 5, the timestamp alone (with `baseLatency`) in none of 5, nothing in
- * none of 5. The timestamp measures the lead to the speaker by itself (OutputClock); what drifts or stalls
- * after that read, the OutputClock follows from `currentTime`, which is safe to read.
+ * starts running, and never again while it runs; `outputLatency` never; and in Firefox neither (see
+ * readsOutputSafely). Firefox with PulseAudio deadlocks the whole browser when a page reads them while sound
+ * plays (its audio IPC thread waits on PulseAudio's lock while PulseAudio's waits on the page; seen in gdb).
+ * Measured here: 50 reads a second hung it within seconds, one a second within a test; reading both once per
+ * context hung a three-page room test in 1 of 3 runs, `outputLatency` alone in 1 of 5, the timestamp alone
+ * in none of 5 locally but in 2 tests of one CI run. The timestamp measures the lead to the speaker by itself
+ * (OutputClock); what drifts or stalls after that read, the OutputClock follows from `currentTime`, which is
+ * safe to read.
  */
 const LATENCY_SETTLE_MS = 500;
 /** How often `currentTime` is read while the context runs (also at each played-sound report). */
 const OBSERVE_MS = 20;
+
+/**
+ * Whether reading the output's timestamp cannot hang the browser: everywhere but Gecko (Firefox), where it
+ * can deadlock with PulseAudio (see LATENCY_SETTLE_MS). This names the engine, not a feature, because the
+ * hazard is a bug of one engine that no feature test can reveal without setting it off. Firefox's lead to the
+ * speaker is then its `baseLatency` alone: sound heard later than that (a Bluetooth headset) puts pictures
+ * ahead of it by the difference, against a whole browser frozen.
+ */
+function readsOutputSafely(): boolean {
+  // Firefox says "Gecko/20100101"; Chromium and Safari say "(KHTML, like Gecko)".
+  return !/\bGecko\/\d/.test(navigator.userAgent);
+}
 
 /** The shared AudioContext and its worklet module. */
 export class AudioOutput {
@@ -82,7 +95,7 @@ export class AudioOutput {
       if (context.state !== 'running') return;
       // Not outputLatency (see LATENCY_SETTLE_MS): the lead until the timestamp has been measured.
       const latencySec = context.baseLatency || 0;
-      const ts = context.getOutputTimestamp?.();
+      const ts = readsOutputSafely() ? context.getOutputTimestamp?.() : undefined;
       const stamp =
         ts?.contextTime !== undefined && ts.performanceTime !== undefined && ts.performanceTime > 0
           ? { contextTime: ts.contextTime, performanceTime: ts.performanceTime }
