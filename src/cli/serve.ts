@@ -28,12 +28,21 @@ import { parsePort, withUsage } from './args.js';
 import { aborted, type CliContext, type Command } from './command.js';
 import { parseDurationMs } from './duration.js';
 import { CliError, usageError } from './errors.js';
+import {
+  parseWorkers,
+  reportListening,
+  runPrimary,
+  type WorkerListening,
+  workerRole,
+  workerStopSignal,
+} from './serve-workers.js';
 
 const USAGE = `Usage: framewire serve [--host H] [--tcp-port P] [--http-port P]
                        [--tls-cert FILE --tls-key FILE | --no-tls] [--state-dir DIR]
                        [--record DIR [--record-segment 10m]] [--metrics-host H [--metrics-port P]]
                        [--webrtc-port P] [--webrtc-public-ip IP] [--config FILE]
                        [--cluster nats://H:4222[,nats://...] [--node-name N] [--advertise H:P]]
+                       [--workers N|auto]
 
 Runs the relay server until Ctrl-C (or SIGTERM), then tells clients it is shutting down and exits.
 Once it listens it prints \`framewire listening on tcp://H:P\` (\`tls://H:P\` with TLS), then a line
@@ -79,6 +88,11 @@ Flags:
   --advertise H:P  the address other nodes dial for this node's streams (default: the TCP listen
                    address; set it when listening on 0.0.0.0 or behind NAT). Links are plain TCP:
                    use --no-tls on a private network
+  --workers N|auto  run N relay processes (auto: one per core) sharing the ports, each a cluster node of
+                   the others, so a room spans them all: connections are handed to the workers in turn.
+                   They coordinate through --cluster's NATS, or through a nats-server that serve starts
+                   (on PATH: apt-get install nats-server). --advertise is then a host alone; worker i
+                   takes WebRTC UDP port P+i. A worker that dies is replaced; its clients reconnect
   --config FILE    JSON object of settings (limits, queue bounds, ports...); flags win over the file.
                    Every setting and its default: docs/operations.md
 
@@ -122,6 +136,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
           cluster: { type: 'string' },
           'node-name': { type: 'string' },
           advertise: { type: 'string' },
+          workers: { type: 'string' },
           config: { type: 'string' },
         },
       }).values,
@@ -153,7 +168,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     flags['metrics-port'] === undefined
       ? (file.metricsPort ?? DEFAULT_METRICS_PORT)
       : parsePort('serve', 'metrics-port', flags['metrics-port']);
-  const webrtcPort =
+  let webrtcPort =
     flags['webrtc-port'] === undefined
       ? (file.webrtcPort ?? DEFAULT_CONFIG.webrtcPort)
       : parsePort('serve', 'webrtc-port', flags['webrtc-port']);
@@ -194,14 +209,36 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   } catch (err) {
     throw new CliError((err as Error).message);
   }
-  const sink = (line: string) => ctx.stderr.write(`${line}\n`);
+  const role = workerRole();
+  // A worker's lines say which worker wrote them: they all go to the one terminal.
+  const tag = role === null ? '' : ` worker=${role.index}`;
+  const sink = (line: string) => ctx.stderr.write(`${line}${tag}\n`);
   let selfSigned: SelfSignedCert | null = null;
   if (chooseTlsMode({ host, certGiven: tlsCert !== null, noTls }) === 'self-signed') {
     selfSigned = await selfSignedCert(host, stateDir, new Logger(sink));
     tlsCert = selfSigned.certFile;
     tlsKey = selfSigned.keyFile;
   }
-  const cluster = clusterFlags(flags.cluster, flags['node-name'], flags.advertise);
+  const workers = parseWorkers(flags.workers);
+  let cluster = clusterFlags(flags.cluster, flags['node-name'], flags.advertise, workers > 1);
+  if (workers > 1 && role === null) {
+    return runPrimary(
+      {
+        workers,
+        nats: cluster?.servers ?? null,
+        nodeName: flags['node-name'] ?? null,
+        log: new Logger(sink),
+        printListening: (first) => printListening(ctx, first, selfSigned),
+      },
+      ctx,
+    );
+  }
+  if (role !== null) {
+    // Each worker its own links' listener (the public ports are shared) and its own WebRTC UDP port.
+    const peerHost = flags.advertise ?? '127.0.0.1';
+    cluster = { servers: role.nats, nodeName: role.nodeName, peerListen: { host: peerHost, port: 0 } };
+    if (webrtcPort !== 0) webrtcPort += role.index;
+  }
   let server: RelayServer;
   try {
     server = await startServer({
@@ -251,14 +288,33 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     }
     throw err;
   }
-  // The first line is the contract scripts and tests read; keep its form (tcp:// or tls://).
-  ctx.stdout.write(`framewire listening on ${server.tcpUrl}\n`);
-  ctx.stdout.write(`framewire web app and API on ${server.httpUrl}\n`);
-  if (server.metricsUrl !== null) ctx.stdout.write(`framewire metrics (no token) on ${server.metricsUrl}\n`);
-  if (selfSigned !== null) ctx.stdout.write(selfSignedNotice(server, selfSigned));
-  await aborted(ctx.signal);
+  const listening: WorkerListening = {
+    type: 'listening',
+    node: server.cluster?.nodeName ?? '',
+    tcpUrl: server.tcpUrl,
+    httpUrl: server.httpUrl,
+    metricsUrl: server.metricsUrl,
+    host: server.host,
+    tcpPort: server.tcpPort,
+    httpPort: server.httpPort,
+  };
+  // A worker's primary prints the addresses once for all of them.
+  if (role === null) printListening(ctx, listening, selfSigned);
+  else reportListening(listening);
+  await aborted(role === null ? ctx.signal : workerStopSignal(ctx.signal));
   await server.close();
+  // The channel to the primary would keep a worker's process alive after its server has closed.
+  if (role !== null) process.disconnect?.();
   return 0;
+}
+
+/** What a person and a script need once the server listens: the addresses, and the certificate if self-made. */
+function printListening(ctx: CliContext, at: WorkerListening, selfSigned: SelfSignedCert | null): void {
+  // The first line is the contract scripts and tests read; keep its form (tcp:// or tls://).
+  ctx.stdout.write(`framewire listening on ${at.tcpUrl}\n`);
+  ctx.stdout.write(`framewire web app and API on ${at.httpUrl}\n`);
+  if (at.metricsUrl !== null) ctx.stdout.write(`framewire metrics (no token) on ${at.metricsUrl}\n`);
+  if (selfSigned !== null) ctx.stdout.write(selfSignedNotice(at, selfSigned));
 }
 
 /** The kept (or a new) self-made certificate naming every address of this machine and `host`. */
@@ -282,7 +338,10 @@ async function selfSignedCert(host: string, stateDir: string, log: Logger): Prom
  * another machine, which certificate the browser will show (to compare before trusting it), and what CLI
  * clients pass.
  */
-function selfSignedNotice(server: RelayServer, cert: SelfSignedCert): string {
+function selfSignedNotice(
+  server: { host: string; httpPort: number; tcpPort: number },
+  cert: SelfSignedCert,
+): string {
   const hosts = addressesToOpen(server.host, os.networkInterfaces());
   const lines = hosts.map(
     (h) => `framewire open from other machines: https://${formatAddress(h, server.httpPort)}`,
@@ -308,13 +367,25 @@ export const serveCommand: Command = {
   run,
 };
 
-/** The cluster settings from --cluster, --node-name and --advertise; undefined without --cluster. */
+/**
+ * The cluster settings from --cluster, --node-name and --advertise; undefined without --cluster. With
+ * `workers`, --advertise is a host alone (each worker advertises its own port on it) and --cluster may be
+ * left out (the primary starts a NATS).
+ */
 function clusterFlags(
   servers: string | undefined,
   nodeName: string | undefined,
   advertise: string | undefined,
+  workers: boolean,
 ): ServerConfig['cluster'] | undefined {
+  if (workers && advertise !== undefined && /:\d+$/.test(advertise) && isIP(advertise) === 0) {
+    throw usageError(
+      'serve',
+      `--advertise with --workers is a host alone (each worker has its own port): not "${advertise}"`,
+    );
+  }
   if (servers === undefined) {
+    if (workers) return undefined;
     if (nodeName !== undefined || advertise !== undefined) {
       throw usageError('serve', `--${nodeName !== undefined ? 'node-name' : 'advertise'} needs --cluster`);
     }
@@ -326,5 +397,5 @@ function clusterFlags(
     .filter((u) => u !== '');
   if (list.length === 0)
     throw usageError('serve', '--cluster needs a NATS address, e.g. nats://127.0.0.1:4222');
-  return { servers: list, nodeName, advertise };
+  return { servers: list, nodeName, advertise: workers ? undefined : advertise };
 }

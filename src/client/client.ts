@@ -181,6 +181,8 @@ export class FramewireClient extends EventEmitter<FramewireClientEvents> impleme
   private nextRequestId = 1;
   private nextPingId = 1;
   private handshakeDone = false;
+  /** What the server said it is in its hello (`framewire/0.1.0 (node N)` for a cluster node); null before. */
+  serverAgent: string | null = null;
   private onHandshake: ((err: ClientError | null) => void) | null = null;
   private closeError: ClientError | null = null;
   private closedByUs = false;
@@ -451,6 +453,7 @@ export class FramewireClient extends EventEmitter<FramewireClientEvents> impleme
     if (!this.handshakeDone) {
       if (m.type === 'hello' && m.role === 'server' && m.version === PROTOCOL_VERSION) {
         this.handshakeDone = true;
+        this.serverAgent = m.agent;
         this.onHandshake?.(null);
       } else if (m.type === 'error') {
         this.fail(ClientError.fromServer(m.code, m.message));

@@ -107,6 +107,11 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
     return this.client?.connected ?? false;
   }
 
+  /** What the server of the current connection said it is (names the node in a cluster); null between. */
+  get serverAgent(): string | null {
+    return this.client?.serverAgent ?? null;
+  }
+
   /** The current connection's client, or null while reconnecting. */
   get current(): FramewireClient | null {
     return this.client;

@@ -60,6 +60,8 @@ interface Listeners {
   ws: WsEndpoint;
   /** The metrics-only listener (`metricsHost`), or null. */
   metrics: http.Server | null;
+  /** The cluster links' own listener (`cluster.peerListen`), or null. */
+  peer: net.Server | null;
 }
 
 /** A running relay server. */
@@ -136,6 +138,7 @@ export class RelayServer {
       // file is finalised, so a SIGTERM never leaves a file without its index.
       const recorded = this.recordings.close();
       const tcpClosed = new Promise<void>((resolve) => listeners.tcp.close(() => resolve()));
+      listeners.peer?.close();
       const httpClosed = new Promise<void>((resolve) => listeners.http.close(() => resolve()));
       const metricsClosed = new Promise<void>((resolve) =>
         listeners.metrics ? listeners.metrics.close(() => resolve()) : resolve(),
@@ -192,8 +195,16 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
   try {
     const tcp = await listenTcp(relay, config.host, config.tcpPort, credentials);
     listening.push(tcp);
+    let peer: net.Server | null = null;
     if (cluster) {
-      const { address, port } = tcp.address() as net.AddressInfo;
+      const peerListen = config.cluster?.peerListen;
+      if (peerListen !== undefined) {
+        const at = peerListen;
+        // Exclusive: a worker's own port, never shared with the other workers like the public ones.
+        peer = await listenTcp(relay, at.host, at.port, null, { exclusive: true });
+        listening.push(peer);
+      }
+      const { address, port } = (peer ?? tcp).address() as net.AddressInfo;
       await cluster.start(formatAddress(address, port));
     }
     const router = new HttpRouter(
@@ -224,7 +235,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
     }
     const server = new RelayServer(
       relay,
-      { tcp, http: httpServer, ws, metrics: metricsServer },
+      { tcp, http: httpServer, ws, metrics: metricsServer, peer },
       recordings,
       revocations,
       cluster,

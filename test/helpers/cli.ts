@@ -76,6 +76,8 @@ export interface Served {
   httpPort: number;
   /** True when serve printed tls:// (and https://). */
   tls: boolean;
+  /** What serve has written to stderr so far (its log). */
+  stderr(): string;
 }
 
 /**
@@ -113,7 +115,13 @@ export function servedAt(child: ChildProcess, host: string): Promise<Served> {
       const http = new RegExp(`^framewire web app and API on https?://${at}:(\\d+)$`, 'm').exec(out);
       if (tcp && http) {
         clearTimeout(timer);
-        resolvePromise({ child, port: Number(tcp[2]), httpPort: Number(http[1]), tls: tcp[1] === 'tls' });
+        resolvePromise({
+          child,
+          port: Number(tcp[2]),
+          httpPort: Number(http[1]),
+          tls: tcp[1] === 'tls',
+          stderr: () => err,
+        });
       }
     });
     child.on('close', (code) => {

@@ -3,10 +3,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { findNatsServer, startNatsServer } from '../../src/server/cluster/nats-process.js';
 import { startDaemon } from './daemon.js';
 
-/** Where Debian's package puts the server (`apt-get install nats-server`). */
-const NATS_BIN = process.env.NATS_SERVER ?? 'nats-server';
+/** Debian's package puts the server in /usr/sbin (`apt-get install nats-server`). */
+const NATS_BIN = process.env.NATS_SERVER ?? findNatsServer() ?? 'nats-server';
 
 /** A nats-server started for one test file, on a free loopback port with its own JetStream store. */
 export interface NatsServer {
@@ -46,27 +47,13 @@ export async function startNats(): Promise<NatsServer> {
   };
 }
 
-/** Runs nats-server on `port` with its store in `dir`; resolves once its log says it is ready. */
+/** Runs nats-server on `port` with its store in `dir` (the product's own launcher); resolves once ready. */
 async function spawnNats(port: number, dir: string): Promise<{ child: ChildProcess; exited: Promise<void> }> {
-  // A daemon: killed with the test process if a test ends without stopping it.
-  const { child, stderr } = startDaemon(NATS_BIN, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir]);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const spawnError = new Promise<never>((_, reject) =>
-    child.once('error', (err) =>
-      reject(new Error(`cannot start ${NATS_BIN}: ${err.message} (apt-get install nats-server)`)),
-    ),
-  );
-  const deadline = Date.now() + 10_000;
-  // JetStream is ready a moment after the port opens; the log says so.
-  while (!stderr().includes('Server is ready')) {
-    if (child.exitCode !== null) throw new Error(`nats-server exited: ${stderr()}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`nats-server not ready within 10 s: ${stderr()}`);
-    }
-    await Promise.race([new Promise((r) => setTimeout(r, 50)), spawnError]);
+  try {
+    return await startNatsServer(NATS_BIN, dir, port);
+  } catch (err) {
+    throw new Error(`${(err as Error).message} (apt-get install nats-server)`);
   }
-  return { child, exited };
 }
 
 /** A port that was free a moment ago (listen on 0, read it, close). */

@@ -1,5 +1,6 @@
 import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { SERVER_AGENT } from '../core/session.js';
 import { Stream } from '../core/stream.js';
 import { mintToken } from '../ops/auth.js';
 import type { ServerRelay } from '../ops/config.js';
@@ -87,7 +88,7 @@ export class Cluster {
    */
   async start(listening: string): Promise<void> {
     this.settings = clusterSettings(this.config, listening);
-    if (this.relay.config.tlsCert !== null) {
+    if (this.relay.config.tlsCert !== null && this.config.peerListen === undefined) {
       // Links dial the origin's protocol port in plain TCP; a TLS port would refuse every one of them.
       throw new ClusterError(
         'FW_BAD_CONFIG',
@@ -95,6 +96,8 @@ export class Cluster {
       );
     }
     const { servers, nodeName, advertise } = this.settings;
+    // Clients can tell which node took them (a worker of `serve --workers`, a node behind a balancer).
+    this.relay.agent = `${SERVER_AGENT} (node ${nodeName})`;
     try {
       this.nc = await connect({ servers, name: `framewire ${nodeName}`, maxReconnectAttempts: -1 });
     } catch (err) {

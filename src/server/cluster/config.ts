@@ -12,6 +12,12 @@ export interface ClusterConfig {
    * to the TCP listen address, which is right on one machine and wrong behind NAT or on 0.0.0.0.
    */
   advertise?: string;
+  /**
+   * A listener of this node's own for other nodes' links (port 0: any free one), beside its public ports: plain TCP,
+   * listening even where the public ports are shared (`serve --workers`: every worker takes the same public
+   * ports, so a link dialled there could land on any of them) or speak TLS. `advertise` defaults to it.
+   */
+  peerListen?: { host: string; port: number };
   /** How long a pull stays up after its last local viewer left, so a viewer who reloads starts at once. */
   lingerMs?: number;
   /** How often this node renews its presence. */
@@ -20,8 +26,8 @@ export interface ClusterConfig {
   nodeTimeoutMs?: number;
 }
 
-/** The cluster settings with every default filled in. */
-export type ClusterSettings = Required<ClusterConfig>;
+/** The cluster settings with every default filled in (the peer listener is the server's, not the cluster's). */
+export type ClusterSettings = Required<Omit<ClusterConfig, 'peerListen'>>;
 
 /** A cluster node name: what it may be (it is a NATS key, and appears in logs and the API). */
 export const NODE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -95,7 +101,8 @@ export function parseHostPort(address: string): { host: string; port: number } {
   return { host: (m[1] ?? m[2]) as string, port };
 }
 
-function defaultNodeName(): string {
+/** A node name for this machine: its host name and a random suffix. */
+export function defaultNodeName(): string {
   const host = hostname()
     .replace(/[^A-Za-z0-9_-]/g, '-')
     .replace(/^[^A-Za-z0-9]+/, '')

@@ -10,7 +10,7 @@ import { Connection } from './connection.js';
 import { CountMap } from './count-map.js';
 import { describeError, type Log } from './log.js';
 import { Room } from './room.js';
-import { Session } from './session.js';
+import { SERVER_AGENT, Session } from './session.js';
 import { StallClock } from './stall-clock.js';
 import { type Publisher, Stream } from './stream.js';
 import { Subscription } from './subscription.js';
@@ -18,7 +18,7 @@ import { TickBatcher } from './tick-batcher.js';
 import { Totals } from './totals.js';
 import type { Transport } from './transport.js';
 
-export { SERVER_AGENT } from './session.js';
+export { SERVER_AGENT };
 
 /** Drop log lines per viewer and stream at most this often. */
 const DROP_LOG_INTERVAL_MS = 5000;
@@ -61,6 +61,8 @@ export class Relay<C extends RelayConfig = RelayConfig> {
   readonly endListeners = new Set<(stream: Stream, reason: string) => void>();
   /** Called with each receiver report from a viewer of the stream it names (/metrics keeps latencies). */
   readonly reportListeners = new Set<(report: ReceiverReportMessage) => void>();
+  /** What the server says it is in its hello; a cluster node adds its name (so clients can tell nodes apart). */
+  agent: string = SERVER_AGENT;
   private nextStreamId = 1;
   private nextConnectionId = 1;
 

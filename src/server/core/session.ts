@@ -160,7 +160,7 @@ export class Session {
     conn.queue.audio = m.version >= 2;
     const welcome = () => {
       conn.hello = m;
-      conn.send({ type: 'hello', version: m.version, role: 'server', agent: SERVER_AGENT, token: '' });
+      conn.send({ type: 'hello', version: m.version, role: 'server', agent: relay.agent, token: '' });
       relay.log.info('hello', { conn: conn.id, role: m.role, agent: m.agent, room: conn.grant?.room });
     };
     const { verifier } = relay;

@@ -53,6 +53,8 @@ export function listenTcp(
   host: string,
   port: number,
   credentials: TlsCredentials | null = null,
+  /** `exclusive`: in a worker of Node's cluster module, a port of this process's own (see net.listen). */
+  options: { exclusive?: boolean } = {},
 ): Promise<net.Server> {
   const kind = credentials ? 'tls' : 'tcp';
   const onConnection = (socket: net.Socket): void => {
@@ -87,7 +89,7 @@ export function listenTcp(
     : net.createServer(onConnection);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, exclusive: options.exclusive ?? false }, () => {
       server.off('error', reject);
       resolve(server);
     });
