@@ -33,13 +33,7 @@ import {
   parseScreenFlags,
   wantsScreen,
 } from './screen-flags.js';
-import {
-  connectToServer,
-  formatServer,
-  parseServer,
-  type ServerAddress,
-  tlsFromFlags,
-} from './server-address.js';
+import { connectToServer, parseServer, type ServerAddress, tlsFromFlags } from './server-address.js';
 import { logReconnects, StatusLine } from './status.js';
 
 const USAGE = `Usage: framewire publish --room R --name N (--camera DEV | --file PATH [--loop] | --test-pattern |
@@ -70,7 +64,8 @@ Sound:
 
 Flags:
   --server ADDR       the server: HOST:PORT or tcp://HOST:PORT, or tls://HOST:PORT for a server
-                      with TLS (default ${DEFAULT_SERVER})
+                      with TLS (default ${DEFAULT_SERVER}); several, comma-separated (a,b,c), for
+                      nodes of one cluster: when its node goes, the client goes on at the next
   --ca FILE           with tls://: also trust this PEM CA certificate (e.g. of a self-signed setup)
   --token T           access token, for servers that need one (default: $FRAMEWIRE_TOKEN); mint
                       one with \`framewire token\`
@@ -270,7 +265,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     ctx.signal.addEventListener('abort', () => resolve(null), { once: true });
   });
 
-  logReconnects(client, status, formatServer(server), 'publishing again');
+  logReconnects(client, status, server, 'publishing again');
 
   const ticker = setInterval(() => {
     const r = meter.read();

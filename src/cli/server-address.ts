@@ -11,10 +11,26 @@ export interface ServerAddress {
   host: string;
   port: number;
   tls: boolean;
+  /** More nodes of the same cluster (`--server a:7420,b:7420`): where the client goes when this one is gone. */
+  alternates?: { host: string; port: number }[];
+}
+
+/**
+ * One address (see {@link parseOneServer}) or several, comma-separated: nodes of one cluster, all plain or
+ * all TLS; the client connects to the first it reaches and moves on when its node goes.
+ */
+export function parseServer(command: string, text: string): ServerAddress {
+  const [first, ...rest] = text.split(',').map((t) => parseOneServer(command, t.trim()));
+  const server = first as ServerAddress;
+  if (rest.length === 0) return server;
+  if (rest.some((r) => r.tls !== server.tls)) {
+    throw usageError(command, `--server "${text}": the nodes of one cluster are all tcp:// or all tls://`);
+  }
+  return { ...server, alternates: rest.map(({ host, port }) => ({ host, port })) };
 }
 
 /** `tls://HOST:PORT`, `tcp://HOST:PORT`, or `HOST:PORT` / `HOST` (plain TCP, as before schemes existed). */
-export function parseServer(command: string, text: string): ServerAddress {
+function parseOneServer(command: string, text: string): ServerAddress {
   const m = /^([a-z][a-z0-9+.-]*):\/\/(.*?)\/?$/i.exec(text);
   if (!m) return { ...parseHostPort(command, text), tls: false };
   const scheme = (m[1] as string).toLowerCase();
@@ -28,8 +44,8 @@ export function parseServer(command: string, text: string): ServerAddress {
   return { ...parseHostPort(command, m[2] as string), tls: scheme === 'tls' };
 }
 
-/** `tls://H:P` or `tcp://H:P`, for messages. */
-export function formatServer(server: ServerAddress): string {
+/** `tls://H:P` or `tcp://H:P`, for messages (the first address only). */
+export function formatServer(server: Pick<ServerAddress, 'host' | 'port' | 'tls'>): string {
   const host = server.host.includes(':') ? `[${server.host}]` : server.host;
   return `${server.tls ? 'tls' : 'tcp'}://${host}:${server.port}`;
 }
@@ -85,6 +101,7 @@ export async function connectToServer(
     return await connectWithReconnect({
       host: server.host,
       port: server.port,
+      alternates: server.alternates,
       tls,
       token: as.token,
       role: as.role,

@@ -1,4 +1,5 @@
 import type { ReconnectingClient } from '../client/reconnect.js';
+import { formatServer, type ServerAddress } from './server-address.js';
 
 /** Where status goes: stderr in practice, any stream in tests. */
 export interface StatusStream {
@@ -45,7 +46,7 @@ export class StatusLine {
 export function logReconnects(
   client: ReconnectingClient,
   status: StatusLine,
-  server: string,
+  server: ServerAddress,
   again: string,
 ): void {
   client.on('disconnected', (err, retryInMs) =>
@@ -56,5 +57,8 @@ export function logReconnects(
   client.on('reconnect-failed', (err, retryInMs) =>
     status.log(`framewire: still no server (${err.code}); retrying in ${(retryInMs / 1000).toFixed(1)} s`),
   );
-  client.on('reconnected', () => status.log(`framewire: reconnected to ${server}; ${again}`));
+  // With several --server nodes, the one it reached.
+  client.on('reconnected', () =>
+    status.log(`framewire: reconnected to ${formatServer({ ...client.address, tls: server.tls })}; ${again}`),
+  );
 }

@@ -11,13 +11,7 @@ import type { CliContext, Command } from './command.js';
 import { CliError, usageError } from './errors.js';
 import { avOffsetMs, Meter, type MeterReading } from './meter.js';
 import { checkOutFile } from './out-file.js';
-import {
-  connectToServer,
-  formatServer,
-  parseServer,
-  type ServerAddress,
-  tlsFromFlags,
-} from './server-address.js';
+import { connectToServer, parseServer, type ServerAddress, tlsFromFlags } from './server-address.js';
 import { DEFAULT_MAX_LATENCY_MS, StaleFrames } from './stale-frames.js';
 import { logReconnects, StatusLine } from './status.js';
 import { WatchSink } from './watch-sink.js';
@@ -30,7 +24,8 @@ cannot be reached at start, or stream N does not exist, it exits with an error.
 
 Flags:
   --server ADDR       the server: HOST:PORT or tcp://HOST:PORT, or tls://HOST:PORT for a server
-                      with TLS (default ${DEFAULT_SERVER})
+                      with TLS (default ${DEFAULT_SERVER}); several, comma-separated (a,b,c), for
+                      nodes of one cluster: when its node goes, the client goes on at the next
   --ca FILE           with tls://: also trust this PEM CA certificate (e.g. of a self-signed setup)
   --token T           access token, for servers that need one (default: $FRAMEWIRE_TOKEN); mint
                       one with \`framewire token\`
@@ -326,7 +321,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     sink.frame(`${s.info.room}/${s.info.name}`, m);
   };
   client.on('close', (err) => stop(err));
-  logReconnects(client, status, formatServer(server), 'subscribing again');
+  logReconnects(client, status, server, 'subscribing again');
 
   try {
     await client.subscribe(room, name);

@@ -26,6 +26,11 @@ export const DEFAULT_MAX_DELAY_MS = 5000;
 export interface ReconnectOptions extends ConnectOptions {
   minDelayMs?: number;
   maxDelayMs?: number;
+  /**
+   * Other nodes of the same cluster (same TLS setting): when the connection drops, each attempt goes to the
+   * next address in turn, so a client whose node died goes on at another. The first connect tries them too.
+   */
+  alternates?: readonly { host: string; port: number }[];
 }
 
 /** Typed events of a {@link ReconnectingClient}. */
@@ -67,10 +72,29 @@ const FATAL_CODES: ReadonlySet<ClientErrorCode> = new Set<ClientErrorCode>([
   'FW_NOT_FRAMEWIRE',
 ]);
 
-/** Connects (failing at once if the server is unreachable now), then reconnects after any later loss. */
+/**
+ * Connects (failing at once if no address is reachable now: the server's, then each alternate), then
+ * reconnects after any later loss.
+ */
 export async function connectWithReconnect(options: ReconnectOptions): Promise<ReconnectingClient> {
-  const client = await connect(options);
-  return new ReconnectingClient(options, client);
+  const addresses = addressesOf(options);
+  let firstError: unknown = null;
+  for (const [i, at] of addresses.entries()) {
+    try {
+      const client = await connect({ ...options, ...at });
+      return new ReconnectingClient(options, client, i);
+    } catch (err) {
+      // A refusal of this client (bad token...) would be the same at every node.
+      if (err instanceof ClientError && FATAL_CODES.has(err.code)) throw err;
+      firstError ??= err;
+    }
+  }
+  throw firstError;
+}
+
+/** The server's address, then the alternates. */
+function addressesOf(options: ReconnectOptions): { host: string; port: number }[] {
+  return [{ host: options.host, port: options.port }, ...(options.alternates ?? [])];
 }
 
 /**
@@ -87,6 +111,9 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
   private readonly streams = new Map<number, StreamAddedMessage>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private attempt = 0;
+  /** Which of the addresses (the server's, then the alternates) the current or last connection went to. */
+  private addressIndex: number;
+  private readonly addresses: { host: string; port: number }[];
   private closing = false;
   private readonly minDelayMs: number;
   private readonly maxDelayMs: number;
@@ -95,8 +122,11 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
   constructor(
     private readonly options: ReconnectOptions,
     first: FramewireClient,
+    firstAddress = 0,
   ) {
     super();
+    this.addresses = addressesOf(options);
+    this.addressIndex = firstAddress;
     this.minDelayMs = options.minDelayMs ?? DEFAULT_MIN_DELAY_MS;
     this.maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
     this.attach(first);
@@ -110,6 +140,11 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
   /** What the server of the current connection said it is (names the node in a cluster); null between. */
   get serverAgent(): string | null {
     return this.client?.serverAgent ?? null;
+  }
+
+  /** The address of the current (or, while reconnecting, the last) connection. */
+  get address(): { host: string; port: number } {
+    return this.addresses[this.addressIndex] as { host: string; port: number };
   }
 
   /** The current connection's client, or null while reconnecting. */
@@ -224,8 +259,10 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
     const delay = backoffDelay(this.attempt, this.minDelayMs, this.maxDelayMs);
     this.emit(this.attempt === 0 ? 'disconnected' : 'reconnect-failed', error, delay);
     this.attempt++;
+    // With alternates, the next node first: the one just lost is the likeliest to be down.
+    this.addressIndex = (this.addressIndex + 1) % this.addresses.length;
     this.later(delay, () => {
-      connect(this.options).then(
+      connect({ ...this.options, ...this.address }).then(
         (client) => {
           if (this.closing) {
             void client.close();
