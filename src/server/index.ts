@@ -190,7 +190,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
     publicIp: config.webrtcPublicIp,
   });
   // One registry for both places /metrics is served: the latency histogram is fed once.
-  const metrics = relayMetrics(relay);
+  const metrics = relayMetrics(relay, cluster);
   const listening: net.Server[] = [];
   try {
     const tcp = await listenTcp(relay, config.host, config.tcpPort, credentials);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Message } from '../../src/protocol/index.js';
+import { FRAME_HEADER_BYTES, type Message } from '../../src/protocol/index.js';
 import { type RelayServer, startServer } from '../../src/server/index.js';
 import { type NatsServer, startNats } from '../helpers/nats.js';
 import { testFrame, WireClient } from '../helpers/wire-client.js';
@@ -93,6 +93,21 @@ describe('cluster of two nodes over NATS', () => {
     const res = await fetch(`http://127.0.0.1:${b.httpPort}/api/rooms/hall`);
     const body = (await res.json()) as { streams?: { name: string }[] };
     assert.ok(JSON.stringify(body).includes('"cam"'), JSON.stringify(body));
+    // /metrics on B shows the node it hears and the link: its 60 frames, none missed, their age.
+    const metrics = await (await fetch(`http://127.0.0.1:${b.httpPort}/metrics`)).text();
+    const series = (name: string) =>
+      Number(
+        new RegExp(`^${name}\\{origin="node-a",room="hall",stream="cam"\\} (\\S+)$`, 'm').exec(metrics)?.[1],
+      );
+    assert.match(metrics, /^framewire_cluster_nodes 1$/m);
+    assert.match(metrics, /^framewire_cluster_links 1$/m);
+    assert.equal(series('framewire_cluster_link_frames'), 60);
+    assert.equal(
+      series('framewire_cluster_link_bytes'),
+      got.reduce((n, f) => n + f.payload.length, 0) + 60 * FRAME_HEADER_BYTES,
+    );
+    assert.equal(series('framewire_cluster_link_frames_missed'), 0);
+    assert.ok(series('framewire_cluster_link_age_seconds') >= 0, 'the last frame has an age');
   });
 
   it('refuses the same name on B while A has it (FW_STREAM_EXISTS)', async () => {

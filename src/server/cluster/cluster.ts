@@ -27,6 +27,10 @@ export interface ClusterStats {
     linked: boolean;
     framesIn: number;
     bytesIn: number;
+    /** Frames the origin skipped on the link (it fell behind), by sequence gaps. */
+    framesMissed: number;
+    /** Ms from the last frame's capture to its arrival here (publisher's and this node's clocks). */
+    ageMs: number | null;
   }[];
   /** Links up now: one per pulled stream. */
   links: number;
@@ -161,6 +165,8 @@ export class Cluster {
         linked: r.linked,
         framesIn: r.linkCounters?.framesIn ?? 0,
         bytesIn: r.linkCounters?.bytesIn ?? 0,
+        framesMissed: r.linkCounters?.framesMissed ?? 0,
+        ageMs: r.linkCounters?.ageMs ?? null,
       })),
       links: this.links,
     };

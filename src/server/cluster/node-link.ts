@@ -42,6 +42,12 @@ export class NodeLink {
   originStreamId: number | null = null;
   framesIn = 0;
   bytesIn = 0;
+  /** Frames the origin sent us none of: sequence gaps, each track's (it skipped ahead for a slow link). */
+  framesMissed = 0;
+  /** Ms from the last frame's capture (publisher's clock) to its arrival here; null before the first. */
+  lastAgeMs: number | null = null;
+  /** The last sequence number of each track, for the gaps. */
+  private readonly lastSeq = { video: -1, audio: -1 };
   private readonly socket: net.Socket;
   private readonly deframer: MessageDeframer;
   private ended = false;
@@ -92,6 +98,11 @@ export class NodeLink {
         if (m.streamId !== this.originStreamId) return;
         this.framesIn++;
         this.bytesIn += body.length;
+        const track = m.track === 'audio' ? 'audio' : 'video';
+        const last = this.lastSeq[track];
+        if (last >= 0 && m.seq > last + 1) this.framesMissed += m.seq - last - 1;
+        this.lastSeq[track] = m.seq;
+        this.lastAgeMs = Date.now() - m.captureTime / 1000;
         // A copy: the deframer may hand out a view into a read buffer that is reused.
         this.on.frame(new Uint8Array(framed), m.key, m.track === 'audio');
         return;

@@ -81,9 +81,17 @@ export class RemoteStream {
     return this.link !== null;
   }
 
-  /** Frames and bytes received over the current link. */
-  get linkCounters(): { framesIn: number; bytesIn: number } | null {
-    return this.link ? { framesIn: this.link.framesIn, bytesIn: this.link.bytesIn } : null;
+  /** What the current link received: frames, bytes, frames missed, the last frame's age (ms). */
+  get linkCounters(): {
+    framesIn: number;
+    bytesIn: number;
+    framesMissed: number;
+    ageMs: number | null;
+  } | null {
+    const l = this.link;
+    return l
+      ? { framesIn: l.framesIn, bytesIn: l.bytesIn, framesMissed: l.framesMissed, ageMs: l.lastAgeMs }
+      : null;
   }
 
   /** Opens the local stream (its room's subscribers here start on it, which starts the pull). */

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Cluster, ClusterStats } from '../cluster/cluster.js';
 import type { Relay } from '../core/relay.js';
 import type { Totals } from '../core/totals.js';
 import { runningIngests } from '../ingest/running.js';
@@ -32,9 +33,10 @@ function processMetrics(): Registry {
  * in one process), merged with the process metrics. Values are read from relay state at each scrape,
  * so nothing is updated on the frame path; only the latency histogram is fed as reports arrive.
  */
-export function relayMetrics(relay: Relay): Registry {
+export function relayMetrics(relay: Relay, cluster: Cluster | null = null): Registry {
   const registers = [new Registry()];
   const { totals } = relay;
+  if (cluster) clusterMetrics(registers, cluster);
 
   new Gauge({
     name: 'framewire_connections',
@@ -127,6 +129,62 @@ export function relayMetrics(relay: Relay): Registry {
   });
 
   return Registry.merge([...registers, processMetrics()]);
+}
+
+/**
+ * A cluster node's view: the nodes it hears, and per stream pulled from another node its link's frames,
+ * bytes, frames missed and the last frame's age. Counters per link restart with each link (a pull that
+ * ends and starts again), which Prometheus' rate() takes as a counter reset.
+ */
+function clusterMetrics(registers: Registry[], cluster: Cluster): void {
+  gauge(
+    registers,
+    'framewire_cluster_nodes',
+    'Other cluster nodes this node hears.',
+    () => cluster.stats().nodes.length,
+  );
+  gauge(
+    registers,
+    'framewire_cluster_links',
+    'Links up now: one per stream pulled from another node.',
+    () => cluster.stats().links,
+  );
+  const labelNames = ['origin', 'room', 'stream'];
+  const perLink = (name: string, help: string, read: (r: ClusterStats['remote'][number]) => number | null) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect() {
+        // Reset first: a link that ended takes its series with it.
+        this.reset();
+        for (const r of cluster.stats().remote) {
+          const value = r.linked ? read(r) : null;
+          if (value !== null) this.set({ origin: r.origin, room: r.room, stream: r.name }, value);
+        }
+      },
+    });
+  perLink(
+    'framewire_cluster_link_frames',
+    'Frames received over the link since it opened.',
+    (r) => r.framesIn,
+  );
+  perLink(
+    'framewire_cluster_link_bytes',
+    'Frame message bytes received over the link since it opened.',
+    (r) => r.bytesIn,
+  );
+  perLink(
+    'framewire_cluster_link_frames_missed',
+    'Frames the origin skipped on the link since it opened (the link fell behind and went to a keyframe).',
+    (r) => r.framesMissed,
+  );
+  perLink(
+    'framewire_cluster_link_age_seconds',
+    "Age of the link's last frame on arrival: its capture (publisher's clock) to this node (its clock).",
+    (r) => (r.ageMs === null ? null : r.ageMs / 1000),
+  );
 }
 
 function gauge(registers: Registry[], name: string, help: string, read: () => number): void {
