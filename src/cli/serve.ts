@@ -83,7 +83,10 @@ Flags:
                    address, with the UDP port forwarded)
   --cluster URLS   join a cluster of relay nodes coordinated by these NATS servers (nats-server -js),
                    comma-separated: a room spans the nodes, names are unique across them, and a node
-                   pulls another's stream over a direct link while it has viewers for it
+                   pulls another's stream over a direct link while it has viewers for it.
+                   NATS credentials come from the environment: FRAMEWIRE_NATS_USER and
+                   FRAMEWIRE_NATS_PASSWORD, or FRAMEWIRE_NATS_TOKEN; FRAMEWIRE_NATS_CA names a PEM CA
+                   file to trust for tls:// NATS servers
   --node-name N    this node's name in the cluster (default: host name and a random suffix)
   --advertise H:P  the address other nodes dial for this node's streams (default: the TCP listen
                    address; set it when listening on 0.0.0.0 or behind NAT). Links are plain TCP:
@@ -92,7 +95,7 @@ Flags:
                    the others, so a room spans them all: connections are handed to the workers in turn.
                    They coordinate through --cluster's NATS, or through a nats-server that serve starts
                    (on PATH: apt-get install nats-server). --advertise is then a host alone; worker i
-                   takes WebRTC UDP port P+i. A worker that dies is replaced; its clients reconnect
+                   takes WebRTC UDP port P+i. A worker that dies is replaced; its clients reconnect.
   --config FILE    JSON object of settings (limits, queue bounds, ports...); flags win over the file.
                    Every setting and its default: docs/operations.md
 
@@ -239,6 +242,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     cluster = { servers: role.nats, nodeName: role.nodeName, peerListen: { host: peerHost, port: 0 } };
     if (webrtcPort !== 0) webrtcPort += role.index;
   }
+  if (cluster) Object.assign(cluster, natsCredentials(process.env));
   let server: RelayServer;
   try {
     server = await startServer({
@@ -366,6 +370,21 @@ export const serveCommand: Command = {
   usage: USAGE,
   run,
 };
+
+/** NATS credentials and CA from the environment (secrets stay out of `ps` and config files). */
+function natsCredentials(
+  env: NodeJS.ProcessEnv,
+): Pick<NonNullable<ServerConfig['cluster']>, 'natsAuth' | 'natsCaFile'> {
+  const { FRAMEWIRE_NATS_USER: user, FRAMEWIRE_NATS_PASSWORD: pass, FRAMEWIRE_NATS_TOKEN: token } = env;
+  if ((user === undefined) !== (pass === undefined))
+    throw new CliError('FRAMEWIRE_NATS_USER and FRAMEWIRE_NATS_PASSWORD go together: set both, or neither');
+  if (token !== undefined && user !== undefined)
+    throw new CliError('set FRAMEWIRE_NATS_TOKEN or FRAMEWIRE_NATS_USER/PASSWORD, not both');
+  const natsAuth =
+    token !== undefined ? { token } : user !== undefined ? { user, pass: pass as string } : undefined;
+  const natsCaFile = env.FRAMEWIRE_NATS_CA;
+  return { ...(natsAuth ? { natsAuth } : {}), ...(natsCaFile ? { natsCaFile } : {}) };
+}
 
 /**
  * The cluster settings from --cluster, --node-name and --advertise; undefined without --cluster. With

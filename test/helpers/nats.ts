@@ -21,11 +21,14 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
-/** Starts `nats-server -js` on a free port of 127.0.0.1 with a temporary store; resolves once it accepts. */
-export async function startNats(): Promise<NatsServer> {
+/**
+ * Starts `nats-server -js` on a free port of 127.0.0.1 with a temporary store (and `extraArgs`, such as
+ * credentials); resolves once it accepts.
+ */
+export async function startNats(extraArgs: readonly string[] = []): Promise<NatsServer> {
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'fw-nats-'));
-  let running = await spawnNats(port, dir);
+  let running = await spawnNats(port, dir, extraArgs);
   const kill = async () => {
     const { child, exited } = running;
     if (child.exitCode === null && child.signalCode === null && child.pid !== undefined)
@@ -38,7 +41,7 @@ export async function startNats(): Promise<NatsServer> {
     kill,
     async restart() {
       await kill();
-      running = await spawnNats(port, dir);
+      running = await spawnNats(port, dir, extraArgs);
     },
     async stop() {
       await kill();
@@ -48,9 +51,13 @@ export async function startNats(): Promise<NatsServer> {
 }
 
 /** Runs nats-server on `port` with its store in `dir` (the product's own launcher); resolves once ready. */
-async function spawnNats(port: number, dir: string): Promise<{ child: ChildProcess; exited: Promise<void> }> {
+async function spawnNats(
+  port: number,
+  dir: string,
+  extraArgs: readonly string[],
+): Promise<{ child: ChildProcess; exited: Promise<void> }> {
   try {
-    return await startNatsServer(NATS_BIN, dir, port);
+    return await startNatsServer(NATS_BIN, dir, port, extraArgs);
   } catch (err) {
     throw new Error(`${(err as Error).message} (apt-get install nats-server)`);
   }

@@ -215,3 +215,36 @@ describe('cluster: NATS killed and restarted', () => {
     assert.ok(b.relay.findStream('outage', 'cam'), 'the stream published before the outage is still on B');
   });
 });
+
+describe('cluster: NATS with a password', () => {
+  let nats: NatsServer;
+  const servers: RelayServer[] = [];
+
+  before(async () => {
+    nats = await startNats(['--user', 'relay', '--pass', 'correct horse']);
+  });
+  after(async () => {
+    await Promise.all(servers.map((s) => s.close()));
+    await nats?.stop();
+  });
+
+  it('joins with the credentials, and says which to set when they are wrong or missing', async () => {
+    const options = { tcpPort: 0, httpPort: 0, log: () => {} };
+    const cluster = { servers: [nats.url], nodeName: 'with-password' };
+    servers.push(
+      await startServer({
+        ...options,
+        cluster: { ...cluster, natsAuth: { user: 'relay', pass: 'correct horse' } },
+      }),
+    );
+    assert.equal(servers[0]?.cluster?.nodeName, 'with-password');
+    for (const natsAuth of [undefined, { user: 'relay', pass: 'wrong' }]) {
+      await assert.rejects(
+        startServer({ ...options, cluster: { ...cluster, nodeName: 'stranger', natsAuth } }),
+        (err: Error & { code?: string }) =>
+          err.code === 'FW_CLUSTER_UNREACHABLE' &&
+          /FRAMEWIRE_NATS_USER and FRAMEWIRE_NATS_PASSWORD/.test(err.message),
+      );
+    }
+  });
+});

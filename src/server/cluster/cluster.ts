@@ -103,11 +103,22 @@ export class Cluster {
     // Clients can tell which node took them (a worker of `serve --workers`, a node behind a balancer).
     this.relay.agent = `${SERVER_AGENT} (node ${nodeName})`;
     try {
-      this.nc = await connect({ servers, name: `framewire ${nodeName}`, maxReconnectAttempts: -1 });
+      const { natsAuth, natsCaFile } = this.config;
+      this.nc = await connect({
+        servers,
+        name: `framewire ${nodeName}`,
+        maxReconnectAttempts: -1,
+        ...natsAuth,
+        ...(natsCaFile === undefined ? {} : { tls: { caFile: natsCaFile } }),
+      });
     } catch (err) {
+      const message = (err as Error).message;
+      const hint = /authori[sz]ation/i.test(message)
+        ? 'NATS refused the credentials: set FRAMEWIRE_NATS_USER and FRAMEWIRE_NATS_PASSWORD, or FRAMEWIRE_NATS_TOKEN'
+        : 'is nats-server running, with -js?';
       throw new ClusterError(
         'FW_CLUSTER_UNREACHABLE',
-        `cannot reach NATS at ${servers.join(', ')}: ${(err as Error).message} (is nats-server running, with -js?)`,
+        `cannot reach NATS at ${servers.join(', ')}: ${message} (${hint})`,
       );
     }
     this.followStatus(this.nc);

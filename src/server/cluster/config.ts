@@ -18,6 +18,10 @@ export interface ClusterConfig {
    * ports, so a link dialled there could land on any of them) or speak TLS. `advertise` defaults to it.
    */
   peerListen?: { host: string; port: number };
+  /** NATS credentials (a server run with `--user`/`--pass`, or `--auth`): `serve` reads them from the environment. */
+  natsAuth?: { user: string; pass: string } | { token: string };
+  /** PEM CA file to trust for `tls://` NATS servers beyond the system's (a private CA). */
+  natsCaFile?: string;
   /** How long a pull stays up after its last local viewer left, so a viewer who reloads starts at once. */
   lingerMs?: number;
   /** How often this node renews its presence. */
@@ -27,7 +31,7 @@ export interface ClusterConfig {
 }
 
 /** The cluster settings with every default filled in (the peer listener is the server's, not the cluster's). */
-export type ClusterSettings = Required<Omit<ClusterConfig, 'peerListen'>>;
+export type ClusterSettings = Required<Omit<ClusterConfig, 'peerListen' | 'natsAuth' | 'natsCaFile'>>;
 
 /** A cluster node name: what it may be (it is a NATS key, and appears in logs and the API). */
 export const NODE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;

@@ -45,11 +45,26 @@ export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string | n
 
 /**
  * Starts `nats-server -js` on 127.0.0.1 (`port`, or any free one when 0) with its JetStream store in
- * `storeDir`; resolves once its log says it is ready. Killed with this process if it exits first.
+ * `storeDir` and `extraArgs` (e.g. `--user U --pass P`); resolves once its log says it is ready. Killed
+ * with this process if it exits first.
  */
-export async function startNatsServer(bin: string, storeDir: string, port = 0): Promise<NatsProcess> {
+export async function startNatsServer(
+  bin: string,
+  storeDir: string,
+  port = 0,
+  extraArgs: readonly string[] = [],
+): Promise<NatsProcess> {
   // -p -1: nats-server picks a free port itself and logs it, so no port is raced for.
-  const args = ['-a', '127.0.0.1', '-p', port === 0 ? '-1' : String(port), '-js', '-sd', storeDir];
+  const args = [
+    '-a',
+    '127.0.0.1',
+    '-p',
+    port === 0 ? '-1' : String(port),
+    '-js',
+    '-sd',
+    storeDir,
+    ...extraArgs,
+  ];
   const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const killWithUs = () => child.kill('SIGKILL');
   process.once('exit', killWithUs);
