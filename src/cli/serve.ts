@@ -42,7 +42,7 @@ const USAGE = `Usage: framewire serve [--host H] [--tcp-port P] [--http-port P]
                        [--record DIR [--record-segment 10m]] [--metrics-host H [--metrics-port P]]
                        [--webrtc-port P] [--webrtc-public-ip IP] [--config FILE]
                        [--cluster nats://H:4222[,nats://...] [--node-name N] [--advertise H:P]]
-                       [--workers N|auto]
+                       [--workers N|auto] [--link-ca FILE]
 
 Runs the relay server until Ctrl-C (or SIGTERM), then tells clients it is shutting down and exits.
 Once it listens it prints \`framewire listening on tcp://H:P\` (\`tls://H:P\` with TLS), then a line
@@ -89,8 +89,10 @@ Flags:
                    file to trust for tls:// NATS servers
   --node-name N    this node's name in the cluster (default: host name and a random suffix)
   --advertise H:P  the address other nodes dial for this node's streams (default: the TCP listen
-                   address; set it when listening on 0.0.0.0 or behind NAT). Links are plain TCP:
-                   use --no-tls on a private network
+                   address; set it when listening on 0.0.0.0 or behind NAT). Links speak TLS when the
+                   TCP port does (--tls-cert), else plain TCP: keep those on a private network
+  --link-ca FILE   PEM CA to trust for links to other nodes' TLS ports, beyond the system's (the CA
+                   that signed every node's --tls-cert)
   --workers N|auto  run N relay processes (auto: one per core) sharing the ports, each a cluster node of
                    the others, so a room spans them all: connections are handed to the workers in turn.
                    They coordinate through --cluster's NATS, or through a nats-server that serve starts
@@ -140,6 +142,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
           'node-name': { type: 'string' },
           advertise: { type: 'string' },
           workers: { type: 'string' },
+          'link-ca': { type: 'string' },
           config: { type: 'string' },
         },
       }).values,
@@ -243,6 +246,10 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     if (webrtcPort !== 0) webrtcPort += role.index;
   }
   if (cluster) Object.assign(cluster, natsCredentials(process.env));
+  if (flags['link-ca'] !== undefined) {
+    if (!cluster) throw usageError('serve', '--link-ca needs --cluster (or --workers)');
+    cluster.linkCaFile = flags['link-ca'];
+  }
   let server: RelayServer;
   try {
     server = await startServer({

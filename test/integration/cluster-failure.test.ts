@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
+import { connect as connectClient, type FramewireClient } from '../../src/client/index.js';
 import { type Message, PROTOCOL_VERSION } from '../../src/protocol/index.js';
 import { DIRECTORY_BUCKET, directoryKey } from '../../src/server/cluster/directory.js';
 import { type RelayServer, startServer } from '../../src/server/index.js';
 import { mintToken } from '../../src/server/ops/auth.js';
 import { type ChildNode, type NatsServer, startChildNode, startNats } from '../helpers/nats.js';
+import { makeTestPki, type TestPki } from '../helpers/tls-certs.js';
 import { testFrame, WireClient } from '../helpers/wire-client.js';
 
 /** Polls `probe` until it is truthy or `ms` passes (then fails with `what`). */
@@ -246,5 +249,82 @@ describe('cluster: NATS with a password', () => {
           /FRAMEWIRE_NATS_USER and FRAMEWIRE_NATS_PASSWORD/.test(err.message),
       );
     }
+  });
+});
+
+describe('cluster: nodes whose protocol port speaks TLS', () => {
+  let nats: NatsServer;
+  let pki: TestPki;
+  const servers: RelayServer[] = [];
+  const clients: FramewireClient[] = [];
+
+  before(async () => {
+    nats = await startNats();
+    pki = makeTestPki();
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await Promise.all(servers.map((s) => s.close()));
+    await nats?.stop();
+    rmSync(pki.dir, { recursive: true, force: true });
+  });
+
+  /** A node with TLS on its protocol port, trusting `linkCaFile` for its links (the system's CAs without). */
+  async function tlsNode(nodeName: string, logs: string[], linkCaFile?: string): Promise<RelayServer> {
+    const server = await startServer({
+      tcpPort: 0,
+      httpPort: 0,
+      tlsCert: pki.certFile,
+      tlsKey: pki.keyFile,
+      log: (line) => logs.push(line),
+      cluster: { servers: [nats.url], nodeName, ...(linkCaFile ? { linkCaFile } : {}) },
+    });
+    servers.push(server);
+    return server;
+  }
+
+  /** A client of `server`'s TLS port, trusting the test CA. */
+  async function client(server: RelayServer, role: 'publisher' | 'viewer'): Promise<FramewireClient> {
+    const c = await connectClient({ host: '127.0.0.1', port: server.tcpPort, tls: { ca: pki.ca }, role });
+    clients.push(c);
+    return c;
+  }
+
+  it('pulls over TLS to a node that trusts the CA, and not to one that does not', async () => {
+    const strangerLog: string[] = [];
+    const origin = await tlsNode('tls-origin', [], pki.caFile);
+    const trusting = await tlsNode('tls-trusting', [], pki.caFile);
+    const stranger = await tlsNode('tls-stranger', strangerLog);
+    const pub = await client(origin, 'publisher');
+    const publication = await pub.publish('secure', 'cam', {
+      video: { codec: 'vp8', codedWidth: 64, codedHeight: 48 },
+    });
+    const frames = new Map<FramewireClient, number>();
+    const watch = async (server: RelayServer) => {
+      const v = await client(server, 'viewer');
+      frames.set(v, 0);
+      v.on('frame', () => frames.set(v, (frames.get(v) ?? 0) + 1));
+      await v.subscribe('secure', 'cam');
+      return v;
+    };
+    const good = await watch(trusting);
+    const bad = await watch(stranger);
+    await until('the TLS pull', () => trusting.cluster?.stats().links === 1);
+    for (let i = 0; i < 30; i++) {
+      publication.sendFrame({
+        key: i === 0,
+        timestamp: i * 33_000,
+        captureTime: Date.now() * 1000,
+        data: new Uint8Array(500).fill(i),
+      });
+    }
+    await until('30 frames over the TLS link', () => frames.get(good) === 30);
+    // The origin's certificate is signed by a CA the stranger does not trust: its link never comes up.
+    const refused = await until('the stranger logging its refused link', () =>
+      strangerLog.find((l) => l.includes('cluster-link-lost')),
+    );
+    assert.match(refused, /origin=tls-origin/);
+    assert.match(refused, /CERT|SIGNATURE|certificate|self.signed|issuer/i);
+    assert.equal(frames.get(bad), 0);
   });
 });

@@ -69,7 +69,7 @@ export class Cluster {
     this.claims = new Claims(
       relay,
       this.ready,
-      () => ({ node: this.settings.nodeName, advertise: this.settings.advertise }),
+      () => ({ node: this.settings.nodeName, advertise: this.linkAddress() }),
       (key) => this.syncRemote(key),
     );
     // Copies of other nodes' streams are the directory's already: only this node's own are claimed.
@@ -79,6 +79,15 @@ export class Cluster {
     relay.endListeners.add((stream) => {
       if (!(stream.publisher instanceof RemotePublisher)) this.claims.ended(stream);
     });
+  }
+
+  /**
+   * Where other nodes dial this one, as the directory says it: with `tls://` when the advertised port is
+   * the protocol port and it speaks TLS (a worker's own link port is plain, on loopback).
+   */
+  private linkAddress(): string {
+    const tls = this.relay.config.tlsCert !== null && this.config.peerListen === undefined;
+    return `${tls ? 'tls://' : ''}${this.settings.advertise}`;
   }
 
   /** This node's name (after {@link start}). */
@@ -92,13 +101,6 @@ export class Cluster {
    */
   async start(listening: string): Promise<void> {
     this.settings = clusterSettings(this.config, listening);
-    if (this.relay.config.tlsCert !== null && this.config.peerListen === undefined) {
-      // Links dial the origin's protocol port in plain TCP; a TLS port would refuse every one of them.
-      throw new ClusterError(
-        'FW_BAD_CONFIG',
-        'cluster links do not speak TLS yet: run cluster nodes with --no-tls on a private network',
-      );
-    }
     const { servers, nodeName, advertise } = this.settings;
     // Clients can tell which node took them (a worker of `serve --workers`, a node behind a balancer).
     this.relay.agent = `${SERVER_AGENT} (node ${nodeName})`;

@@ -1,4 +1,5 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 /** How a server joins a cluster (`serve --cluster`); absent or null: a single node, no NATS. */
@@ -22,6 +23,11 @@ export interface ClusterConfig {
   natsAuth?: { user: string; pass: string } | { token: string };
   /** PEM CA file to trust for `tls://` NATS servers beyond the system's (a private CA). */
   natsCaFile?: string;
+  /**
+   * PEM CA file to trust, beyond the system's, for links to nodes whose protocol port speaks TLS (the CA
+   * that signed every node's certificate). A node with TLS on its protocol port takes links over TLS.
+   */
+  linkCaFile?: string;
   /** How long a pull stays up after its last local viewer left, so a viewer who reloads starts at once. */
   lingerMs?: number;
   /** How often this node renews its presence. */
@@ -31,7 +37,12 @@ export interface ClusterConfig {
 }
 
 /** The cluster settings with every default filled in (the peer listener is the server's, not the cluster's). */
-export type ClusterSettings = Required<Omit<ClusterConfig, 'peerListen' | 'natsAuth' | 'natsCaFile'>>;
+export type ClusterSettings = Required<
+  Omit<ClusterConfig, 'peerListen' | 'natsAuth' | 'natsCaFile' | 'linkCaFile'>
+> & {
+  /** The CA of `linkCaFile`, read once; null for the system's. */
+  linkCa: Buffer | null;
+};
 
 /** A cluster node name: what it may be (it is a NATS key, and appears in logs and the API). */
 export const NODE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -63,6 +74,7 @@ export function clusterSettings(config: ClusterConfig, listening: string): Clust
     lingerMs: config.lingerMs ?? CLUSTER_DEFAULTS.lingerMs,
     heartbeatMs: config.heartbeatMs ?? CLUSTER_DEFAULTS.heartbeatMs,
     nodeTimeoutMs: config.nodeTimeoutMs ?? CLUSTER_DEFAULTS.nodeTimeoutMs,
+    linkCa: config.linkCaFile === undefined ? null : readCa(config.linkCaFile),
   };
   if (s.servers.length === 0)
     throw new ClusterError('FW_BAD_CONFIG', 'cluster: give at least one NATS server');
@@ -90,6 +102,34 @@ export function clusterSettings(config: ClusterConfig, listening: string): Clust
   if (!Number.isInteger(s.lingerMs) || s.lingerMs < 0)
     throw new ClusterError('FW_BAD_CONFIG', 'cluster: lingerMs must be a whole number of ms, 0 or more');
   return s;
+}
+
+/** Reads a PEM CA file for links; a ClusterError naming the file when it cannot be read or is not one. */
+function readCa(file: string): Buffer {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(file);
+  } catch (err) {
+    throw new ClusterError(
+      'FW_BAD_CONFIG',
+      `cluster: cannot read the link CA ${file}: ${(err as NodeJS.ErrnoException).code}`,
+    );
+  }
+  try {
+    new X509Certificate(pem);
+  } catch {
+    throw new ClusterError('FW_BAD_CONFIG', `cluster: the link CA ${file} is not a PEM certificate`);
+  }
+  return pem;
+}
+
+/**
+ * Where a directory entry says to dial: `host:port` for plain TCP, `tls://host:port` when the origin's
+ * protocol port speaks TLS. Throws a {@link ClusterError} when it is neither.
+ */
+export function parseLinkAddress(address: string): { host: string; port: number; tls: boolean } {
+  const tls = address.startsWith('tls://');
+  return { ...parseHostPort(tls ? address.slice('tls://'.length) : address), tls };
 }
 
 /** Splits `host:port` (`[v6]:port` too); throws a {@link ClusterError} when it is not one. */

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import {
   decodeMessage,
   encodeMessage,
@@ -54,8 +55,8 @@ export class NodeLink {
   private readonly handshake: NodeJS.Timeout;
 
   constructor(
-    host: string,
-    port: number,
+    /** The origin's link address; `tls` when its protocol port speaks TLS (`ca`: null for the system's CAs). */
+    at: { host: string; port: number; tls: { ca: Buffer | null } | null },
     private readonly room: string,
     private readonly name: string,
     token: string,
@@ -63,7 +64,17 @@ export class NodeLink {
     private readonly on: LinkHandlers,
   ) {
     this.deframer = new MessageDeframer(maxMessageBytes);
-    this.socket = net.connect({ host, port, noDelay: true });
+    const { host, port } = at;
+    this.socket = at.tls
+      ? tls.connect({
+          host,
+          port,
+          ...(at.tls.ca ? { ca: at.tls.ca } : {}),
+          // A name is checked against the certificate; an IP address is checked as an IP (no SNI).
+          ...(net.isIP(host) === 0 ? { servername: host } : {}),
+        })
+      : net.connect({ host, port });
+    this.socket.setNoDelay(true);
     this.send({ type: 'hello', version: PROTOCOL_VERSION, role: 'peer', agent: SERVER_AGENT, token });
     this.socket.on('data', (chunk: Buffer) => {
       try {

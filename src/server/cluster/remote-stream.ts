@@ -4,7 +4,7 @@ import type { Publisher, Stream } from '../core/stream.js';
 import { outgoingFramed } from '../core/transport.js';
 import type { ServerRelay } from '../ops/config.js';
 import type { ClusterSettings } from './config.js';
-import { parseHostPort } from './config.js';
+import { parseLinkAddress } from './config.js';
 import type { DirectoryEntry } from './directory.js';
 import { NodeLink, STREAM_ID_OFFSET } from './node-link.js';
 
@@ -137,9 +137,10 @@ export class RemoteStream {
     this.linkToken().then(
       (token) => {
         if (!this.pulling || this.ended || this.link) return;
-        const { host, port } = parseHostPort(this.entry.advertise);
+        const { host, port, tls } = parseLinkAddress(this.entry.advertise);
         const { room, name, node } = this.entry;
-        this.link = new NodeLink(host, port, room, name, token, this.relay.config.maxMessageBytes, {
+        const at = { host, port, tls: tls ? { ca: this.settings.linkCa } : null };
+        this.link = new NodeLink(at, room, name, token, this.relay.config.maxMessageBytes, {
           added: (tracks) => this.applyTracks(tracks),
           frame: (framed, key, audio) => this.frame(framed, key, audio),
           removed: (reason) => this.end(reason),
