@@ -42,7 +42,7 @@ const USAGE = `Usage: framewire serve [--host H] [--tcp-port P] [--http-port P]
                        [--record DIR [--record-segment 10m]] [--metrics-host H [--metrics-port P]]
                        [--webrtc-port P] [--webrtc-public-ip IP] [--config FILE]
                        [--cluster nats://H:4222[,nats://...] [--node-name N] [--advertise H:P]]
-                       [--workers N|auto] [--link-ca FILE]
+                       [--workers N|auto] [--link-ca FILE] [--public-url URL]
 
 Runs the relay server until Ctrl-C (or SIGTERM), then tells clients it is shutting down and exits.
 Once it listens it prints \`framewire listening on tcp://H:P\` (\`tls://H:P\` with TLS), then a line
@@ -91,6 +91,8 @@ Flags:
   --advertise H:P  the address other nodes dial for this node's streams (default: the TCP listen
                    address; set it when listening on 0.0.0.0 or behind NAT). Links speak TLS when the
                    TCP port does (--tls-cert), else plain TCP: keep those on a private network
+  --public-url URL  where browsers reach this node's HTTP port (default: its listen address), told to
+                   pages of the cluster so they go on at this node when theirs goes
   --link-ca FILE   PEM CA to trust for links to other nodes' TLS ports, beyond the system's (the CA
                    that signed every node's --tls-cert)
   --workers N|auto  run N relay processes (auto: one per core) sharing the ports, each a cluster node of
@@ -143,6 +145,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
           advertise: { type: 'string' },
           workers: { type: 'string' },
           'link-ca': { type: 'string' },
+          'public-url': { type: 'string' },
           config: { type: 'string' },
         },
       }).values,
@@ -246,6 +249,15 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     if (webrtcPort !== 0) webrtcPort += role.index;
   }
   if (cluster) Object.assign(cluster, natsCredentials(process.env));
+  if (flags['public-url'] !== undefined) {
+    if (!cluster) throw usageError('serve', '--public-url needs --cluster (or --workers)');
+    if (!/^https?:\/\/[^\s/]+\/?$/.test(flags['public-url']))
+      throw usageError(
+        'serve',
+        `--public-url "${flags['public-url']}": give http(s)://HOST:PORT, e.g. https://m1.example:7480`,
+      );
+    cluster.publicUrl = flags['public-url'].replace(/\/$/, '');
+  }
   if (flags['link-ca'] !== undefined) {
     if (!cluster) throw usageError('serve', '--link-ca needs --cluster (or --workers)');
     cluster.linkCaFile = flags['link-ca'];

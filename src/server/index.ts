@@ -3,6 +3,7 @@ import type net from 'node:net';
 import { formatAddress } from '../protocol/index.js';
 import { clusterRoutes } from './cluster/api.js';
 import { Cluster } from './cluster/cluster.js';
+import { defaultPublicUrl } from './cluster/config.js';
 import { Relay } from './core/relay.js';
 import { HttpGuard } from './http/guard.js';
 import { notFound } from './http/reply.js';
@@ -225,6 +226,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
     const httpServer = createHttpServer(relay, router, ws, credentials);
     await listen(httpServer, config.httpPort, config.host);
     listening.push(httpServer);
+    if (cluster) {
+      const { port } = httpServer.address() as net.AddressInfo;
+      cluster.setPublicUrl(defaultPublicUrl(config.host, cluster.advertise, port, credentials !== null));
+    }
     let metricsServer: http.Server | null = null;
     if (config.metricsHost !== null) {
       const metricsRouter = new HttpRouter(metricsRoutes(metrics, null), ({ res, path }) =>

@@ -122,6 +122,21 @@ const ROWS: Row[] = [
     expect: { none: 401, other: 403, view: 403, publish: 403, admin: 200 },
     roomScoped: false,
   },
+  {
+    // This server is no cluster node: an admin gets through to 404.
+    what: 'the cluster',
+    method: 'GET',
+    path: () => '/api/cluster',
+    expect: { none: 401, other: 403, view: 403, publish: 403, admin: 404 },
+    roomScoped: false,
+  },
+  {
+    what: "the cluster's node addresses",
+    method: 'GET',
+    path: () => '/api/cluster/nodes',
+    expect: { none: 401, other: 200, view: 200, publish: 200, admin: 200 },
+    roomScoped: false,
+  },
 ];
 
 /**

@@ -43,8 +43,12 @@ const PING_INTERVAL_MS = 3000;
 
 /** The WebSocket URL of the server that served this page. */
 export function defaultSocketUrl(): string {
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  return `${scheme}://${location.host}/ws`;
+  return socketUrlOf(location.origin);
+}
+
+/** The WebSocket URL of the node whose HTTP address is `origin` (`https://m1.example:7480`). */
+export function socketUrlOf(origin: string): string {
+  return `${origin.replace(/^http/, 'ws')}/ws`;
 }
 
 /** A WebSocket session with the relay that reconnects by itself and keeps an estimate of the server's clock. */
@@ -65,6 +69,12 @@ export class Connection {
   private pingsSent = 0;
   private nextId = 1;
   private readonly pongWaiters = new Map<number, (answered: boolean) => void>();
+  /**
+   * Where to connect: this page's server first, then the other nodes of its cluster as that server last
+   * listed them (`/api/cluster/nodes`); each retry goes to the next.
+   */
+  private urls: string[];
+  private urlIndex = 0;
 
   constructor(
     private readonly url: string,
@@ -72,7 +82,14 @@ export class Connection {
     /** Access token for rooms that need one (from the page's `?token=`); empty otherwise. */
     private readonly token: string,
     private readonly handlers: ConnectionHandlers,
-  ) {}
+  ) {
+    this.urls = [url];
+  }
+
+  /** The WebSocket URL of the current (or last) socket: the page's server or another node of its cluster. */
+  get currentUrl(): string {
+    return this.urls[this.urlIndex] ?? this.url;
+  }
 
   /** Opens the socket (and keeps reopening it until {@link stop}). */
   start(): void {
@@ -127,7 +144,7 @@ export class Connection {
       'connecting',
       this.attempt === 0 ? 'connecting…' : `reconnecting (attempt ${this.attempt + 1})…`,
     );
-    const ws = new WebSocket(this.url);
+    const ws = new WebSocket(this.currentUrl);
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     ws.onopen = () => {
@@ -169,7 +186,11 @@ export class Connection {
         clearTimeout(this.helloTimer);
         this.session = true;
         this.attempt = 0;
-        this.setState('online', 'connected');
+        this.setState(
+          'online',
+          this.currentUrl === this.url ? 'connected' : `connected via ${new URL(this.currentUrl).host}`,
+        );
+        if (this.currentUrl === this.url) void this.learnNodes();
         this.pingsSent = 0;
         this.schedulePing();
         // A new socket starts live on the server: whatever the old one was told is over.
@@ -235,8 +256,32 @@ export class Connection {
     // Exponential backoff with jitter, so that a restarted server is not hit by every tab at the same instant.
     const delay = backoffDelay(this.attempt, BACKOFF_MIN_MS, BACKOFF_MAX_MS, Math.random, BACKOFF_JITTER);
     this.attempt++;
+    // The next node in turn (in a cluster): the one just lost is the likeliest to be down.
+    this.urlIndex = (this.urlIndex + 1) % this.urls.length;
     this.setState('offline', `offline, retrying in ${(delay / 1000).toFixed(1)} s`);
     this.retryTimer = window.setTimeout(() => this.open(), delay);
+  }
+
+  /**
+   * Asks this page's server for the other nodes of its cluster, as places to go on at when it goes away.
+   * Same origin only (the page's server has the page's token and no CORS to pass); a server outside a
+   * cluster, or an older one, lists none.
+   */
+  private async learnNodes(): Promise<void> {
+    try {
+      const res = await fetch('/api/cluster/nodes', {
+        headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
+      });
+      if (!res.ok) return;
+      const body = (await res.json()) as { nodes?: { url?: unknown }[] };
+      const others = (body.nodes ?? [])
+        .map((n) => (typeof n.url === 'string' && /^https?:\/\//.test(n.url) ? socketUrlOf(n.url) : null))
+        .filter((u): u is string => u !== null && u !== this.url);
+      // Only while on the page's own server: the index stays meaningful.
+      if (this.urlIndex === 0) this.urls = [this.url, ...new Set(others)];
+    } catch {
+      // No list: reconnects stay with the page's server.
+    }
   }
 
   private setState(state: ConnectionState, detail: string): void {

@@ -65,6 +65,7 @@ export function roomSnapshot(room: {
     role: room.role,
     connection: {
       state: room.state,
+      url: room.conn.currentUrl,
       clockOffsetMs: round1(room.conn.clock.offsetUs / 1000),
       rttMs: round1(room.conn.clock.rttMs),
       link: room.conn.linkState,

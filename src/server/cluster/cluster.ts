@@ -17,8 +17,8 @@ const LINK_TOKEN_TTL_SEC = 3600;
 export interface ClusterStats {
   node: string;
   advertise: string;
-  /** The other nodes this one hears, with how long ago (ms). */
-  nodes: { name: string; advertise: string; silentMs: number }[];
+  /** The other nodes this one hears, with how long ago (ms), and where browsers reach them. */
+  nodes: { name: string; advertise: string; url: string | null; silentMs: number }[];
   /** Streams of other nodes carried here, and whether each is being pulled now. */
   remote: {
     room: string;
@@ -58,6 +58,7 @@ export class Cluster {
     this.readyResolve = resolve;
   });
   private natsDown = false;
+  private publicUrl: string | null = null;
   private closing = false;
   private links = 0;
 
@@ -88,6 +89,23 @@ export class Cluster {
   private linkAddress(): string {
     const tls = this.relay.config.tlsCert !== null && this.config.peerListen === undefined;
     return `${tls ? 'tls://' : ''}${this.settings.advertise}`;
+  }
+
+  /** Where other nodes dial this one (`host:port`), after {@link start}. */
+  get advertise(): string {
+    return this.settings.advertise;
+  }
+
+  /** Where browsers reach every node this one hears, itself first (pages move to another when theirs goes). */
+  nodeUrls(): { name: string; url: string }[] {
+    const all = [{ name: this.settings.nodeName, url: this.publicUrl }, ...this.presence.nodes.values()];
+    return all.flatMap((n) => (n.url ? [{ name: n.name, url: n.url }] : []));
+  }
+
+  /** Sets where browsers reach this node, once its HTTP port listens (see ClusterConfig.publicUrl). */
+  setPublicUrl(url: string): void {
+    this.publicUrl = this.config.publicUrl ?? url;
+    this.presence.setUrl(this.publicUrl);
   }
 
   /** This node's name (after {@link start}). */
@@ -149,7 +167,7 @@ export class Cluster {
     this.directory = new Directory(dirKv);
     this.presence = new Presence(
       presKv,
-      { name: nodeName, advertise, startedAt: Date.now() },
+      { name: nodeName, advertise, url: null, startedAt: Date.now() },
       heartbeatMs,
       nodeTimeoutMs,
       (node) => this.nodeLost(node),
@@ -169,6 +187,7 @@ export class Cluster {
       nodes: [...this.presence.nodes.values()].map((n) => ({
         name: n.name,
         advertise: n.advertise,
+        url: n.url ?? null,
         silentMs: now - n.lastSeen,
       })),
       remote: [...this.remote.values()].map((r) => ({

@@ -1,6 +1,7 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { isWildcardHost } from '../ops/addresses.js';
 
 /** How a server joins a cluster (`serve --cluster`); absent or null: a single node, no NATS. */
 export interface ClusterConfig {
@@ -19,6 +20,11 @@ export interface ClusterConfig {
    * ports, so a link dialled there could land on any of them) or speak TLS. `advertise` defaults to it.
    */
   peerListen?: { host: string; port: number };
+  /**
+   * Where browsers reach this node's HTTP port (`https://m1.example:7480`), told to pages so that they can
+   * move to it when their node goes; default: the HTTP listen address (or `advertise`'s host on 0.0.0.0).
+   */
+  publicUrl?: string;
   /** NATS credentials (a server run with `--user`/`--pass`, or `--auth`): `serve` reads them from the environment. */
   natsAuth?: { user: string; pass: string } | { token: string };
   /** PEM CA file to trust for `tls://` NATS servers beyond the system's (a private CA). */
@@ -38,7 +44,7 @@ export interface ClusterConfig {
 
 /** The cluster settings with every default filled in (the peer listener is the server's, not the cluster's). */
 export type ClusterSettings = Required<
-  Omit<ClusterConfig, 'peerListen' | 'natsAuth' | 'natsCaFile' | 'linkCaFile'>
+  Omit<ClusterConfig, 'peerListen' | 'natsAuth' | 'natsCaFile' | 'linkCaFile' | 'publicUrl'>
 > & {
   /** The CA of `linkCaFile`, read once; null for the system's. */
   linkCa: Buffer | null;
@@ -102,6 +108,21 @@ export function clusterSettings(config: ClusterConfig, listening: string): Clust
   if (!Number.isInteger(s.lingerMs) || s.lingerMs < 0)
     throw new ClusterError('FW_BAD_CONFIG', 'cluster: lingerMs must be a whole number of ms, 0 or more');
   return s;
+}
+
+/**
+ * Where browsers reach a node's HTTP port when `publicUrl` is not given: its listen address, or on a
+ * wildcard (0.0.0.0, ::) the host of its link address, which other machines reach.
+ */
+export function defaultPublicUrl(
+  listenHost: string,
+  advertise: string,
+  httpPort: number,
+  tls: boolean,
+): string {
+  const host = isWildcardHost(listenHost) ? parseLinkAddress(advertise).host : listenHost;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  return `${tls ? 'https' : 'http'}://${shown}:${httpPort}`;
 }
 
 /** Reads a PEM CA file for links; a ClusterError naming the file when it cannot be read or is not one. */

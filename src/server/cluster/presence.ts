@@ -8,6 +8,8 @@ export interface NodeInfo {
   name: string;
   /** `host:port` where it takes node links. */
   advertise: string;
+  /** Where browsers reach its HTTP port (`https://m1.example:7480`), so pages can move to it; null if unknown. */
+  url?: string | null;
   startedAt: number;
 }
 
@@ -88,7 +90,7 @@ export class Presence {
   /** A node named in the directory but never heard from (it died before we started) gets one timeout to show. */
   expect(node: string): void {
     if (node === this.self.name || this.nodes.has(node)) return;
-    this.nodes.set(node, { name: node, advertise: '', startedAt: 0, lastSeen: Date.now() });
+    this.nodes.set(node, { name: node, advertise: '', url: null, startedAt: 0, lastSeen: Date.now() });
   }
 
   /** Declares lost each node silent past the timeout. */
@@ -106,6 +108,11 @@ export class Presence {
 
   private async put(): Promise<void> {
     await this.kv.put(this.self.name, JSON.stringify(this.self));
+  }
+
+  /** Sets where browsers reach this node (said from the next heartbeat on). */
+  setUrl(url: string | null): void {
+    this.self.url = url;
   }
 
   /** Stops beating and watching; with `leave`, deletes this node's key so the others see it go at once. */
