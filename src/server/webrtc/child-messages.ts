@@ -1,3 +1,4 @@
+import type { TrickledCandidate } from './sdp-fragment.js';
 import type { ChosenTrack } from './sdp-offer.js';
 
 /**
@@ -36,6 +37,8 @@ export type ToChild =
       data: Uint8Array;
     }
   | { type: 'keyframe'; id: string }
+  /** Remote candidates a trickle ICE PATCH brought, already checked (sdp-fragment.ts). */
+  | { type: 'candidates'; id: string; candidates: TrickledCandidate[] }
   | { type: 'close'; id: string };
 
 /** Child → server. */

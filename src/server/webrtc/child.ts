@@ -210,6 +210,13 @@ function sendFrame(m: Extract<ToChild, { type: 'frame' }>): void {
   post({ type: 'sent', id: m.id, bytes: m.data.byteLength, captureTime: m.captureTime });
 }
 
+/** Adds trickled remote candidates; a refusal throws, and the message handler ends that session only. */
+function addCandidates(m: Extract<ToChild, { type: 'candidates' }>): void {
+  const session = sessions.get(m.id);
+  if (!session || session.closed) return;
+  for (const c of m.candidates) session.pc.addRemoteCandidate(c.candidate, c.mid);
+}
+
 function close(id: string, reason: string): void {
   const session = sessions.get(id);
   if (!session || session.closed) return;
@@ -238,6 +245,9 @@ process.on('message', (m: ToChild) => {
         if (video?.kind === 'recv') requestPli({ ...video, lastPli: 0 });
         return;
       }
+      case 'candidates':
+        addCandidates(m);
+        return;
       case 'close':
         close(m.id, 'closed');
         return;

@@ -4,7 +4,9 @@ export type WebRtcErrorCode =
   | 'FW_UNSUPPORTED_CODEC'
   | 'FW_LIMIT'
   | 'FW_WEBRTC_FAILED'
-  | 'FW_TIMEOUT';
+  | 'FW_TIMEOUT'
+  /** A trickle ICE PATCH that would restart ICE (another ufrag): not supported. */
+  | 'FW_ICE_RESTART';
 
 /** A WHIP or WHEP request we refuse or could not serve; `code` is stable, the text says what to change. */
 export class WebRtcError extends Error {

@@ -1,7 +1,18 @@
 import type http from 'node:http';
-import { type HttpRequest, notFound, readBody, sendError, sendJson } from '../http/reply.js';
+import { type HttpMethod, type HttpRequest, notFound, readBody, sendError, sendJson } from '../http/reply.js';
 import { WebRtcError, type WebRtcErrorCode } from './errors.js';
+import { FRAGMENT_BYTES } from './sdp-fragment.js';
 import { SDP_LIMITS } from './sdp-offer.js';
+import type { WebRtcService } from './service.js';
+
+/** The media type of a trickle ICE PATCH body (RFC 8840). */
+const TRICKLE_TYPE = 'application/trickle-ice-sdpfrag';
+
+/**
+ * What a WHIP or WHEP session's URL answers. PATCH is cast because reply.ts's HttpMethod does not list it
+ * yet (find-my-way routes it, and a 405's Allow lists it from here).
+ */
+export const SESSION_METHODS = ['GET', 'DELETE', 'PATCH' as HttpMethod] as const;
 
 /** HTTP status of each WebRTC refusal. */
 const STATUS: Record<WebRtcErrorCode, number> = {
@@ -10,6 +21,8 @@ const STATUS: Record<WebRtcErrorCode, number> = {
   FW_LIMIT: 503,
   FW_WEBRTC_FAILED: 500,
   FW_TIMEOUT: 504,
+  // RFC 9725 §4.3.1: a server with trickle ICE but no ICE restarts answers a restart with 422.
+  FW_ICE_RESTART: 422,
 };
 
 /**
@@ -44,6 +57,8 @@ export function sendAnswer(res: http.ServerResponse, location: string, answer: s
     'content-type': 'application/sdp',
     location,
     'cache-control': 'no-store',
+    // RFC 9725: the session URL takes trickle ICE fragments by PATCH.
+    'accept-patch': TRICKLE_TYPE,
     'content-length': Buffer.byteLength(answer),
   });
   res.end(answer);
@@ -77,4 +92,44 @@ export function answerSession(
     return;
   }
   sendJson(res, 200, session.stats());
+}
+
+/**
+ * PATCH on a session's URL (trickle ICE, RFC 9725 §4.3.1): 404 when `session` is null or ends meanwhile,
+ * 415 unless `application/trickle-ice-sdpfrag`, 413 past {@link FRAGMENT_BYTES}, 400 or 422 when the
+ * fragment is refused, else its candidates go to the session and the answer is 204.
+ */
+export async function trickleSession(
+  request: HttpRequest,
+  kind: 'WHIP' | 'WHEP',
+  session: { id: string } | null,
+  webrtc: WebRtcService,
+): Promise<void> {
+  const { req, res } = request;
+  if (!session) {
+    notFound(res, `${kind} session ${request.path}`);
+    return;
+  }
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== TRICKLE_TYPE) {
+    sendError(res, 415, 'FW_BAD_SDP', `send trickle ICE candidates with Content-Type: ${TRICKLE_TYPE}`);
+    return;
+  }
+  const body = await readBody(req, FRAGMENT_BYTES);
+  if (body === 'gone') return;
+  if (body === null) {
+    sendError(res, 413, 'FW_BAD_SDP', `the trickle ICE fragment is over ${FRAGMENT_BYTES} bytes`);
+    return;
+  }
+  try {
+    if (!webrtc.trickle(session.id, body.toString('latin1'))) {
+      notFound(res, `${kind} session ${request.path}`);
+      return;
+    }
+  } catch (err) {
+    sendWebRtcError(res, err);
+    return;
+  }
+  res.writeHead(204);
+  res.end();
 }

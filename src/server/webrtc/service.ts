@@ -3,6 +3,7 @@ import type { Stream } from '../core/stream.js';
 import type { ServerRelay } from '../ops/config.js';
 import { WebRtcError } from './errors.js';
 import { WebRtcHost, type WebRtcHostOptions } from './host.js';
+import { offerIce, parseFragment, type SessionIce } from './sdp-fragment.js';
 import {
   type ChosenTrack,
   chooseCodec,
@@ -27,6 +28,8 @@ export interface Opened<S> {
 export class WebRtcService {
   readonly host: WebRtcHost;
   private readonly sessions = new Map<string, WhepSession | WhipSession>();
+  /** Each open session's offer ICE facts, for its trickle ICE PATCHes; deleted with the session. */
+  private readonly ice = new Map<string, SessionIce>();
 
   constructor(
     private readonly relay: ServerRelay,
@@ -38,6 +41,18 @@ export class WebRtcService {
   /** The session `id`, if open. */
   get(id: string): WhepSession | WhipSession | undefined {
     return this.sessions.get(id);
+  }
+
+  /**
+   * Adds the candidates of a trickle ICE fragment (RFC 8840) to session `id`; false when it has ended.
+   * Throws {@link WebRtcError} (FW_BAD_SDP, FW_ICE_RESTART) before anything reaches the child.
+   */
+  trickle(id: string, fragment: string): boolean {
+    const ice = this.ice.get(id);
+    if (!ice) return false;
+    const candidates = parseFragment(fragment, ice);
+    if (candidates.length > 0) this.host.send({ type: 'candidates', id, candidates });
+    return true;
   }
 
   /** WHEP players open now (each is also a tap of its stream, counted among its players). */
@@ -81,6 +96,7 @@ export class WebRtcService {
       this.ended(session, reason),
     );
     this.sessions.set(id, session);
+    this.ice.set(id, offerIce(offer, media));
     try {
       const answer = await this.host.open(id, 'whep', offer, video, audio, {
         message: (m) => session.message(m),
@@ -126,6 +142,7 @@ export class WebRtcService {
       this.ended(session, reason),
     );
     this.sessions.set(id, session);
+    this.ice.set(id, offerIce(offer, media));
     try {
       const answer = await this.host.open(id, 'whip', offer, video, audio, {
         message: (m) => session.message(m),
@@ -146,6 +163,7 @@ export class WebRtcService {
 
   private ended(session: WhepSession | WhipSession, reason: string): void {
     this.sessions.delete(session.id);
+    this.ice.delete(session.id);
     const kind = session instanceof WhepSession ? 'whep-end' : 'whip-end';
     const { latencyMs: _latency, ...stats } = session.stats() as Partial<WhepStats> & object;
     this.relay.log.info(kind, { ...(stats as Record<string, string | number>), reason });

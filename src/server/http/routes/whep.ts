@@ -1,5 +1,12 @@
 import type { Relay } from '../../core/relay.js';
-import { answerSession, readOffer, sendAnswer, sendWebRtcError } from '../../webrtc/sdp-request.js';
+import {
+  answerSession,
+  readOffer,
+  SESSION_METHODS,
+  sendAnswer,
+  sendWebRtcError,
+  trickleSession,
+} from '../../webrtc/sdp-request.js';
 import type { WebRtcService } from '../../webrtc/service.js';
 import { WhepSession } from '../../webrtc/whep-session.js';
 import type { HttpGuard } from '../guard.js';
@@ -8,14 +15,14 @@ import { type HttpRequest, type HttpRoute, sendError, streamOr404 } from '../rep
 /**
  * WHEP (draft-ietf-wish-whep): POST /whep/<room>/<stream> with an SDP offer answers 201 with the SDP answer
  * and the session's URL in `Location`; DELETE on it ends the session, GET reads its counters (frames sent
- * and dropped, latency). Any stream in H.264 or VP8 (and Opus) plays in a browser's own RTCPeerConnection.
+ * and dropped, latency), PATCH adds trickled ICE candidates. Any stream in H.264 or VP8 (and Opus) plays in a browser's own RTCPeerConnection.
  * Tokens as for every read: a view grant for the room, and a room it may not see answers as a missing one.
  */
 export function whepRoutes(relay: Relay, guard: HttpGuard, webrtc: WebRtcService): HttpRoute[] {
   return [
     { methods: ['POST'], path: '/whep/:room/:name', handle: (r) => play(relay, guard, webrtc, r) },
     {
-      methods: ['GET', 'DELETE'],
+      methods: SESSION_METHODS,
       path: '/whep/:room/:name/:session',
       handle: (r) => session(guard, webrtc, r),
     },
@@ -70,5 +77,6 @@ async function session(guard: HttpGuard, webrtc: WebRtcService, request: HttpReq
     found instanceof WhepSession && found.stream.room.name === room && found.stream.name === name
       ? found
       : null;
+  if (request.req.method === 'PATCH') return trickleSession(request, 'WHEP', mine, webrtc);
   answerSession(request, 'WHEP', mine, 'closed by viewer');
 }

@@ -1,5 +1,12 @@
 import type { Relay } from '../../core/relay.js';
-import { answerSession, readOffer, sendAnswer, sendWebRtcError } from '../../webrtc/sdp-request.js';
+import {
+  answerSession,
+  readOffer,
+  SESSION_METHODS,
+  sendAnswer,
+  sendWebRtcError,
+  trickleSession,
+} from '../../webrtc/sdp-request.js';
 import type { WebRtcService } from '../../webrtc/service.js';
 import { WhipSession } from '../../webrtc/whip-session.js';
 import type { HttpGuard } from '../guard.js';
@@ -9,13 +16,14 @@ import { type HttpRequest, type HttpRoute, sendError } from '../reply.js';
  * WHIP (RFC 9725): POST /whip/<room>/<stream> with an SDP offer (OBS 30+, a browser's RTCPeerConnection)
  * answers 201 with the SDP answer and the session's URL in `Location`; the publisher's H.264 or VP8 and
  * Opus become stream <stream> of <room>, as any publisher's. DELETE on the session URL ends it, GET reads
- * its counters. Takes a token that may publish in the room (`Authorization: Bearer`).
+ * its counters, PATCH adds trickled ICE candidates. Takes a token that may publish in the room
+ * (`Authorization: Bearer`).
  */
 export function whipRoutes(relay: Relay, guard: HttpGuard, webrtc: WebRtcService): HttpRoute[] {
   return [
     { methods: ['POST'], path: '/whip/:room/:name', handle: (r) => publish(relay, guard, webrtc, r) },
     {
-      methods: ['GET', 'DELETE'],
+      methods: SESSION_METHODS,
       path: '/whip/:room/:name/:session',
       handle: (r) => session(guard, webrtc, r),
     },
@@ -64,5 +72,6 @@ async function session(guard: HttpGuard, webrtc: WebRtcService, request: HttpReq
   if (!admitted) return;
   const found = webrtc.get(params.session as string);
   const mine = found instanceof WhipSession && found.room === room && found.name === name ? found : null;
+  if (request.req.method === 'PATCH') return trickleSession(request, 'WHIP', mine, webrtc);
   answerSession(request, 'WHIP', mine, 'ended');
 }
