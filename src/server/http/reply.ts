@@ -14,7 +14,7 @@ export interface HttpRequest {
 }
 
 /** HTTP methods the routes answer. */
-export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /**
  * One route: the methods and path (find-my-way syntax, `:room` and `:name` parameters) it answers, and

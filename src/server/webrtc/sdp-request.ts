@@ -8,11 +8,8 @@ import type { WebRtcService } from './service.js';
 /** The media type of a trickle ICE PATCH body (RFC 8840). */
 const TRICKLE_TYPE = 'application/trickle-ice-sdpfrag';
 
-/**
- * What a WHIP or WHEP session's URL answers. PATCH is cast because reply.ts's HttpMethod does not list it
- * yet (find-my-way routes it, and a 405's Allow lists it from here).
- */
-export const SESSION_METHODS = ['GET', 'DELETE', 'PATCH' as HttpMethod] as const;
+/** What a WHIP or WHEP session's URL answers (PATCH: trickle ICE). */
+export const SESSION_METHODS: readonly HttpMethod[] = ['GET', 'DELETE', 'PATCH'];
 
 /** HTTP status of each WebRTC refusal. */
 const STATUS: Record<WebRtcErrorCode, number> = {
