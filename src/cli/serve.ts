@@ -229,12 +229,14 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
     tlsKey = selfSigned.keyFile;
   }
   const workers = parseWorkers(flags.workers);
-  let cluster = clusterFlags(flags.cluster, flags['node-name'], flags.advertise, workers > 1);
+  const joined = clusterFlags(flags.cluster, flags['node-name'], flags.advertise, workers > 1);
+  // Checked here, in the primary too, so a mistake is said once and not by every worker.
+  const extras = clusterExtras(flags, joined !== undefined || workers > 1);
   if (workers > 1 && role === null) {
     return runPrimary(
       {
         workers,
-        nats: cluster?.servers ?? null,
+        nats: joined?.servers ?? null,
         nodeName: flags['node-name'] ?? null,
         log: new Logger(sink),
         printListening: (first) => printListening(ctx, first, selfSigned),
@@ -242,25 +244,13 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       ctx,
     );
   }
+  let cluster = joined && { ...joined, ...extras };
   if (role !== null) {
     // Each worker its own links' listener (the public ports are shared) and its own WebRTC UDP port.
     const peerHost = flags.advertise ?? '127.0.0.1';
-    cluster = { servers: role.nats, nodeName: role.nodeName, peerListen: { host: peerHost, port: 0 } };
+    const peerListen = { host: peerHost, port: 0 };
+    cluster = { servers: role.nats, nodeName: role.nodeName, peerListen, ...extras };
     if (webrtcPort !== 0) webrtcPort += role.index;
-  }
-  if (cluster) Object.assign(cluster, natsCredentials(process.env));
-  if (flags['public-url'] !== undefined) {
-    if (!cluster) throw usageError('serve', '--public-url needs --cluster (or --workers)');
-    if (!/^https?:\/\/[^\s/]+\/?$/.test(flags['public-url']))
-      throw usageError(
-        'serve',
-        `--public-url "${flags['public-url']}": give http(s)://HOST:PORT, e.g. https://m1.example:7480`,
-      );
-    cluster.publicUrl = flags['public-url'].replace(/\/$/, '');
-  }
-  if (flags['link-ca'] !== undefined) {
-    if (!cluster) throw usageError('serve', '--link-ca needs --cluster (or --workers)');
-    cluster.linkCaFile = flags['link-ca'];
   }
   let server: RelayServer;
   try {
@@ -389,6 +379,38 @@ export const serveCommand: Command = {
   usage: USAGE,
   run,
 };
+
+type ClusterExtras = Pick<
+  NonNullable<ServerConfig['cluster']>,
+  'natsAuth' | 'natsCaFile' | 'publicUrl' | 'linkCaFile'
+>;
+
+/** --public-url, --link-ca and the NATS credentials (see natsCredentials), for a node of a cluster only. */
+function clusterExtras(
+  flags: { 'public-url'?: string; 'link-ca'?: string },
+  inCluster: boolean,
+): ClusterExtras {
+  const publicUrl = flags['public-url'];
+  const linkCaFile = flags['link-ca'];
+  if (!inCluster) {
+    if (publicUrl !== undefined || linkCaFile !== undefined)
+      throw usageError(
+        'serve',
+        `--${publicUrl !== undefined ? 'public-url' : 'link-ca'} needs --cluster (or --workers)`,
+      );
+    return {};
+  }
+  if (publicUrl !== undefined && !/^https?:\/\/[^\s/]+\/?$/.test(publicUrl))
+    throw usageError(
+      'serve',
+      `--public-url "${publicUrl}": give http(s)://HOST:PORT, e.g. https://m1.example:7480`,
+    );
+  return {
+    ...natsCredentials(process.env),
+    ...(publicUrl === undefined ? {} : { publicUrl: publicUrl.replace(/\/$/, '') }),
+    ...(linkCaFile === undefined ? {} : { linkCaFile }),
+  };
+}
 
 /** NATS credentials and CA from the environment (secrets stay out of `ps` and config files). */
 function natsCredentials(
