@@ -4,8 +4,11 @@
 // workers, prints where they listen, replaces a worker that dies and stops them all on Ctrl-C.
 import cluster, { type Worker } from 'node:cluster';
 import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AggregatorRegistry, type Registry } from 'prom-client';
+import { formatAddress } from '../protocol/address.js';
 import { type ClusterError, defaultNodeName } from '../server/cluster/config.js';
 import { findNatsServer, type NatsProcess, startNatsServer } from '../server/cluster/nats-process.js';
 import type { Logger } from '../server/ops/log.js';
@@ -82,6 +85,13 @@ export function reportListening(message: WorkerListening): void {
   process.send?.(message);
 }
 
+/** Lets the primary read this worker's metrics (`registry`) for the sum it serves (prom-client's protocol). */
+export function shareMetrics(registry: Registry): void {
+  AggregatorRegistry.setRegistries([registry]);
+  // Constructing one in a worker is what makes prom-client answer the primary's requests.
+  new AggregatorRegistry();
+}
+
 /** What the primary needs besides the command line its workers re-run. */
 export interface PrimaryOptions {
   workers: number;
@@ -90,6 +100,8 @@ export interface PrimaryOptions {
   /** --node-name: the workers are named after it (BASE-w0, BASE-w1...); null for the host name. */
   nodeName: string | null;
   log: Logger;
+  /** `--metrics-host`/`--metrics-port`: the primary serves there every worker's metrics, summed; or null. */
+  metrics: { host: string; port: number } | null;
   /** Prints what a person needs once every worker listens (addresses, the certificate...). */
   printListening(first: WorkerListening): void;
 }
@@ -118,8 +130,14 @@ export async function runPrimary(opts: PrimaryOptions, ctx: CliContext): Promise
   const servers = opts.nats ?? [(nats as NatsProcess).url];
   const base = opts.nodeName ?? defaultNodeName();
   const supervisor = new Supervisor(servers, base, opts.log);
+  let metrics: http.Server | null = null;
   try {
     const first = await supervisor.start(opts.workers);
+    if (opts.metrics) {
+      metrics = await serveWorkersMetrics(opts.metrics.host, opts.metrics.port);
+      const { port } = metrics.address() as { port: number };
+      first.metricsUrl = `http://${formatAddress(opts.metrics.host, port)}/metrics`;
+    }
     opts.printListening(first);
     ctx.stdout.write(
       `framewire ${opts.workers} workers (nodes ${supervisor.nodeNames().join(', ')}), coordinated through NATS at ` +
@@ -128,10 +146,42 @@ export async function runPrimary(opts: PrimaryOptions, ctx: CliContext): Promise
     const failed = await Promise.race([aborted(ctx.signal).then(() => false), supervisor.givenUp]);
     return failed ? 1 : 0;
   } finally {
+    metrics?.close();
     await supervisor.stop();
     await nats?.stop();
     if (storeDir !== null) await rm(storeDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * GET /metrics on `host:port`, and nothing else: every worker's metrics, gathered over the cluster
+ * channel and combined by prom-client's AggregatorRegistry (sums, or a maximum where a sum means nothing).
+ */
+async function serveWorkersMetrics(host: string, port: number): Promise<http.Server> {
+  const aggregator = new AggregatorRegistry();
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics here\n');
+      return;
+    }
+    aggregator.clusterMetrics().then(
+      (text) =>
+        res
+          .writeHead(200, { 'content-type': aggregator.contentType })
+          .end(req.method === 'HEAD' ? undefined : text),
+      (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new CliError(`cannot serve metrics on ${formatAddress(host, port)}: ${err.code ?? err.message}`),
+      ),
+    );
+    server.listen(port, host, () => resolve());
+  });
+  return server;
 }
 
 /** The workers: started, replaced when they die, stopped together. */

@@ -32,6 +32,7 @@ import {
   parseWorkers,
   reportListening,
   runPrimary,
+  shareMetrics,
   type WorkerListening,
   workerRole,
   workerStopSignal,
@@ -100,6 +101,7 @@ Flags:
                    They coordinate through --cluster's NATS, or through a nats-server that serve starts
                    (on PATH: apt-get install nats-server). --advertise is then a host alone; worker i
                    takes WebRTC UDP port P+i. A worker that dies is replaced; its clients reconnect.
+                   The --metrics-host listener is then the primary's, summing every worker's metrics
   --config FILE    JSON object of settings (limits, queue bounds, ports...); flags win over the file.
                    Every setting and its default: docs/operations.md
 
@@ -239,6 +241,7 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
         nats: joined?.servers ?? null,
         nodeName: flags['node-name'] ?? null,
         log: new Logger(sink),
+        metrics: metricsHost === null ? null : { host: metricsHost, port: metricsPort },
         printListening: (first) => printListening(ctx, first, selfSigned),
       },
       ctx,
@@ -266,7 +269,8 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
       recordDir,
       recordSegmentMs,
       stateDir,
-      metricsHost,
+      // A worker serves no metrics listener: the primary serves them all, summed.
+      metricsHost: role === null ? metricsHost : null,
       metricsPort,
       webrtcPort,
       webrtcPublicIp,
@@ -313,7 +317,10 @@ async function run(argv: string[], ctx: CliContext): Promise<number> {
   };
   // A worker's primary prints the addresses once for all of them.
   if (role === null) printListening(ctx, listening, selfSigned);
-  else reportListening(listening);
+  else {
+    if (server.metricsRegistry) shareMetrics(server.metricsRegistry);
+    reportListening(listening);
+  }
   await aborted(role === null ? ctx.signal : workerStopSignal(ctx.signal));
   await server.close();
   // The channel to the primary would keep a worker's process alive after its server has closed.

@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import type net from 'node:net';
+import type { Registry } from 'prom-client';
 import { formatAddress } from '../protocol/index.js';
 import { clusterRoutes } from './cluster/api.js';
 import { Cluster } from './cluster/cluster.js';
@@ -78,6 +79,8 @@ export class RelayServer {
   private closed: Promise<void> | null = null;
   /** WHIP publishers and WHEP players (their peer connections run in a child process); close() stops it. */
   webrtc: WebRtcService | null = null;
+  /** What /metrics serves: the relay's metrics and the process's (`serve --workers` aggregates them). */
+  metricsRegistry: Registry | null = null;
 
   constructor(
     readonly relay: ServerRelay,
@@ -246,6 +249,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RelaySer
       cluster,
     );
     server.webrtc = webrtc;
+    server.metricsRegistry = metrics;
     logListening(server, config);
     return server;
   } catch (err) {

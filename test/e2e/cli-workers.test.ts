@@ -59,7 +59,7 @@ describe('serve --workers 2', { timeout: 90_000 }, () => {
 
   before(async () => {
     ensureBuilt();
-    served = await serve({ tcp: 0, http: 0 }, process.env, ['--workers', '2']);
+    served = await serve({ tcp: 0, http: 0 }, process.env, ['--workers', '2', '--metrics-port', '0']);
     await poll(
       async () => new Set(workersLogged(served.stderr()).map((w) => w.worker)).size === 2,
       10_000,
@@ -115,6 +115,19 @@ describe('serve --workers 2', { timeout: 90_000 }, () => {
         );
       }
     }
+
+    // The primary's metrics listener sums the workers: all six viewers and both publishers are counted,
+    // which no one worker holds, and the streams are the two published plus one copy on each worker.
+    const url = await poll(
+      async () => /^framewire metrics \(no token\) on (\S+)$/m.exec(served.stdout())?.[1],
+      5000,
+      'the metrics address',
+    );
+    const text = await (await fetch(url)).text();
+    const value = (series: string) => Number(new RegExp(`^${series} (\\S+)$`, 'm').exec(text)?.[1]);
+    assert.ok(value('framewire_connections\\{transport="tcp"\\}') >= 8, 'connections of both workers');
+    assert.equal(value('framewire_streams'), 4);
+    assert.equal(value('framewire_cluster_nodes'), 1, 'each worker hears the other: the maximum, not a sum');
   });
 
   it('replaces a worker killed with SIGKILL under a new name; a viewer on the replacement gets the survivor’s stream', async () => {

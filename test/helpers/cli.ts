@@ -78,6 +78,8 @@ export interface Served {
   tls: boolean;
   /** What serve has written to stderr so far (its log). */
   stderr(): string;
+  /** What serve has printed on stdout so far (its addresses). */
+  stdout(): string;
 }
 
 /**
@@ -121,6 +123,7 @@ export function servedAt(child: ChildProcess, host: string): Promise<Served> {
           httpPort: Number(http[1]),
           tls: tcp[1] === 'tls',
           stderr: () => err,
+          stdout: () => out,
         });
       }
     });

@@ -88,6 +88,7 @@ export function relayMetrics(relay: Relay, cluster: Cluster | null = null): Regi
         if (conn.subscriptions.size > 0) max = Math.max(max, conn.queue.link.backlogMs(now));
       return max / 1000;
     },
+    'max',
   );
   new Gauge({
     name: 'framewire_ingest_worker_heap_bytes',
@@ -142,6 +143,7 @@ function clusterMetrics(registers: Registry[], cluster: Cluster): void {
     'framewire_cluster_nodes',
     'Other cluster nodes this node hears.',
     () => cluster.stats().nodes.length,
+    'max',
   );
   gauge(
     registers,
@@ -187,11 +189,22 @@ function clusterMetrics(registers: Registry[], cluster: Cluster): void {
   );
 }
 
-function gauge(registers: Registry[], name: string, help: string, read: () => number): void {
+/**
+ * A gauge read at each scrape. `aggregator` says how `serve --workers` combines the workers' values into
+ * one (prom-client's AggregatorRegistry): their sum unless that means nothing (a maximum, a count each sees).
+ */
+function gauge(
+  registers: Registry[],
+  name: string,
+  help: string,
+  read: () => number,
+  aggregator: 'sum' | 'max' = 'sum',
+): void {
   new Gauge({
     name,
     help,
     registers,
+    aggregator,
     collect() {
       this.set(read());
     },
