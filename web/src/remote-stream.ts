@@ -156,7 +156,7 @@ export class RemoteStream {
 
   constructor(
     public info: RemoteStreamInfo,
-    private readonly canvas: HTMLCanvasElement,
+    canvas: HTMLCanvasElement,
     private readonly deps: RemoteStreamDeps,
     /** Called when a picture first appears (the tile's figures update only once a second). */
     private readonly onFirstPicture: (width: number, height: number) => void = () => {},
