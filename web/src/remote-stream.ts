@@ -156,7 +156,7 @@ export class RemoteStream {
 
   constructor(
     public info: RemoteStreamInfo,
-    canvas: HTMLCanvasElement,
+    private readonly canvas: HTMLCanvasElement,
     private readonly deps: RemoteStreamDeps,
     /** Called when a picture first appears (the tile's figures update only once a second). */
     private readonly onFirstPicture: (width: number, height: number) => void = () => {},
