@@ -87,16 +87,18 @@ interface StreamView {
  * Runs in the page (the same function for both browsers). All three colours are sampled: Firefox's fake
  * camera is one flat colour drifting slowly (green to cyan…), and its red stays 0 for seconds.
  */
-const readView = async (prefix: string): Promise<StreamView> => {
-  const hook = (
-    window as unknown as {
-      framewire: { stats(): PageStats; pixels(name: string, count: number, channels: 3): Promise<number[]> };
-    }
-  ).framewire;
-  const stats = hook.stats();
+const readView = (prefix: string): StreamView => {
+  const stats = (window as unknown as { framewire: { stats(): PageStats } }).framewire.stats();
   const name = Object.keys(stats.streams).find((n) => n.startsWith(prefix)) ?? null;
-  // The tile's canvas is drawn in the page's paint worker: the page samples it there.
-  const pixels = name ? await hook.pixels(name, 1024, 3) : [];
+  const pixels: number[] = [];
+  const canvas = document.querySelector<HTMLCanvasElement>(`[data-stream-name="${name}"] canvas`);
+  const ctx = name && canvas && canvas.width > 0 ? canvas.getContext('2d') : null;
+  if (canvas && ctx) {
+    const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    const step = Math.max(4, Math.floor(data.length / 1024 / 4) * 4);
+    for (let i = 0; i + 2 < data.length; i += step)
+      pixels.push(data[i] ?? 0, data[i + 1] ?? 0, data[i + 2] ?? 0);
+  }
   const stream = name ? (stats.streams[name] ?? null) : null;
   const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
   const loadedMs = nav?.loadEventEnd ?? 0;

@@ -31,17 +31,19 @@ export async function startCamera(page: Page): Promise<void> {
   );
 }
 
-/** A small fingerprint of what a tile's canvas shows now (sampled pixels, read where the canvas is drawn). */
+/** A small fingerprint of what a tile's canvas shows now (sampled pixels). */
 export function canvasPixels(page: Page, streamName: string): Promise<number[]> {
-  return page.evaluate(
-    (name) =>
-      (
-        window as unknown as {
-          framewire: { pixels(name: string, count: number, channels: 1): Promise<number[]> };
-        }
-      ).framewire.pixels(name, 4096, 1),
-    streamName,
-  );
+  return page.evaluate((name) => {
+    const canvas = document.querySelector<HTMLCanvasElement>(`[data-stream-name="${name}"] canvas`);
+    if (!canvas || canvas.width === 0) return [];
+    const ctx = canvas.getContext('2d');
+    if (!ctx) return [];
+    const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    const out: number[] = [];
+    for (let i = 0; i < data.length; i += Math.max(4, Math.floor(data.length / 4096 / 4) * 4))
+      out.push(data[i] ?? 0);
+    return out;
+  }, streamName);
 }
 
 /** Waits until the tile of `streamName` has painted frames, then checks its picture changes over time. */

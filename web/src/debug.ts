@@ -9,11 +9,6 @@ import type { RemoteStream } from './remote-stream.js';
 export interface FramewireHook {
   /** A snapshot of the connection, the local stream and every remote stream's counters. */
   stats(): object;
-  /**
-   * A sample of what remote stream `name`'s tile shows: `channels` values (R, or R G B) at every `1/count`
-   * of its canvas's bytes; empty without such a tile or picture. Tests compare two to see a picture move.
-   */
-  pixels?(name: string, count: number, channels: 1 | 3): Promise<number[]>;
 }
 
 declare global {
@@ -23,8 +18,8 @@ declare global {
 }
 
 /** Installs `window.framewire`, reading its figures from `stats` on every call. */
-export function exposeStats(stats: () => object, pixels?: FramewireHook['pixels']): void {
-  window.framewire = pixels ? { stats, pixels } : { stats };
+export function exposeStats(stats: () => object): void {
+  window.framewire = { stats };
 }
 
 /** What a room's `window.framewire.stats()` returns (shape documented in web/README.md). */

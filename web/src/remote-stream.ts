@@ -10,7 +10,6 @@ import type { AudioOutput } from './audio-output.js';
 import { PaintScheduler } from './av-sync.js';
 import { localNowUs, type ServerClock } from './clock.js';
 import { codecLabel } from './codecs.js';
-import { type PaintTarget, paintTarget } from './painter.js';
 import { RemoteAudio } from './remote-audio.js';
 import { LatencyWindow, RateMeter } from './stats.js';
 
@@ -150,8 +149,7 @@ export class RemoteStream {
   /** Age (µs) of the freshest frame since then, on our estimate of the server's clock. */
   private minAgeUs = Number.POSITIVE_INFINITY;
   private readonly captureTimes = new Map<number, number>();
-  /** Where the pictures are drawn: the paint worker, or this page (see painter.ts). */
-  private readonly target: PaintTarget;
+  private readonly context: CanvasRenderingContext2D | null;
   private readonly scheduler: PaintScheduler;
 
   constructor(
@@ -161,7 +159,7 @@ export class RemoteStream {
     /** Called when a picture first appears (the tile's figures update only once a second). */
     private readonly onFirstPicture: (width: number, height: number) => void = () => {},
   ) {
-    this.target = paintTarget(canvas);
+    this.context = canvas.getContext('2d', { alpha: false });
     this.scheduler = new PaintScheduler(
       deps.clock,
       () => this.audio?.playoutDelayUs ?? null,
@@ -286,7 +284,6 @@ export class RemoteStream {
 
   /** Releases the decoder and the sound. */
   close(): void {
-    this.target.detach();
     this.resetDecoder();
     this.audio?.close();
     this.audio = null;
@@ -355,11 +352,7 @@ export class RemoteStream {
 
   /** A picture's time has come (its sound is playing, or there is no sound to wait for). */
   private onDue(frame: VideoFrame, captureTime: number | undefined, offsetMs: number | null): void {
-    if (!this.paint(frame)) {
-      // The paint worker is still drawing the frames before: this one's moment has passed.
-      this.counters.framesLate++;
-      return;
-    }
+    this.paint(frame);
     const now = performance.now();
     if (this.paintedAt > 0) this.longestPaintGapMs = Math.max(this.longestPaintGapMs, now - this.paintedAt);
     if (this.paintedBeforeSwitch !== null) {
@@ -368,6 +361,7 @@ export class RemoteStream {
     }
     this.paintedAt = now;
     this.lastPaintAt = now;
+    frame.close();
     this.counters.framesPainted++;
     this.painted.add();
     this.problem = null;
@@ -380,20 +374,17 @@ export class RemoteStream {
     }
   }
 
-  /** Hands `frame` to the paint target (which closes it); false when it was not drawn (the worker is behind). */
-  private paint(frame: VideoFrame): boolean {
+  private paint(frame: VideoFrame): void {
     const { displayWidth: w, displayHeight: h } = frame;
-    if (!this.target.draw(frame)) return false;
+    if (this.canvas.width !== w || this.canvas.height !== h) {
+      this.canvas.width = w;
+      this.canvas.height = h;
+    }
     const first = this.width === 0;
     this.width = w;
     this.height = h;
+    this.context?.drawImage(frame, 0, 0, w, h);
     if (first) this.onFirstPicture(w, h);
-    return true;
-  }
-
-  /** A sample of what the tile's canvas shows (tests read it through `window.framewire.pixels`). */
-  pixels(count: number, channels: 1 | 3): Promise<number[]> {
-    return this.target.pixels(count, channels);
   }
 
   private onDecoderError(err: unknown): void {

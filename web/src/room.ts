@@ -142,23 +142,17 @@ export class RoomPage {
     const fit = () => this.fitGrid();
     new ResizeObserver(fit).observe(this.grid.parentElement ?? document.body);
     window.addEventListener('resize', fit);
-    exposeStats(
-      () =>
-        roomSnapshot({
-          name: room,
-          role: options.watch ? 'viewer' : 'peer',
-          state: this.connState,
-          conn: this.conn,
-          remotes: this.remotes,
-          publisher: this.publisher,
-          screen: this.screen,
-          audio: this.audio,
-        }),
-      async (name, count, channels) => {
-        for (const entry of this.remotes.entries)
-          if (entry.stream.info.name === name) return entry.stream.pixels(count, channels);
-        return [];
-      },
+    exposeStats(() =>
+      roomSnapshot({
+        name: room,
+        role: options.watch ? 'viewer' : 'peer',
+        state: this.connState,
+        conn: this.conn,
+        remotes: this.remotes,
+        publisher: this.publisher,
+        screen: this.screen,
+        audio: this.audio,
+      }),
     );
     // Hidden tabs keep their socket; on return, fresh keyframes repaint every tile at once.
     document.addEventListener('visibilitychange', () => {
