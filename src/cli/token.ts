@@ -77,12 +77,28 @@ type TokenFlags = {
   'state-dir'?: string;
 };
 
+/**
+ * `--revoke ID` with an id that starts with `-` (1 in 64 do: base64url) as `--revoke=ID`, which parseArgs
+ * would otherwise take for a flag and refuse, as `framewire token` printed the id.
+ */
+function revokeValueJoined(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const next = argv[i + 1];
+    if (argv[i] === '--revoke' && next !== undefined && next.startsWith('-') && isTokenId(next)) {
+      out.push(`--revoke=${next}`);
+      i++;
+    } else out.push(argv[i] as string);
+  }
+  return out;
+}
+
 async function run(argv: string[], ctx: CliContext): Promise<number> {
   const flags: TokenFlags = withUsage(
     'token',
     () =>
       parseArgs({
-        args: argv,
+        args: revokeValueJoined(argv),
         strict: true,
         allowPositionals: false,
         options: {

@@ -94,6 +94,15 @@ describe('framewire token --revoke', () => {
     assert.match(again.stderr, /is revoked already/);
   });
 
+  it('takes an id that starts with "-" as the value of --revoke, as printed (1 in 64 ids do)', async () => {
+    const dir = stateDir();
+    const id = '-_6dkKzS7XJvmMa7ROSNaQ';
+    const r = await token(['--revoke', id, '--state-dir', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    const [entry] = await readRevocations(revocationsFile(dir));
+    assert.equal(entry?.id, id);
+  });
+
   it('revokes a whole token until it expires, needing no secret', async () => {
     const dir = stateDir();
     const t = await mintToken(SECRET, { room: 'lab', publish: false, view: true, ttlSec: 600 });
