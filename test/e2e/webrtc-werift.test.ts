@@ -68,6 +68,10 @@ const CODECS = {
 function loopbackPeer(vp8Only = false): RTCPeerConnection {
   return new RTCPeerConnection({
     codecs: vp8Only ? { ...CODECS, video: CODECS.video.filter((c) => c.mimeType === 'video/VP8') } : CODECS,
+    // One ICE transport for every m-line, as browsers do: with werift's default (max-compat) each m-line
+    // gathers its own, and the ones BUNDLE leaves unused are never closed by pc.close(), so their UDP
+    // sockets kept this test file's process alive after its tests passed.
+    bundlePolicy: 'max-bundle',
     iceUseIpv6: false,
     iceAdditionalHostAddresses: ['127.0.0.1'],
     iceInterfaceAddresses: { udp4: '127.0.0.1' },
@@ -264,6 +268,10 @@ describe('werift, a second WebRTC stack, publishes and plays (issue 19)', () => 
     await h264?.stop();
     await vp8?.stop();
     await server?.close();
+    // A UDP socket left open keeps this file's process alive after its tests pass, and CI waits on it
+    // until its timeout: fail here instead, naming what is left.
+    const udp = process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap');
+    assert.equal(udp.length, 0, `UDP sockets still open after every peer closed: ${udp.length}`);
   });
 
   it('WHEP: plays H.264 from a live publisher, starting at an IDR', { timeout: 60_000 }, async () => {
