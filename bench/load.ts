@@ -10,7 +10,7 @@ import { loadClip } from './lib/clip.js';
 import { Collector } from './lib/collector.js';
 import { RESULT_MARK } from './lib/load-protocol.js';
 import { PacedPublisher } from './lib/pacing.js';
-import { cpuMicros, rssKb, sumOver } from './lib/proc.js';
+import { cpuMicros, rssKb, sumOver, withDescendants } from './lib/proc.js';
 import { clipOf, viewerPlans } from './lib/scenarios.js';
 import { median, quantile, round } from './lib/stats.js';
 import type { LoadContext, LoadTarget } from './lib/target.js';
@@ -27,6 +27,12 @@ async function makeTarget(config: BenchLoadConfig, ctx: LoadContext): Promise<Lo
       return new FramewireTarget('tcp', ctx);
     case 'framewire-ws':
       return new FramewireTarget('ws', ctx);
+    case 'framewire-whep':
+    case 'werift-whep':
+    case 'framewire-whip-whep': {
+      const { WhepTarget } = await import('./framewire/whep-target.js');
+      return new WhepTarget(config.target === 'framewire-whip-whep' ? 'whip' : 'protocol', ctx);
+    }
     case 'nginx-rtmp':
     case 'node-media-server': {
       const { PeerTarget } = await import('./lib/peer-target.js');
@@ -98,7 +104,7 @@ async function run(config: BenchLoadConfig, closers: (() => void)[]): Promise<Be
   }
   const withAudio = ctx.audioPacers.length > 0;
   await sleep(SETTLE_MS);
-  const rssBaselineKb = sumOver(serverPids, rssKb);
+  const rssBaselineKb = sumOver(withDescendants(serverPids), rssKb);
 
   const connectStart = performance.now();
   let viewerConnections = 0;
@@ -124,16 +130,20 @@ async function run(config: BenchLoadConfig, closers: (() => void)[]): Promise<Be
   await sleep(config.warmupS * 1000);
   const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   loop.enable();
-  const cpu0 = sumOver(serverPids, cpuMicros);
+  // The server's processes as they are now that its viewers are on: WebRTC's child starts with the first.
+  const measured = withDescendants(serverPids);
+  const cpuByPid0 = measured.map((pid) => cpuMicros(pid) ?? 0);
+  const cpu0 = sumOver(measured, cpuMicros);
   const load0 = process.cpuUsage();
   const t0 = performance.now();
   collector.startWindow(t0);
   await sleep(windowS * 1000);
   const t1 = performance.now();
   collector.endWindow(t1);
-  const cpu1 = sumOver(serverPids, cpuMicros);
+  const cpu1 = sumOver(measured, cpuMicros);
+  const cpuByPid1 = measured.map((pid) => cpuMicros(pid) ?? 0);
   const loadCpu = process.cpuUsage(load0);
-  const rssEndKb = sumOver(serverPids, rssKb);
+  const rssEndKb = sumOver(measured, rssKb);
   loop.disable();
   await sleep(config.graceS * 1000);
   collector.close();
@@ -184,8 +194,9 @@ async function run(config: BenchLoadConfig, closers: (() => void)[]): Promise<Be
     viewerConnections,
     windowS: round(seconds, 3),
     server: {
-      pids: serverPids,
+      pids: measured,
       cpuPercent: round((serverCpuUs / (seconds * 1e6)) * 100, 1),
+      cpuPercentByPid: cpuByPid1.map((c, i) => round(((c - (cpuByPid0[i] ?? 0)) / (seconds * 1e6)) * 100, 1)),
       cpuUsPerViewerSecond: round(serverCpuUs / (subscriptions * seconds), 1),
       rssMb: round(rssEndKb / 1024, 1),
       rssBaselineMb: round(rssBaselineKb / 1024, 1),

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startFramewire } from './framewire/server.js';
+import { startFramewire, startWeriftWhep } from './framewire/server.js';
 import { AUDIO_FRAME_MS, ensureAudioClip, loadAudioClip } from './lib/audio-clip.js';
 import type { BenchLoadConfig, BenchLoadResult } from './lib/audio-delivery.js';
 import { type Clip, ensureClip, loadClip } from './lib/clip.js';
@@ -23,7 +23,7 @@ import {
   writeSummary,
 } from './lib/report.js';
 import { ALL_SCENARIOS, clipOf, QUICK_SCENARIOS, type Scenario, subscriptionCount } from './lib/scenarios.js';
-import { type Endpoints, TARGETS, type TargetName } from './lib/target.js';
+import { DEFAULT_TARGETS, type Endpoints, TARGETS, type TargetName, WEBRTC_TARGETS } from './lib/target.js';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.dirname(BENCH_DIR);
@@ -31,6 +31,8 @@ const RESULTS_DIR = path.join(BENCH_DIR, 'results');
 const SERVER_LOG = path.join(RESULTS_DIR, 'framewire-server.log');
 const GRACE_S = 1;
 const SERVER_START_TIMEOUT_MS = 15_000;
+/** The most WHEP players one load process opens: each is a peer connection with its own DTLS and SRTP. */
+const MAX_WEBRTC_VIEWERS = 100;
 
 /** What every reader of the figures should know; copied into each JSON and the summary. */
 const NOTES = [
@@ -108,7 +110,8 @@ function options(): Options {
   return {
     audio,
     scenarios: pick(values.scenarios, values.scenarios ? ALL_SCENARIOS : pool, (s) => s.name, 'scenario'),
-    targets: pick(values.targets, TARGETS, (t) => t, 'target'),
+    targets:
+      values.targets === undefined ? [...DEFAULT_TARGETS] : pick(values.targets, TARGETS, (t) => t, 'target'),
     windowS: seconds(values.window, quick ? 3 : 10, 'window'),
     warmupS: seconds(values.warmup, quick ? 1 : 2, 'warmup'),
     profile: values.profile ?? false,
@@ -121,7 +124,7 @@ function options(): Options {
  * peers' publishers send video only), so a peer runs once, without.
  */
 function audioVariants(target: TargetName, mode: AudioMode): boolean[] {
-  if (mode === 'off' || !target.startsWith('framewire')) return [false];
+  if (mode === 'off' || (target !== 'framewire-tcp' && target !== 'framewire-ws')) return [false];
   return mode === 'on' ? [true] : [false, true];
 }
 
@@ -144,15 +147,33 @@ interface RunningServer {
 }
 
 async function startTarget(target: TargetName, opts: Options, workDir: string): Promise<RunningServer> {
-  if (target === 'framewire-tcp' || target === 'framewire-ws') {
+  if (target.startsWith('framewire-') || target === 'werift-whep') {
     const s = await startFramewire({
       repo: REPO,
       workDir,
       logFile: SERVER_LOG,
       profileDir: opts.profile ? path.join(RESULTS_DIR, 'profiles') : null,
       timeoutMs: SERVER_START_TIMEOUT_MS,
+      // WebRTC on a free UDP port; its node-datachannel child process counts with the server (load.ts).
+      extraConfig: WEBRTC_TARGETS.includes(target) ? { webrtcPort: 0 } : {},
     });
-    return { pids: [s.pid], endpoints: { port: s.tcpPort, httpPort: s.httpPort }, stop: s.stop };
+    if (target !== 'werift-whep') {
+      return { pids: [s.pid], endpoints: { port: s.tcpPort, httpPort: s.httpPort }, stop: s.stop };
+    }
+    const sidecar = await startWeriftWhep(REPO, s.tcpPort, SERVER_LOG, SERVER_START_TIMEOUT_MS).catch(
+      async (err: unknown) => {
+        await s.stop();
+        throw err;
+      },
+    );
+    return {
+      pids: [s.pid, sidecar.pid],
+      endpoints: { port: s.tcpPort, httpPort: sidecar.httpPort },
+      stop: async () => {
+        await sidecar.stop();
+        await s.stop();
+      },
+    };
   }
   const peers = await import('./peers/index.js');
   const rtmpPort = await freePort();
@@ -215,7 +236,8 @@ async function runOne(
   try {
     server = await startTarget(target, opts, workDir);
     const subs = subscriptionCount(scenario);
-    const connectTimeoutS = 20 + Math.ceil(subs / 50);
+    // A WebRTC player needs an ICE check and a DTLS handshake (werift's in JavaScript): 50 at once take longer.
+    const connectTimeoutS = 20 + Math.ceil(subs / (WEBRTC_TARGETS.includes(target) ? 4 : 50));
     const config: BenchLoadConfig = {
       target,
       scenario,
@@ -314,6 +336,12 @@ async function main(): Promise<void> {
     const scenarioClipFile = own?.file ?? clipFile;
     const scenarioSettings = own ? { ...settings, clip: clipInfo(own.file, own.clip) } : settings;
     for (const target of opts.targets) {
+      if (WEBRTC_TARGETS.includes(target) && subscriptionCount(scenario) > MAX_WEBRTC_VIEWERS) {
+        process.stderr.write(
+          `${scenario.name} × ${target}: skipped (WebRTC runs stop at ${MAX_WEBRTC_VIEWERS} viewers: each is a peer connection of the load process)\n`,
+        );
+        continue;
+      }
       for (const withAudio of audioVariants(target, opts.audio)) {
         process.stderr.write(`${scenario.name} × ${target}${withAudio ? ' +audio' : ''} ...\n`);
         const r = await runOne(scenario, target, opts, scenarioClipFile, withAudio ? audioFile : null);

@@ -102,3 +102,47 @@ export function stopProcess(child: ChildProcess, graceMs: number): Promise<void>
     child.kill('SIGTERM');
   });
 }
+
+/** The werift WHEP sidecar (werift-whep.ts) fed by a Framewire server: its process and HTTP port. */
+export interface WeriftWhep {
+  pid: number;
+  httpPort: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the werift WHEP sidecar against Framewire's TCP port `tcpPort` (stderr to `logFile`) and waits
+ * for its `werift-whep listening on http://127.0.0.1:PORT` line.
+ */
+export async function startWeriftWhep(
+  repo: string,
+  tcpPort: number,
+  logFile: string,
+  timeoutMs: number,
+): Promise<WeriftWhep> {
+  const script = path.join(repo, 'bench', 'framewire', 'werift-whep.ts');
+  const child = spawn(process.execPath, ['--import', 'tsx', script, String(tcpPort)], {
+    cwd: repo,
+    stdio: ['ignore', 'pipe', openSync(logFile, 'a')],
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('could not start the werift WHEP sidecar');
+  const httpPort = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`werift-whep did not say where it listens within ${timeoutMs} ms (log: ${logFile})`));
+    }, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`werift-whep exited with ${code} before listening (log: ${logFile})`));
+    });
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      const m = /werift-whep listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line);
+      if (!m) return;
+      clearTimeout(timer);
+      child.removeAllListeners('exit');
+      resolve(Number(m[1]));
+    });
+  });
+  return { pid, httpPort, stop: () => stopProcess(child, 5000) };
+}

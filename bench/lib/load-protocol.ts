@@ -35,6 +35,8 @@ export interface LoadResult {
   server: {
     pids: number[];
     cpuPercent: number;
+    /** The same CPU per process, in `pids` order (the relay, then e.g. its WebRTC child or a sidecar). */
+    cpuPercentByPid: number[];
     cpuUsPerViewerSecond: number;
     rssMb: number;
     rssBaselineMb: number;

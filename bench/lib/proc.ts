@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 
 let clockTicks: number | null = null;
@@ -42,6 +42,34 @@ export function rssKb(pid: number): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * `pids` and every process they started, to any depth (from /proc/<pid>/task/<tid>/children), without
+ * repeats: a server's helper processes (Framewire's WebRTC child, nginx's worker) count with it.
+ */
+export function withDescendants(pids: readonly number[]): number[] {
+  const seen = new Set<number>();
+  const visit = (pid: number): void => {
+    if (seen.has(pid)) return;
+    seen.add(pid);
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      return;
+    }
+    for (const tid of tasks) {
+      try {
+        const children = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+        for (const c of children.split(' ').filter(Boolean)) visit(Number(c));
+      } catch {
+        // the task ended meanwhile
+      }
+    }
+  };
+  for (const pid of pids) visit(pid);
+  return [...seen];
 }
 
 /** Sum over processes of a per-process figure; processes that are gone count as 0. */

@@ -28,7 +28,7 @@ export interface AudioRatio {
   addedUsPerViewerSecond: number;
 }
 
-/** Framewire over a peer: below 1 means Framewire used less CPU per viewer-second / added less latency. */
+/** One target over another (Framewire over a peer, WHEP over TCP…): below 1 means the first cost less. */
 export interface Ratio {
   framewire: TargetName;
   peer: TargetName;
@@ -80,24 +80,37 @@ function cells(r: BenchLoadResult): string[] {
   ];
 }
 
-/** The ratios Framewire/peer for every pair that both succeeded, like for like: runs without audio only. */
+/**
+ * Pairs compared: Framewire over each peer; WebRTC over Framewire's own transports; werift over
+ * node-datachannel (the choice of stack); a WHIP publisher over a TCP one, both played over WHEP.
+ */
+const PAIRS: readonly (readonly [TargetName, TargetName])[] = [
+  ['framewire-tcp', 'nginx-rtmp'],
+  ['framewire-tcp', 'node-media-server'],
+  ['framewire-ws', 'nginx-rtmp'],
+  ['framewire-ws', 'node-media-server'],
+  ['framewire-whep', 'framewire-tcp'],
+  ['framewire-whep', 'framewire-ws'],
+  ['werift-whep', 'framewire-whep'],
+  ['framewire-whip-whep', 'framewire-whep'],
+];
+
+/** The ratios of every pair in {@link PAIRS} that both succeeded, like for like: runs without audio only. */
 export function ratios(results: readonly BenchLoadResult[]): Ratio[] {
   const ok = (t: TargetName) => results.find((r) => r.target === t && r.ok && !r.withAudio);
   const out: Ratio[] = [];
-  for (const fw of ['framewire-tcp', 'framewire-ws'] as const) {
-    for (const peer of ['nginx-rtmp', 'node-media-server'] as const) {
-      const a = ok(fw);
-      const b = ok(peer);
-      if (!a || !b) continue;
-      const div = (x: number, y: number) => Math.round((x / y) * 100) / 100;
-      out.push({
-        framewire: fw,
-        peer,
-        cpuPerViewerSecond: div(a.server.cpuUsPerViewerSecond, b.server.cpuUsPerViewerSecond),
-        latencyP50: div(a.latencyMs.p50, b.latencyMs.p50),
-        latencyP99: div(a.latencyMs.p99, b.latencyMs.p99),
-      });
-    }
+  for (const [fw, peer] of PAIRS) {
+    const a = ok(fw);
+    const b = ok(peer);
+    if (!a || !b) continue;
+    const div = (x: number, y: number) => Math.round((x / y) * 100) / 100;
+    out.push({
+      framewire: fw,
+      peer,
+      cpuPerViewerSecond: div(a.server.cpuUsPerViewerSecond, b.server.cpuUsPerViewerSecond),
+      latencyP50: div(a.latencyMs.p50, b.latencyMs.p50),
+      latencyP99: div(a.latencyMs.p99, b.latencyMs.p99),
+    });
   }
   return out;
 }
@@ -159,6 +172,9 @@ export function textTable(report: ScenarioReport): string {
     const d = r.delivery;
     const extra = [
       `frames ${d.framesReceived}/${d.framesExpected}`,
+      (r.server.cpuPercentByPid?.length ?? 0) > 1
+        ? `server CPU % by process ${r.server.cpuPercentByPid.join(' + ')}`
+        : '',
       d.unmatched > 0 ? `unmatched ${d.unmatched}` : '',
       `load event-loop p99 ${r.load.eventLoopDelayP99Ms} ms`,
       `publisher slip max ${r.load.publisherMaxSlipMs} ms`,

@@ -3,9 +3,32 @@ import type { Clip } from './clip.js';
 import type { Collector } from './collector.js';
 import type { FrameOutput, PacedPublisher } from './pacing.js';
 
-/** The servers compared: Framewire over TCP and WebSocket, and the two peers. */
-export const TARGETS = ['framewire-tcp', 'framewire-ws', 'nginx-rtmp', 'node-media-server'] as const;
+/**
+ * The servers compared: Framewire over TCP and WebSocket, the two peers, and WebRTC (issue 19): WHEP
+ * players of Framewire's own WHEP (node-datachannel) or of a werift sidecar fed by Framewire, with a TCP
+ * publisher, and WHEP players of a WHIP publisher.
+ */
+export const TARGETS = [
+  'framewire-tcp',
+  'framewire-ws',
+  'nginx-rtmp',
+  'node-media-server',
+  'framewire-whep',
+  'werift-whep',
+  'framewire-whip-whep',
+] as const;
 export type TargetName = (typeof TARGETS)[number];
+
+/** What a run without `--targets` compares: the WebRTC targets are asked for by name (bench:webrtc). */
+export const DEFAULT_TARGETS: readonly TargetName[] = [
+  'framewire-tcp',
+  'framewire-ws',
+  'nginx-rtmp',
+  'node-media-server',
+];
+
+/** The targets whose viewers play over WebRTC (a PeerConnection each, so runs stay at 100 or fewer). */
+export const WEBRTC_TARGETS: readonly TargetName[] = ['framewire-whep', 'werift-whep', 'framewire-whip-whep'];
 
 /** Where the load process finds the server under test. */
 export interface Endpoints {
