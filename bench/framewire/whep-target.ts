@@ -28,6 +28,8 @@ const ANCHOR_LOOKBACK_MS = 10_000;
  */
 export class WhepTarget implements LoadTarget {
   private readonly tcp: FramewireTarget;
+  /** Each WHIP publisher's session URL, by stream number. */
+  private readonly whipSessions: string[] = [];
 
   constructor(
     private readonly publisher: 'protocol' | 'whip',
@@ -40,9 +42,11 @@ export class WhepTarget implements LoadTarget {
     return `http://127.0.0.1:${this.ctx.endpoints.httpPort}/${kind}/${BENCH_ROOM}/${streamName(k)}`;
   }
 
-  openPublisher(k: number): Promise<PublisherHandle> {
+  async openPublisher(k: number): Promise<PublisherHandle> {
     if (this.publisher === 'protocol') return this.tcp.openPublisher(k);
-    return openWhipPublisher(this.url('whip', k), this.ctx.clip, this.ctx.timeoutMs);
+    const handle = await openWhipPublisher(this.url('whip', k), this.ctx.clip, this.ctx.timeoutMs);
+    this.whipSessions[k] = handle.session;
+    return handle;
   }
 
   async openViewer(watch: readonly number[]): Promise<{ connections: number; close(): void }> {
@@ -51,6 +55,10 @@ export class WhepTarget implements LoadTarget {
     for (const k of watch) {
       const pacer = pacers[k];
       if (!pacer) throw new Error(`stream ${k} has no publisher`);
+      // A WHIP stream is in the room from the first keyframe the server gets, which may be the clip's
+      // second (2 s in) when the first went out before the server's DTLS was up: until then, 404.
+      const session = this.whipSessions[k];
+      if (session) await untilLive(session, timeoutMs);
       const tally = collector.subscribe(pacer);
       const matcher = new FrameMatcher(clip, pacer);
       players.push(
@@ -149,9 +157,9 @@ function h264Fmtp(clip: Clip): string {
 
 /**
  * The non-trickle exchange: our offer once gathering is complete, POSTed as application/sdp; the answer
- * applied. Rejects on a non-201 answer or after `timeoutMs`.
+ * applied; resolves with the session's URL. Rejects on a non-201 answer or after `timeoutMs`.
  */
-async function exchange(pc: ndc.PeerConnection, url: string, timeoutMs: number): Promise<void> {
+async function exchange(pc: ndc.PeerConnection, url: string, timeoutMs: number): Promise<string> {
   const gathered = new Promise<void>((resolve) => {
     pc.onGatheringStateChange((state) => {
       if (state === 'complete') resolve();
@@ -170,6 +178,7 @@ async function exchange(pc: ndc.PeerConnection, url: string, timeoutMs: number):
   const answer = await res.text();
   if (res.status !== 201) throw new Error(`${url}: ${res.status} ${answer.slice(0, 200)}`);
   pc.setRemoteDescription(answer, 'answer');
+  return new URL(res.headers.get('location') ?? '', url).href;
 }
 
 /** Resolves when `pc` is connected; rejects if it fails first or after `timeoutMs`. */
@@ -189,6 +198,22 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
   });
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** Sessions already seen live: the viewers of a stream ask once. */
+const live = new Set<string>();
+
+/** Polls a WHIP session's URL until the server says it is live (its stream is in the room). */
+async function untilLive(session: string, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!live.has(session)) {
+    const res = await fetch(session, { signal: AbortSignal.timeout(timeoutMs) });
+    const stats = (await res.json()) as { state?: string };
+    if (stats.state === 'live') live.add(session);
+    else if (stats.state === 'ended' || performance.now() > deadline)
+      throw new Error(`WHIP session ${stats.state ?? res.status}, not live`);
+    else await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 let players = 0;
@@ -228,7 +253,11 @@ async function openWhepPlayer(
  * A WHIP publisher of `url`: sendonly H.264 packetized by libdatachannel (from Annex B, as the clip is), its
  * RTP timestamp the frame number at 90 kHz; sender reports on, so the server may anchor capture times.
  */
-async function openWhipPublisher(url: string, clip: Clip, timeoutMs: number): Promise<PublisherHandle> {
+async function openWhipPublisher(
+  url: string,
+  clip: Clip,
+  timeoutMs: number,
+): Promise<PublisherHandle & { session: string }> {
   const pc = loopbackPeer('whip');
   try {
     const ssrc = 0x4245_4e43;
@@ -241,7 +270,7 @@ async function openWhipPublisher(url: string, clip: Clip, timeoutMs: number): Pr
     const reporter = new ndc.RtcpSrReporter(config);
     packetizer.addToChain(reporter);
     track.setMediaHandler(packetizer);
-    await exchange(pc, url, timeoutMs);
+    const session = await exchange(pc, url, timeoutMs);
     await connected(pc, timeoutMs);
     const ticksPerFrame = 90_000 / clip.fps;
     return {
@@ -257,6 +286,7 @@ async function openWhipPublisher(url: string, clip: Clip, timeoutMs: number): Pr
         backlogBytes: 0,
       },
       close: () => pc.close(),
+      session,
     };
   } catch (err) {
     pc.close();
