@@ -97,6 +97,14 @@ describe('sharing a screen from the web app', { timeout: 120_000 }, () => {
             gridWidth: document.getElementById('grid')?.getBoundingClientRect().width ?? 0,
             marked: screen?.hasAttribute('data-screen') ?? false,
             mark: screen?.querySelector('.tile-screen-mark:not([hidden])')?.textContent ?? null,
+            // Which element shows each picture: Chromium has MediaStreamTrackGenerator, so the screen's
+            // pictures go to a video in the tile (web/src/picture-sink.ts) and the camera's to its canvas.
+            screenShownBy: screen?.querySelector('video:not([hidden])') ? 'video' : 'canvas',
+            cameraShownBy: camera?.querySelector('video:not([hidden])') ? 'video' : 'canvas',
+            screenVideoSize: (() => {
+              const v = screen?.querySelector('video');
+              return v ? `${v.videoWidth}x${v.videoHeight}` : null;
+            })(),
           };
         },
         { screen: screenName, camera: cameraName },
@@ -104,6 +112,13 @@ describe('sharing a screen from the web app', { timeout: 120_000 }, () => {
       t.diagnostic(`viewer layout: ${JSON.stringify(layout)}`);
       assert.ok(layout.marked);
       assert.equal(layout.mark, 'Screen');
+      assert.equal(layout.screenShownBy, 'video', 'a screen tile shows a track-fed video');
+      assert.equal(layout.cameraShownBy, 'canvas', 'a camera tile keeps its canvas');
+      assert.equal(
+        layout.screenVideoSize,
+        `${sent?.width}x${sent?.height}`,
+        'the video plays the decoded size',
+      );
       assert.ok(Math.abs((layout.screen?.width ?? 0) - layout.gridWidth) < 2, 'the screen spans the grid');
       assert.ok((layout.screen?.y ?? 0) < (layout.camera?.y ?? 0), 'above the cameras');
       // How smooth is a figure for the bench (bench/README.md), not a test on this shared machine: said only.

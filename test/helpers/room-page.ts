@@ -31,14 +31,26 @@ export async function startCamera(page: Page): Promise<void> {
   );
 }
 
-/** A small fingerprint of what a tile's canvas shows now (sampled pixels). */
+/**
+ * A small fingerprint of what a tile shows now (sampled pixels): its canvas, or the video that takes the
+ * canvas's place for a shared screen where the page writes pictures into a track (web/src/picture-sink.ts),
+ * drawn into a scratch canvas to be read.
+ */
 export function canvasPixels(page: Page, streamName: string): Promise<number[]> {
   return page.evaluate((name) => {
-    const canvas = document.querySelector<HTMLCanvasElement>(`[data-stream-name="${name}"] canvas`);
-    if (!canvas || canvas.width === 0) return [];
-    const ctx = canvas.getContext('2d');
+    const tile = document.querySelector(`[data-stream-name="${name}"]`);
+    const video = tile?.querySelector('video');
+    let source: HTMLCanvasElement | null = tile?.querySelector('canvas') ?? null;
+    if (video && video.videoWidth > 0) {
+      source = document.createElement('canvas');
+      source.width = 320;
+      source.height = Math.max(1, Math.round((320 * video.videoHeight) / video.videoWidth));
+      source.getContext('2d')?.drawImage(video, 0, 0, source.width, source.height);
+    }
+    if (!source || source.width === 0) return [];
+    const ctx = source.getContext('2d');
     if (!ctx) return [];
-    const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    const { data } = ctx.getImageData(0, 0, source.width, source.height);
     const out: number[] = [];
     for (let i = 0; i < data.length; i += Math.max(4, Math.floor(data.length / 4096 / 4) * 4))
       out.push(data[i] ?? 0);

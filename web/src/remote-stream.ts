@@ -10,6 +10,7 @@ import type { AudioOutput } from './audio-output.js';
 import { PaintScheduler } from './av-sync.js';
 import { localNowUs, type ServerClock } from './clock.js';
 import { codecLabel } from './codecs.js';
+import { type PictureSink, pictureSink } from './picture-sink.js';
 import { RemoteAudio } from './remote-audio.js';
 import { LatencyWindow, RateMeter } from './stats.js';
 
@@ -149,17 +150,17 @@ export class RemoteStream {
   /** Age (µs) of the freshest frame since then, on our estimate of the server's clock. */
   private minAgeUs = Number.POSITIVE_INFINITY;
   private readonly captureTimes = new Map<number, number>();
-  private readonly context: CanvasRenderingContext2D | null;
+  private readonly sink: PictureSink;
   private readonly scheduler: PaintScheduler;
 
   constructor(
     public info: RemoteStreamInfo,
-    private readonly canvas: HTMLCanvasElement,
+    canvas: HTMLCanvasElement,
     private readonly deps: RemoteStreamDeps,
     /** Called when a picture first appears (the tile's figures update only once a second). */
     private readonly onFirstPicture: (width: number, height: number) => void = () => {},
   ) {
-    this.context = canvas.getContext('2d', { alpha: false });
+    this.sink = pictureSink(canvas, info.screen === true);
     this.scheduler = new PaintScheduler(
       deps.clock,
       () => this.audio?.playoutDelayUs ?? null,
@@ -282,9 +283,10 @@ export class RemoteStream {
     };
   }
 
-  /** Releases the decoder and the sound. */
+  /** Releases the decoder, the picture's sink and the sound. */
   close(): void {
     this.resetDecoder();
+    this.sink.close();
     this.audio?.close();
     this.audio = null;
   }
@@ -376,14 +378,10 @@ export class RemoteStream {
 
   private paint(frame: VideoFrame): void {
     const { displayWidth: w, displayHeight: h } = frame;
-    if (this.canvas.width !== w || this.canvas.height !== h) {
-      this.canvas.width = w;
-      this.canvas.height = h;
-    }
     const first = this.width === 0;
     this.width = w;
     this.height = h;
-    this.context?.drawImage(frame, 0, 0, w, h);
+    this.sink.show(frame);
     if (first) this.onFirstPicture(w, h);
   }
 
