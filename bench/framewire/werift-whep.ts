@@ -1,7 +1,8 @@
 /**
  * Bench-only WHEP sidecar on the werift WebRTC stack (pure TypeScript), fed by a Framewire server over its
- * own protocol. It sends the same RTP as Framewire's WHEP (node-datachannel), so the bench can weigh the
- * WebRTC stack alone: CPU per WHEP viewer-second, werift against libdatachannel.
+ * own protocol. It sends the same frames as Framewire's WHEP (node-datachannel), with the same RTP
+ * timestamps and nearly the same packets (below), so the bench can weigh the WebRTC stack alone: CPU per
+ * WHEP viewer-second, werift against libdatachannel.
  *
  *   node --import tsx bench/framewire/werift-whep.ts <framewireTcpPort>
  *
