@@ -168,9 +168,23 @@ describe('a viewer behind a slow link', { timeout: 180_000 }, () => {
       shapedAudio.map((l) => l.framesPerSec),
       0.5,
     );
+    // The mean, not the median, says whether the sound flows: on a 300 kbit/s link audio arrives in bursts
+    // behind the video's bytes, so single seconds read 40 or 60 (a CI run: median 44.9 with 0 missing).
+    const audioFrames = shapedAudio.reduce((n, l) => n + l.framesPerSec, 0);
+    const audioMean = shapedAudio.length > 0 ? audioFrames / shapedAudio.length : 0;
     const gapFrames = shapedAudio.reduce((n, l) => n + l.gapFrames, 0);
-    console.log(`shaped viewer's sound: median ${audioRate} frames/s, ${gapFrames} audio frames missing`);
-    assert.ok((audioRate ?? 0) >= 45, `the shaped viewer's sound flows: median ${audioRate} frames/s of 50`);
+    console.log(
+      `shaped viewer's sound: mean ${audioMean.toFixed(1)} frames/s (median ${audioRate}), ${gapFrames} audio frames missing`,
+    );
+    assert.ok(
+      audioMean >= 45,
+      `the shaped viewer's sound flows: mean ${audioMean.toFixed(1)} frames/s of 50`,
+    );
+    // Sound is never shed to make room for video: a few frames at most may be late past the age bound.
+    assert.ok(
+      gapFrames <= audioFrames * 0.02,
+      `the shaped viewer's sound is whole: ${gapFrames} of ${audioFrames} audio frames missing`,
+    );
     // Untouched: the full rate (a second off by a frame or two is the timer's, not the stream's).
     assert.ok(
       healthyLines.length >= (SHAPED_MS - WARM_UP_MS) / 1000 - 3,
