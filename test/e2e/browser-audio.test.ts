@@ -155,9 +155,11 @@ describe('sound in the browser app (Chromium, fake microphone)', { timeout: 240_
       );
       assert.ok(Math.abs(offsetP50) <= 40, `${who}: A/V offset p50 ${offsetP50} ms within ±40 ms`);
       // Each picture's own offset also carries the timer's lateness and, on a loaded machine, the page's
-      // scheduling delays (measured |p95| 13–19 ms with a load average of 4, 90 ms at 19): a loose bound that
-      // still fails when the sync is broken (before the decoder's timestamps were matched by order, 600 ms).
-      assert.ok(offsetP95 <= 120, `${who}: A/V offset |p95| ${offsetP95} ms within 120 ms`);
+      // scheduling delays (measured |p95| 13–19 ms with a load average of 4, 90 ms at 19; on 2026-12-03, 8–10
+      // ms run alone and 70–117 ms inside the full e2e run, whose page jitter was 189–240 ms): a loose bound
+      // that still fails when the sync is broken (before the decoder's timestamps were matched by order,
+      // 600 ms). The p50 above is the tight check.
+      assert.ok(offsetP95 <= 200, `${who}: A/V offset |p95| ${offsetP95} ms within 200 ms`);
       // On loopback nothing is lost unless the relay sheds a backlog (its age bound), which a saturated
       // machine can cause: a few per cent at most.
       assert.ok(
