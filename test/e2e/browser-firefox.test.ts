@@ -54,6 +54,8 @@ interface RoomPage {
   /** What the page shows and plays of the first remote stream named `prefix`…, on the page's own clock. */
   view(prefix: string): Promise<StreamView>;
   click(selector: string): Promise<void>;
+  /** Picks `value` in the select `selector`, as a person would (its change event fires). */
+  choose(selector: string, value: string): Promise<void>;
   /** The page's message line (`p.message`), or null while it is hidden. */
   message(): Promise<string | null>;
   close(): Promise<void>;
@@ -126,6 +128,9 @@ async function openChromium(room: string, name: string): Promise<RoomPage> {
     view: (prefix) => page.evaluate(readView, prefix),
     message: () => page.evaluate(readMessage),
     click: (selector) => page.click(selector),
+    choose: async (selector, value) => {
+      await page.selectOption(selector, value);
+    },
     close: () => context.close(),
   };
 }
@@ -147,6 +152,9 @@ async function openFirefox(firefox: FirefoxBrowser, room: string, name: string):
     // A click dispatched in the page: all the app needs (the autoplay pref lets sound start without a
     // gesture), in one call, where puppeteer's click makes several (scroll into view, pointer actions).
     click: (selector) => page.$eval(selector, (e) => (e as HTMLElement).click()),
+    choose: async (selector, value) => {
+      await page.select(selector, value);
+    },
     // Its browser is closed (or killed) with it: see closeFirefox.
     close: () => page.close().catch(() => {}),
   };
@@ -154,6 +162,10 @@ async function openFirefox(firefox: FirefoxBrowser, room: string, name: string):
 
 /** Clicks Start camera (the Auto codec: the best one the room's viewers decode) and waits until the page sends video and sound. */
 async function startCamera(page: RoomPage): Promise<void> {
+  // 320x240, the app's smallest size: these tests are about each browser's capture, codecs and sound, and
+  // two or three pages encoding and decoding 640x480 in software saturate this 2-core machine (a CI run on
+  // 2026-12-03: Firefox heard Chromium 3.07 s after joining, where 0.6-1.6 s was measured before).
+  await page.choose('#resolution', '320x240');
   await page.click('#start-camera');
   await poll(
     async () => {
