@@ -133,14 +133,12 @@ async function run(config: BenchLoadConfig, closers: (() => void)[]): Promise<Be
   // The server's processes as they are now that its viewers are on: WebRTC's child starts with the first.
   const measured = withDescendants(serverPids);
   const cpuByPid0 = measured.map((pid) => cpuMicros(pid) ?? 0);
-  const cpu0 = sumOver(measured, cpuMicros);
   const load0 = process.cpuUsage();
   const t0 = performance.now();
   collector.startWindow(t0);
   await sleep(windowS * 1000);
   const t1 = performance.now();
   collector.endWindow(t1);
-  const cpu1 = sumOver(measured, cpuMicros);
   const cpuByPid1 = measured.map((pid) => cpuMicros(pid) ?? 0);
   const loadCpu = process.cpuUsage(load0);
   const rssEndKb = sumOver(measured, rssKb);
@@ -164,7 +162,9 @@ async function run(config: BenchLoadConfig, closers: (() => void)[]): Promise<Be
     kbps.push((t.bytes * 8) / seconds / 1000);
   }
   const lat = collector.latencies.sorted();
-  const serverCpuUs = cpu1 - cpu0;
+  // Per process, then summed: each /proc figure is read once per moment (a process gone counts as 0).
+  const cpuByPidUs = cpuByPid1.map((c, i) => c - (cpuByPid0[i] ?? 0));
+  const serverCpuUs = cpuByPidUs.reduce((a, b) => a + b, 0);
   return {
     ok: true,
     target: config.target,
@@ -196,7 +196,7 @@ async function run(config: BenchLoadConfig, closers: (() => void)[]): Promise<Be
     server: {
       pids: measured,
       cpuPercent: round((serverCpuUs / (seconds * 1e6)) * 100, 1),
-      cpuPercentByPid: cpuByPid1.map((c, i) => round(((c - (cpuByPid0[i] ?? 0)) / (seconds * 1e6)) * 100, 1)),
+      cpuPercentByPid: cpuByPidUs.map((us) => round((us / (seconds * 1e6)) * 100, 1)),
       cpuUsPerViewerSecond: round(serverCpuUs / (subscriptions * seconds), 1),
       rssMb: round(rssEndKb / 1024, 1),
       rssBaselineMb: round(rssBaselineKb / 1024, 1),

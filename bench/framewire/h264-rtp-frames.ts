@@ -1,29 +1,10 @@
 // What a WHEP bench player needs to tell which frame an RTP packet belongs to, with no decoder: the NAL
 // bytes of each frame (RFC 6184 payloads measured the way the clip is), reassembled on the marker bit.
+import { splitAnnexB } from '../../src/media/h264.js';
 
 /** Bytes of the NAL units of an Annex B access unit, start codes excluded: what its RTP payloads carry. */
 export function annexBNalBytes(frame: Uint8Array): number {
-  let bytes = 0;
-  let start = -1;
-  let i = 0;
-  while (i + 2 < frame.length) {
-    if (frame[i] === 0 && frame[i + 1] === 0 && frame[i + 2] === 1) {
-      if (start >= 0) bytes += trailingZerosTrimmed(frame, start, i);
-      start = i + 3;
-      i += 3;
-    } else {
-      i++;
-    }
-  }
-  if (start >= 0) bytes += frame.length - start;
-  return bytes;
-}
-
-/** Length of frame[start, end) without the zero bytes that belong to the next 4-byte start code. */
-function trailingZerosTrimmed(frame: Uint8Array, start: number, end: number): number {
-  let e = end;
-  while (e > start && frame[e - 1] === 0) e--;
-  return e - start;
+  return splitAnnexB(frame).reduce((n, nal) => n + nal.length, 0);
 }
 
 /** One frame put back together from its packets: its RTP timestamp, NAL bytes and whether it holds an IDR. */

@@ -49,36 +49,52 @@ export async function startFramewire(opts: {
   );
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not start bin/framewire serve');
-  const ports = await new Promise<{ tcp: number; http: number }>((resolve, reject) => {
-    let tcp = 0;
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(
-        new Error(
-          `framewire serve did not print its ports within ${opts.timeoutMs} ms (log: ${opts.logFile})`,
-        ),
-      );
-    }, opts.timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(
-        new Error(
-          `framewire serve exited with ${code} before listening (log: ${opts.logFile}); run npm run build`,
-        ),
-      );
-    });
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+  let tcp = 0;
+  const ports = await untilLine(
+    child,
+    (line) => {
       // `framewire listening on tcp://H:P`, then `framewire web app and API on http://H:P`.
       const m = /\b(tcp|http):\/\/\S+:(\d+)/.exec(line);
       if (m?.[1] === 'tcp') tcp = Number(m[2]);
-      if (m?.[1] === 'http' && tcp > 0) {
-        clearTimeout(timer);
-        child.removeAllListeners('exit');
-        resolve({ tcp, http: Number(m[2]) });
-      }
+      return m?.[1] === 'http' && tcp > 0 ? { tcp, http: Number(m[2]) } : undefined;
+    },
+    opts.timeoutMs,
+    {
+      late: `framewire serve did not print its ports within ${opts.timeoutMs} ms (log: ${opts.logFile})`,
+      exited: (code) =>
+        `framewire serve exited with ${code} before listening (log: ${opts.logFile}); run npm run build`,
+    },
+  );
+  return { pid, tcpPort: ports.tcp, httpPort: ports.http, stop: () => stopProcess(child, 5000) };
+}
+
+/**
+ * Resolves with what `match` makes of the first of `child`'s stdout lines it accepts. Rejects with
+ * `errors.late` (and kills the child) after `timeoutMs`, or with `errors.exited` if it exits first.
+ */
+function untilLine<T>(
+  child: ChildProcess,
+  match: (line: string) => T | undefined,
+  timeoutMs: number,
+  errors: { late: string; exited: (code: number | null) => string },
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(errors.late));
+    }, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(errors.exited(code)));
+    });
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      const value = match(line);
+      if (value === undefined) return;
+      clearTimeout(timer);
+      child.removeAllListeners('exit');
+      resolve(value);
     });
   });
-  return { pid, tcpPort: ports.tcp, httpPort: ports.http, stop: () => stopProcess(child, 5000) };
 }
 
 /** The node flags on the launcher's first line (`#!/usr/bin/env -S node FLAGS`). */
@@ -127,22 +143,17 @@ export async function startWeriftWhep(
   });
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not start the werift WHEP sidecar');
-  const httpPort = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`werift-whep did not say where it listens within ${timeoutMs} ms (log: ${logFile})`));
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`werift-whep exited with ${code} before listening (log: ${logFile})`));
-    });
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+  const httpPort = await untilLine(
+    child,
+    (line) => {
       const m = /werift-whep listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line);
-      if (!m) return;
-      clearTimeout(timer);
-      child.removeAllListeners('exit');
-      resolve(Number(m[1]));
-    });
-  });
+      return m ? Number(m[1]) : undefined;
+    },
+    timeoutMs,
+    {
+      late: `werift-whep did not say where it listens within ${timeoutMs} ms (log: ${logFile})`,
+      exited: (code) => `werift-whep exited with ${code} before listening (log: ${logFile})`,
+    },
+  );
   return { pid, httpPort, stop: () => stopProcess(child, 5000) };
 }

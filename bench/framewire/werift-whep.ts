@@ -23,6 +23,7 @@ import {
 import { connect, type FramewireClient } from '../../src/client/index.js';
 import { type AvcConfig, avccToAnnexB, parseAvcC, splitAnnexB } from '../../src/media/h264.js';
 import { badName, type FrameMessage, type StreamAddedMessage } from '../../src/protocol/index.js';
+import { readBody } from '../../src/server/http/reply.js';
 
 /**
  * Largest RTP payload: 1220 bytes, libdatachannel's bound (its H.264 packetizer is what Framewire's own WHEP
@@ -334,21 +335,6 @@ async function play(room: string, name: string, offer: string): Promise<{ id: st
   }
 }
 
-/** Reads a body up to `limit` bytes. */
-function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) reject(new HttpError(413, `offer over ${limit} bytes`));
-      else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
 async function route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const parts = new URL(req.url ?? '/', 'http://x').pathname.split('/');
   const [, whep, a, b, extra] = parts;
@@ -371,7 +357,10 @@ async function route(req: http.IncomingMessage, res: http.ServerResponse): Promi
   }) as [string, string];
   const bad = badName(room, 'room') ?? badName(name, 'stream name');
   if (bad) throw new HttpError(400, bad);
-  const offer = await readBody(req, MAX_OFFER_BYTES);
+  const body = await readBody(req, MAX_OFFER_BYTES);
+  if (body === 'gone') throw new HttpError(400, 'the client hung up');
+  if (body === null) throw new HttpError(413, `offer over ${MAX_OFFER_BYTES} bytes`);
+  const offer = body.toString('utf8');
   if (!offer.startsWith('v=0')) throw new HttpError(400, 'body is not an SDP offer');
   const { id, answer } = await play(room, name, offer);
   res.writeHead(201, { 'content-type': 'application/sdp', location: `/whep/session/${id}` }).end(answer);
